@@ -1,0 +1,75 @@
+# The two commands: `make run` (the gateway on embedded defaults) and
+# `make test` (every test against real MariaDB, Redis, Kafka and localstripe).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-dev
+# Tests use their own Redis databases, apart from the development ones in
+# scripts/services.env, and fail (never skip) when a service is missing.
+TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test test-fresh services services-down services-status kafka-up \
+        fmt lint build clean docker-run migrate
+
+help:
+	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
+	@echo "make test           start the real services, then run every test against them"
+	@echo "make services       install and start MariaDB, Redis, Kafka, localstripe, Celery"
+	@echo "make services-down  stop the services that 'make services' started"
+	@echo "make lint / fmt     ruff, and validate docker/compose.yaml"
+
+$(STAMP): requirements/base.txt requirements/dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev.txt
+	@touch $@
+
+venv: $(STAMP)
+
+run: venv
+	scripts/run.sh
+
+services: venv
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+services-status:
+	scripts/services.sh status
+
+# The seed's name for "start Kafka and its dependencies".
+kafka-up: services
+
+test: services
+	set -a && . scripts/services.env && set +a && \
+	  env $(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Drops and recreates the test database instead of reusing it.
+test-fresh:
+	$(MAKE) test PYTEST_ARGS="--create-db $(PYTEST_ARGS)"
+
+migrate: venv
+	$(PY) manage.py migrate
+
+fmt: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	scripts/compose_config.sh
+
+build: venv
+	$(PY) manage.py check
+	$(PY) manage.py collectstatic --noinput -v0
+
+docker-run:
+	docker compose -f docker/compose.yaml up --build
+
+clean:
+	rm -rf staticfiles .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -1,0 +1,164 @@
+"""Shared fixtures for the whole suite.
+
+Tests run against real services (MariaDB, Redis, Kafka, localstripe) that
+`make services` starts. A test that needs a service it cannot reach fails with
+a message saying how to start it; it never skips. With REQUIRE_SERVICES=1
+(set by `make test` and CI) the run also fails at once unless it is configured
+for the real services, so a green run cannot quietly be a SQLite run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def pytest_configure(config):
+    if not REQUIRE_SERVICES:
+        return
+    missing = [
+        name
+        for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "STRIPE_API_BASE")
+        if not os.environ.get(name)
+    ]
+    if missing or not os.environ["DATABASE_URL"].startswith("mysql://"):
+        raise pytest.UsageError(
+            f"REQUIRE_SERVICES=1 but the environment does not point at the real services "
+            f"(missing: {missing or 'a mysql:// DATABASE_URL'}). Run `make test`."
+        )
+
+
+def service_unavailable(name: str, detail: str) -> None:
+    pytest.fail(
+        f"{name} is not reachable ({detail}). Start the services with `make services`.", pytrace=False
+    )
+
+
+def free_closed_port() -> int:
+    """A loopback port with nothing listening on it: connections are refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_closed_port()
+
+
+@pytest.fixture
+def redis_client(settings):
+    if not settings.REDIS_URL:
+        service_unavailable("Redis", "REDIS_URL is not set")
+    from django_redis import get_redis_connection
+
+    client = get_redis_connection("default")
+    try:
+        client.ping()
+    except Exception as exc:
+        service_unavailable("Redis", f"{settings.REDIS_URL}: {exc}")
+    return client
+
+
+@pytest.fixture
+def kafka_brokers(settings) -> list[str]:
+    from gateway.kafka import kafka_ping
+
+    if not settings.KAFKA_BROKERS:
+        service_unavailable("Kafka", "KAFKA_BROKERS is not set")
+    result = kafka_ping(timeout_ms=5000)
+    if not result.ok:
+        service_unavailable("Kafka", f"{settings.KAFKA_BROKERS}: {result.detail}")
+    return list(settings.KAFKA_BROKERS)
+
+
+@pytest.fixture
+def localstripe(settings) -> str:
+    from stripe_integration.client import psp_ping
+
+    if not settings.STRIPE_API_BASE:
+        service_unavailable("localstripe", "STRIPE_API_BASE is not set")
+    result = psp_ping()
+    if not result.ok:
+        service_unavailable("localstripe", f"{settings.STRIPE_API_BASE}: {result.detail}")
+    return settings.STRIPE_API_BASE
+
+
+def _database_url_of(settings_dict: dict) -> str:
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = urllib.parse.quote(settings_dict["USER"])
+    password = urllib.parse.quote(settings_dict["PASSWORD"])
+    return (
+        f"mysql://{user}:{password}@{settings_dict['HOST']}:{settings_dict['PORT'] or 3306}/"
+        f"{settings_dict['NAME']}"
+    )
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker process on the test broker and the test database.
+
+    Session-scoped: one worker serves every test that needs one.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    from gateway.celery import app
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        service_unavailable("Celery broker", "CELERY_BROKER_URL and REDIS_URL are not set")
+    env = dict(os.environ, DATABASE_URL=_database_url_of(connection.settings_dict))
+    hostname = f"pytest-{os.getpid()}@%h"
+    log_path = ROOT / ".services" / "logs" / f"pytest-celery-{os.getpid()}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "gateway",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            f"--hostname={hostname}",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    expected = hostname.replace("%h", socket.gethostname())
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                output = log_path.read_text(errors="replace")[-2000:]
+                service_unavailable("Celery worker", f"it exited with {process.returncode}: {output}")
+            replies = app.control.ping(destination=[expected], timeout=0.5)
+            if replies:
+                break
+        else:
+            service_unavailable("Celery worker", "it did not answer a ping within 30 s")
+        yield expected
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log_file.close()

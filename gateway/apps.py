@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class GatewayConfig(AppConfig):
+    """The project package as an app, so it can hold cross-cutting commands and checks."""
+
+    name = "gateway"
+    verbose_name = "Gateway"

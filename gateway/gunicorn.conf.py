@@ -1,0 +1,18 @@
+"""Gunicorn settings. Each one can be overridden from the environment."""
+
+import os
+
+bind = f"{os.environ.get('SERVER_HOST', '127.0.0.1')}:{os.environ.get('SERVER_PORT', '8085')}"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+# Threads: a request spends most of its time waiting on the PSP, so a few
+# threads per worker serve more concurrent payments per MB of memory.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# On SIGTERM, gunicorn stops accepting and lets requests in flight finish for
+# this long before killing workers (the seed's 30-second graceful shutdown).
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+keepalive = 5
+accesslog = None  # the gateway's own middleware logs each request with its id
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -1,0 +1,89 @@
+"""Liveness and readiness checks of the gateway and its dependencies."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from gateway.kafka import kafka_enabled, kafka_ping
+from stripe_integration.client import psp_ping
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: str  # "ok", "down" or "disabled"
+    required: bool
+    latency_ms: float | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "required": self.required,
+            "latency_ms": self.latency_ms,
+            "detail": self.detail,
+        }
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def check_database() -> CheckResult:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        return CheckResult("down", True, _ms(started), type(exc).__name__)
+    return CheckResult("ok", True, _ms(started), connection.vendor)
+
+
+def check_redis() -> CheckResult:
+    if not settings.REDIS_URL:
+        return CheckResult("disabled", False, detail="REDIS_URL is not set: local-memory cache")
+    started = time.perf_counter()
+    try:
+        from django_redis import get_redis_connection
+
+        get_redis_connection("default").ping()
+    except Exception as exc:
+        return CheckResult("down", True, _ms(started), type(exc).__name__)
+    return CheckResult("ok", True, _ms(started), "redis")
+
+
+def check_kafka() -> CheckResult:
+    if not kafka_enabled():
+        return CheckResult("disabled", False, detail="KAFKA_BROKERS is not set: events wait in the outbox")
+    result = kafka_ping()
+    return CheckResult("ok" if result.ok else "down", True, result.latency_ms, result.detail)
+
+
+def check_psp() -> CheckResult:
+    result = psp_ping()
+    return CheckResult("ok" if result.ok else "down", True, result.latency_ms, result.detail)
+
+
+CHECKS = {
+    "database": check_database,
+    "redis": check_redis,
+    "kafka": check_kafka,
+    "psp": check_psp,
+}
+
+
+def readiness() -> tuple[bool, dict[str, dict]]:
+    results = {name: check() for name, check in CHECKS.items()}
+    ready = all(r.status != "down" for r in results.values() if r.required)
+    return ready, {name: r.as_dict() for name, r in results.items()}
+
+
+def cache_roundtrip() -> bool:
+    """Used by tests and operators: writes and reads one key through the cache."""
+    cache.set("health:probe", "1", 5)
+    return cache.get("health:probe") == "1"

@@ -1,0 +1,77 @@
+"""Kafka plumbing shared by every app: connection settings, topic creation,
+and a health probe. The events pipeline (outbox, producer) builds on this."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+def kafka_enabled() -> bool:
+    return bool(settings.KAFKA_BROKERS)
+
+
+def kafka_admin(*, timeout_ms: int = 5000):
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(
+        bootstrap_servers=settings.KAFKA_BROKERS,
+        client_id="payment-gateway-admin",
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+    )
+
+
+def kafka_topic_names() -> list[str]:
+    return list(dict.fromkeys(settings.KAFKA_TOPICS.values()))
+
+
+def kafka_topics_ensure() -> tuple[list[str], list[str]]:
+    """Creates the configured topics that are missing. Returns (created, existing)."""
+    from kafka.admin import NewTopic
+
+    admin = kafka_admin()
+    try:
+        existing = set(admin.list_topics())
+        wanted = kafka_topic_names()
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            admin.create_topics(
+                [
+                    NewTopic(name, settings.KAFKA_TOPIC_PARTITIONS, settings.KAFKA_REPLICATION_FACTOR)
+                    for name in missing
+                ]
+            )
+        return missing, [name for name in wanted if name in existing]
+    finally:
+        admin.close()
+
+
+@dataclass(frozen=True)
+class KafkaHealth:
+    ok: bool
+    latency_ms: float
+    detail: str
+
+
+def kafka_ping(*, timeout_ms: int = 2000) -> KafkaHealth:
+    """Connects to the cluster and reads its metadata."""
+    started = time.perf_counter()
+    try:
+        admin = kafka_admin(timeout_ms=timeout_ms)
+    except Exception as exc:  # kafka-python raises several unrelated types here
+        return KafkaHealth(False, _ms(started), type(exc).__name__)
+    try:
+        cluster = admin.describe_cluster()
+        brokers = len(cluster.get("brokers", []))
+        return KafkaHealth(brokers > 0, _ms(started), f"{brokers} broker(s)")
+    except Exception as exc:
+        return KafkaHealth(False, _ms(started), type(exc).__name__)
+    finally:
+        admin.close()
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,58 @@
+"""Management commands of the foundation, run as operators run them."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from djstripe.models import Account, APIKey, WebhookEndpoint
+
+from payments.models import ApiClient
+from payments.selectors import api_client_get_by_key
+
+pytestmark = pytest.mark.django_db
+
+
+def _call(*args):
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_api_client_prints_a_working_key_alone_on_the_last_line():
+    output = _call("create_api_client", "shop-eu")
+
+    raw_key = output.strip().splitlines()[-1]
+    assert raw_key.startswith("gw_") and " " not in raw_key
+    client = api_client_get_by_key(raw_key=raw_key)
+    assert client is not None and client.name == "shop-eu"
+    # Only the prefix and a hash are stored, never the key itself.
+    assert raw_key not in {client.key_prefix, client.key_hash}
+    assert client.key_prefix in raw_key
+
+
+def test_rotating_a_client_revokes_the_previous_key():
+    first = _call("create_api_client", "demo").strip().splitlines()[-1]
+    second = _call("create_api_client", "demo", "--rotate").strip().splitlines()[-1]
+
+    assert api_client_get_by_key(raw_key=first) is None
+    assert api_client_get_by_key(raw_key=second) is not None
+    assert ApiClient.objects.filter(name="demo", is_active=True).count() == 1
+
+
+def test_stripe_local_bootstrap_is_idempotent(localstripe):
+    first = _call("stripe_local_bootstrap")
+    second = _call("stripe_local_bootstrap", "--webhook-url", "http://127.0.0.1:9999/hook")
+
+    assert "account created" in first or "account exists" in first
+    assert "account exists, api key exists" in second
+    assert Account.objects.filter(id="acct_localstripe").count() == 1
+    assert APIKey.objects.filter(livemode=False).count() == 1
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.url == "http://127.0.0.1:9999/hook"
+
+
+def test_kafka_create_topics_reports_the_existing_topics(kafka_brokers):
+    output = _call("kafka_create_topics")
+
+    for topic in ("payment-events", "payment-success", "payment-failed", "payment-refunded"):
+        assert topic in output

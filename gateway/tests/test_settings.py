@@ -1,0 +1,119 @@
+"""Settings come from the environment; production fails fast; defaults are embedded.
+
+Each case runs Django in a fresh interpreter with a controlled environment,
+because settings are read once per process.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+PRINT_SETTINGS = """
+import json, django
+django.setup()
+from django.conf import settings
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "name": str(settings.DATABASES["default"]["NAME"]),
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+    "kafka": settings.KAFKA_BROKERS,
+    "stripe_base": settings.STRIPE_API_BASE,
+    "port": settings.SERVER_PORT,
+    "debug": settings.DEBUG,
+    "cors": settings.CORS_ALLOWED_ORIGINS,
+}))
+"""
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "p9R!x2vQ7z#Lm4sW8tY1uB6nC3kD0eF5gH-jK_lM(oP)qR*sT&uV^wX%yZ",
+    "DJANGO_ALLOWED_HOSTS": "pay.example.com",
+    "STRIPE_SECRET_KEY": "sk_test_51ExampleExampleExampleExample00",
+    "STRIPE_WEBHOOK_SECRET": "whsec_example",
+}
+
+
+def _run(args, env_overrides):
+    # Only the basics of the outer environment: the test suite's own service
+    # variables must not leak into the case under test.
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(ROOT)),
+        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        **env_overrides,
+    }
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _settings_with(env):
+    result = _run(["-c", PRINT_SETTINGS], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_with_nothing_set_the_embedded_defaults_are_used():
+    values = _settings_with({})
+
+    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["name"] == str(ROOT / "db.sqlite3")
+    assert values["cache"].endswith("LocMemCache")
+    assert values["eager"] is True
+    assert values["kafka"] == []
+    assert values["stripe_base"] == "http://127.0.0.1:8420"
+    assert values["port"] == 8085
+    assert values["cors"] == []
+
+
+def test_environment_variables_choose_the_real_services():
+    values = _settings_with(
+        {
+            "DATABASE_URL": "mysql://u:p@127.0.0.1:3306/gw",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "KAFKA_BROKERS": "k1:9092,k2:9092",
+            "SERVER_PORT": "9000",
+        }
+    )
+
+    assert values["engine"] == "django.db.backends.mysql"
+    assert values["cache"] == "django_redis.cache.RedisCache"
+    assert values["eager"] is False
+    assert values["kafka"] == ["k1:9092", "k2:9092"]
+    assert values["port"] == 9000
+
+
+def test_a_stripe_key_without_an_api_base_means_real_stripe():
+    values = _settings_with({"STRIPE_SECRET_KEY": "sk_test_51ExampleExampleExampleExample00"})
+
+    assert values["stripe_base"] == ""
+
+
+def test_production_without_a_secret_key_stops_with_a_clear_message():
+    env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
+
+    result = _run(["-c", PRINT_SETTINGS], env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_production_without_a_stripe_key_stops_with_a_clear_message():
+    env = {k: v for k, v in PRODUCTION.items() if k != "STRIPE_SECRET_KEY"}
+
+    result = _run(["-c", PRINT_SETTINGS], env)
+
+    assert result.returncode != 0
+    assert "STRIPE_SECRET_KEY must be set" in result.stderr
+
+
+def test_production_settings_pass_check_deploy():
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], PRODUCTION)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -1,0 +1,60 @@
+"""Health endpoints. They are public and take no key: load balancers call them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gateway.health import readiness
+
+
+class HealthView(APIView):
+    """Liveness: the process answers. Same body as the seed's /health."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Health",
+            {
+                "status": serializers.CharField(),
+                "service": serializers.CharField(),
+                "version": serializers.CharField(),
+                "timestamp": serializers.DateTimeField(),
+            },
+        )
+    )
+    def get(self, request):
+        return Response(
+            {
+                "status": "healthy",
+                "service": settings.SERVICE_NAME,
+                "version": settings.VERSION,
+                "timestamp": timezone.now().isoformat(),
+            }
+        )
+
+
+class ReadinessView(APIView):
+    """Readiness: every configured dependency answers. 503 with a per-dependency report otherwise."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: dict, 503: dict})
+    def get(self, request):
+        ready, checks = readiness()
+        body = {
+            "status": "ready" if ready else "not_ready",
+            "service": settings.SERVICE_NAME,
+            "version": settings.VERSION,
+            "timestamp": timezone.now().isoformat(),
+            "checks": checks,
+        }
+        return Response(body, status=200 if ready else 503)

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# `make run`: the gateway on the embedded defaults (SQLite, local-memory cache,
+# eager Celery, Kafka off unless KAFKA_BROKERS is set, localstripe as the PSP),
+# served by gunicorn on 127.0.0.1:$SERVER_PORT (8085). Variables already set in
+# the environment win. Ctrl-C stops everything this script started.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+VENV="${VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+RUN_DIR="$ROOT/.services/run"
+mkdir -p "$RUN_DIR"
+export SERVER_PORT="${SERVER_PORT:-8085}"
+
+log() { printf '[run] %s\n' "$*"; }
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+children=()
+cleanup() {
+  for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Ask the settings (not a copy of their rules) which PSP and broker they use.
+read -r STRIPE_BASE BROKER KAFKA < <("$PY" - <<'PY'
+import django, os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+django.setup()
+from django.conf import settings
+print(settings.STRIPE_API_BASE or "-",
+      "-" if settings.CELERY_TASK_ALWAYS_EAGER else "broker",
+      ",".join(settings.KAFKA_BROKERS) or "-")
+PY
+)
+
+if [ "$STRIPE_BASE" != "-" ]; then
+  hostport="${STRIPE_BASE#*://}"; hostport="${hostport%%/*}"
+  host="${hostport%%:*}"; port="${hostport##*:}"
+  if port_open "$host" "$port"; then
+    log "localstripe: reusing $STRIPE_BASE"
+  elif [ "$host" = "127.0.0.1" ] || [ "$host" = "localhost" ]; then
+    log "localstripe: starting on $host:$port"
+    "$PY" scripts/localstripe_loopback.py --port "$port" >"$RUN_DIR/localstripe.log" 2>&1 &
+    children+=($!)
+    for _ in $(seq 1 120); do port_open "$host" "$port" && break; sleep 0.25; done
+    port_open "$host" "$port" || { cat "$RUN_DIR/localstripe.log" >&2; exit 1; }
+  else
+    log "WARNING: STRIPE_API_BASE=$STRIPE_BASE does not answer"
+  fi
+fi
+
+log "migrating the database"
+"$PY" manage.py migrate --noinput -v0
+"$PY" manage.py collectstatic --noinput -v0
+if [ "$STRIPE_BASE" != "-" ]; then
+  "$PY" manage.py stripe_local_bootstrap \
+    --webhook-url "http://127.0.0.1:$SERVER_PORT/api/v1/stripe/webhook" >/dev/null
+fi
+if [ "$KAFKA" != "-" ]; then
+  "$PY" manage.py kafka_create_topics --wait 10 || log "WARNING: Kafka at $KAFKA is not reachable; events wait in the outbox"
+fi
+DEMO_KEY="$("$PY" manage.py create_api_client demo --rotate | tail -n 1)"
+
+{
+  echo "web: $VENV/bin/gunicorn -c gateway/gunicorn.conf.py gateway.wsgi"
+  if [ "$BROKER" != "-" ]; then
+    echo "worker: $VENV/bin/celery -A gateway worker --loglevel=INFO --concurrency=2"
+  fi
+} >"$RUN_DIR/Procfile"
+
+cat <<MSG
+
+  Payment gateway on http://127.0.0.1:$SERVER_PORT   (Ctrl-C stops it)
+  PSP: ${STRIPE_BASE/#-/real Stripe}   Celery: ${BROKER/#-/eager (in-process)}   Kafka: ${KAFKA/#-/off (events wait in the outbox)}
+
+  Demo API key (a new one each start; the previous one is revoked):
+    $DEMO_KEY
+
+  Try:  curl http://127.0.0.1:$SERVER_PORT/health
+        curl http://127.0.0.1:$SERVER_PORT/health/ready
+  Docs: http://127.0.0.1:$SERVER_PORT/api/docs/
+
+MSG
+
+"$VENV/bin/honcho" -d "$ROOT" -f "$RUN_DIR/Procfile" start

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# Installs and starts the real local services on loopback, idempotently.
+#
+#   scripts/services.sh up      install what is missing, start what is not running
+#   scripts/services.sh down    stop exactly the processes this script started
+#   scripts/services.sh status  one line per service
+#
+# A service whose port already answers is reused, not started twice (for
+# example localstripe started by another checkout). Pid files and logs live
+# under .services/ (git-ignored). The connection settings are in
+# scripts/services.env.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SVC="$ROOT/.services"
+LOGS="$SVC/logs"
+VENV="${VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+set -a
+# shellcheck source=services.env
+. "$ROOT/scripts/services.env"
+set +a
+cd "$ROOT"
+
+MARIADB_PORT=3306
+REDIS_PORT=6379
+KAFKA_PORT=9092
+KAFKA_CONTROLLER_PORT=9093
+LOCALSTRIPE_PORT=8420
+
+log() { printf '[services] %s\n' "$*"; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port seconds name logfile
+  local i
+  for ((i = 0; i < $2 * 4; i++)); do
+    port_open "$1" && return 0
+    sleep 0.25
+  done
+  [ -n "${4:-}" ] && [ -f "$4" ] && tail -n 30 "$4" >&2
+  die "$3 did not open port $1 within $2 s"
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# --- system packages ---------------------------------------------------------------
+install_packages() {
+  local missing=()
+  command -v mariadbd >/dev/null || missing+=(mariadb-server)
+  command -v mariadb >/dev/null || missing+=(mariadb-client)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null || missing+=(maven)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  pkg-config --exists mysqlclient 2>/dev/null || missing+=(default-libmysqlclient-dev)
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || die "missing packages (${missing[*]}); run as root or install them"
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$LOGS/apt.log" 2>&1 \
+      || { tail -n 20 "$LOGS/apt.log" >&2; die "apt-get install failed"; }
+  fi
+}
+
+# --- MariaDB -------------------------------------------------------------------------
+start_mariadb() {
+  if port_open $MARIADB_PORT; then
+    log "mariadb: reusing the server on port $MARIADB_PORT"
+  else
+    mkdir -p /run/mysqld
+    chown mysql:mysql /run/mysqld
+    if [ ! -d /var/lib/mysql/mysql ]; then
+      log "mariadb: initialising /var/lib/mysql"
+      mariadb-install-db --user=mysql --datadir=/var/lib/mysql >"$LOGS/mariadb-install.log" 2>&1
+    fi
+    log "mariadb: starting"
+    # Durability is relaxed (flush the log once a second) because this server
+    # holds development and test data only.
+    nohup mariadbd --user=mysql --bind-address=127.0.0.1 --port=$MARIADB_PORT \
+      --socket=/run/mysqld/mysqld.sock --skip-name-resolve \
+      --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+      --innodb-flush-log-at-trx-commit=2 --innodb-buffer-pool-size=256M \
+      --max-connections=300 >"$LOGS/mariadb.log" 2>&1 &
+    echo $! >"$SVC/mariadb.pid"
+    wait_port $MARIADB_PORT 60 mariadb "$LOGS/mariadb.log"
+  fi
+  # The user may create and drop test_gateway* databases (pytest, xdist workers).
+  mariadb --protocol=socket -uroot <<'SQL' || die "mariadb: could not create the database and user"
+CREATE DATABASE IF NOT EXISTS gateway CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS 'gateway'@'127.0.0.1' IDENTIFIED BY 'gateway';
+CREATE USER IF NOT EXISTS 'gateway'@'localhost' IDENTIFIED BY 'gateway';
+GRANT ALL PRIVILEGES ON gateway.* TO 'gateway'@'127.0.0.1', 'gateway'@'localhost';
+GRANT ALL PRIVILEGES ON `test\_gateway%`.* TO 'gateway'@'127.0.0.1', 'gateway'@'localhost';
+SQL
+}
+
+# --- Redis ---------------------------------------------------------------------------
+start_redis() {
+  if port_open $REDIS_PORT; then
+    log "redis: reusing the server on port $REDIS_PORT"
+    return
+  fi
+  log "redis: starting"
+  mkdir -p "$SVC/redis"
+  # Nothing is saved to disk: no RDB snapshots, no append-only file.
+  redis-server --bind 127.0.0.1 --port $REDIS_PORT --save "" --appendonly no \
+    --dir "$SVC/redis" --daemonize yes --pidfile "$SVC/redis.pid" --logfile "$LOGS/redis.log"
+  wait_port $REDIS_PORT 20 redis "$LOGS/redis.log"
+}
+
+# --- Kafka (KRaft, single node) ------------------------------------------------------
+kafka_fetch() {
+  local libs="$SVC/kafka/libs" stamp pom_sum
+  pom_sum="$(sha256sum "$ROOT/scripts/kafka/pom.xml" | cut -d' ' -f1)"
+  stamp="$libs/.pom.sha256"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pom_sum" ]; then
+    return
+  fi
+  log "kafka: fetching the broker's jars from Maven Central"
+  rm -rf "$libs"
+  mkdir -p "$libs"
+  mvn -B -q -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$libs" >"$LOGS/kafka-fetch.log" 2>&1 \
+    || { tail -n 30 "$LOGS/kafka-fetch.log" >&2; die "kafka: mvn could not fetch the jars"; }
+  echo "$pom_sum" >"$stamp"
+}
+
+kafka_configure() {
+  local dir="$SVC/kafka"
+  cat >"$dir/server.properties" <<EOF
+# Written by scripts/services.sh: one node that is broker and controller.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=3
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# Topics are created explicitly (manage.py kafka_create_topics), never by accident.
+auto.create.topics.enable=false
+EOF
+  cat >"$dir/log4j2.properties" <<'EOF'
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.apache.name = org.apache.kafka
+logger.apache.level = warn
+EOF
+}
+
+start_kafka() {
+  local dir="$SVC/kafka" cp
+  if port_open $KAFKA_PORT; then
+    log "kafka: reusing the broker on port $KAFKA_PORT"
+  else
+    mkdir -p "$dir"
+    kafka_fetch
+    kafka_configure
+    cp="$dir/libs/*"
+    if [ ! -f "$dir/data/meta.properties" ]; then
+      log "kafka: formatting storage"
+      java -cp "$cp" kafka.tools.StorageTool format \
+        -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" \
+        -c "$dir/server.properties" >"$LOGS/kafka-format.log" 2>&1 \
+        || { tail -n 20 "$LOGS/kafka-format.log" >&2; die "kafka: storage format failed"; }
+    fi
+    log "kafka: starting"
+    nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+      -cp "$cp" kafka.Kafka "$dir/server.properties" >"$LOGS/kafka.log" 2>&1 &
+    echo $! >"$SVC/kafka.pid"
+    wait_port $KAFKA_PORT 90 kafka "$LOGS/kafka.log"
+  fi
+  "$PY" "$ROOT/manage.py" kafka_create_topics --wait 60
+}
+
+# --- localstripe --------------------------------------------------------------------
+start_localstripe() {
+  if port_open $LOCALSTRIPE_PORT; then
+    log "localstripe: reusing the server on port $LOCALSTRIPE_PORT"
+    return
+  fi
+  log "localstripe: starting"
+  nohup "$PY" "$ROOT/scripts/localstripe_loopback.py" --port $LOCALSTRIPE_PORT \
+    >"$LOGS/localstripe.log" 2>&1 &
+  echo $! >"$SVC/localstripe.pid"
+  wait_port $LOCALSTRIPE_PORT 30 localstripe "$LOGS/localstripe.log"
+}
+
+# --- the gateway's own database and the Celery worker --------------------------------
+prepare_database() {
+  log "migrating the development database on MariaDB"
+  "$PY" "$ROOT/manage.py" migrate --noinput -v0
+  "$PY" "$ROOT/manage.py" stripe_local_bootstrap >/dev/null
+}
+
+start_worker() {
+  if pid_alive "$SVC/celery-worker.pid"; then
+    log "celery worker: running (pid $(cat "$SVC/celery-worker.pid"))"
+    return
+  fi
+  log "celery worker: starting"
+  nohup "$VENV/bin/celery" -A gateway worker --loglevel=INFO --concurrency=2 \
+    --hostname="services@%h" >"$LOGS/celery-worker.log" 2>&1 </dev/null &
+  echo $! >"$SVC/celery-worker.pid"
+  # Celery beat joins here once periodic tasks exist (outbox sweeper, reconciliation).
+}
+
+install_mysql_driver() {
+  local sum stamp="$VENV/.requirements-mysql"
+  sum="$(sha256sum "$ROOT/requirements/mysql.txt" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+    return
+  fi
+  log "installing the MySQL driver (compiles mysqlclient)"
+  "$VENV/bin/pip" install -q -r "$ROOT/requirements/mysql.txt"
+  echo "$sum" >"$stamp"
+}
+
+up() {
+  mkdir -p "$LOGS"
+  [ -x "$PY" ] || die "no virtualenv at $VENV: run 'make services', which creates it"
+  install_packages
+  install_mysql_driver
+  start_mariadb
+  start_redis
+  start_localstripe
+  start_kafka
+  prepare_database
+  start_worker
+  log "all services are up"
+  status
+}
+
+stop_pid() { # name pidfile
+  local pid
+  [ -f "$2" ] || return 0
+  pid="$(cat "$2")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$1: stopping pid $pid"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$2"
+}
+
+down() {
+  stop_pid "celery worker" "$SVC/celery-worker.pid"
+  stop_pid localstripe "$SVC/localstripe.pid"
+  stop_pid kafka "$SVC/kafka.pid"
+  stop_pid redis "$SVC/redis.pid"
+  stop_pid mariadb "$SVC/mariadb.pid"
+}
+
+status() {
+  local name port
+  for pair in mariadb:$MARIADB_PORT redis:$REDIS_PORT kafka:$KAFKA_PORT localstripe:$LOCALSTRIPE_PORT; do
+    name="${pair%%:*}"
+    port="${pair##*:}"
+    if port_open "$port"; then echo "  $name	up	127.0.0.1:$port"; else echo "  $name	down	127.0.0.1:$port"; fi
+  done
+  if pid_alive "$SVC/celery-worker.pid"; then echo "  celery	up	pid $(cat "$SVC/celery-worker.pid")"; else echo "  celery	down"; fi
+}
+
+case "${1:-up}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) die "usage: $0 up|down|status" ;;
+esac

@@ -1,0 +1,70 @@
+"""Stripe-side services of the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from djstripe.models import Account, APIKey, WebhookEndpoint
+
+from gateway.errors import InvalidRequest
+from stripe_integration.client import localstripe_register_webhook, using_localstripe
+
+LOCALSTRIPE_ACCOUNT_ID = "acct_localstripe"
+LOCALSTRIPE_WEBHOOK_ID = "we_localgateway"
+
+
+@dataclass(frozen=True)
+class LocalBootstrapResult:
+    account_created: bool
+    api_key_created: bool
+    webhook_endpoint_created: bool
+    webhook_url: str
+
+
+def stripe_local_bootstrap(*, webhook_url: str, register_at_psp: bool = True) -> LocalBootstrapResult:
+    """Makes the rows dj-stripe needs and localstripe cannot provide.
+
+    localstripe has no /v1/account and no /v1/webhook_endpoints, so dj-stripe's
+    sync and webhook processing fail until an Account, an APIKey and a
+    WebhookEndpoint exist locally. Idempotent: running it again changes nothing
+    but the webhook URL and secret, which follow the current settings.
+    """
+    if not using_localstripe():
+        raise InvalidRequest(
+            "stripe_local_bootstrap is for localstripe only (STRIPE_API_BASE is not set).",
+            code="not_localstripe",
+        )
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise InvalidRequest("STRIPE_WEBHOOK_SECRET must be set.", param="STRIPE_WEBHOOK_SECRET")
+    with transaction.atomic():
+        account, account_created = Account.objects.get_or_create(
+            id=LOCALSTRIPE_ACCOUNT_ID,
+            defaults={"livemode": False, "stripe_data": {"id": LOCALSTRIPE_ACCOUNT_ID, "object": "account"}},
+        )
+        _, key_created = APIKey.objects.get_or_create(
+            secret=settings.STRIPE_SECRET_KEY,
+            defaults={
+                "type": "secret",
+                "livemode": False,
+                "name": "localstripe",
+                "djstripe_owner_account": account,
+            },
+        )
+        _, endpoint_created = WebhookEndpoint.objects.update_or_create(
+            id=LOCALSTRIPE_WEBHOOK_ID,
+            defaults={
+                "secret": secret,
+                "url": webhook_url,
+                "enabled_events": ["*"],
+                "status": "enabled",
+                "livemode": False,
+                "stripe_data": {},
+                "djstripe_owner_account": account,
+            },
+        )
+    if register_at_psp:
+        localstripe_register_webhook(webhook_id=LOCALSTRIPE_WEBHOOK_ID, url=webhook_url, secret=secret)
+    return LocalBootstrapResult(account_created, key_created, endpoint_created, webhook_url)
