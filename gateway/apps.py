@@ -6,3 +6,6 @@ class GatewayConfig(AppConfig):
 
     name = "gateway"
     verbose_name = "Gateway"
+
+    def ready(self) -> None:
+        from gateway import schema  # noqa: F401  registers the OpenAPI auth extension

@@ -219,6 +219,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's assets come from the drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.enums.PaymentStatus",
+        "RefundStatusEnum": "payments.enums.RefundStatus",
+    },
 }
 
 # --- CORS: no origin is allowed unless configured (the seed allowed "*"). ------------
@@ -289,3 +293,13 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+# --- Payments ------------------------------------------------------------------------
+# The PSP implementation behind payments.providers.PaymentProvider.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="stripe_integration.provider.StripeProvider")
+# A raw `card` object in a request is accepted (validated locally, tokenized at
+# the PSP, never kept) only when this is on. On in development; in production
+# it puts the merchant in PCI scope, so it is off unless set.
+ACCEPT_RAW_CARD_DATA = env.bool("ACCEPT_RAW_CARD_DATA", default=DEBUG)
+# Idempotency keys are kept this long.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

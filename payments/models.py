@@ -1,9 +1,15 @@
 """Payments tables. Only fields, constraints and small derived properties here;
-logic lives in services.py and reads in selectors.py."""
+logic lives in services/ and reads in selectors.py."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
+from django.db.models import Q
+
+from payments.enums import EventType, PaymentStatus, RefundReason, RefundStatus
+from payments.money import format_amount
 
 
 class ApiClient(models.Model):
@@ -30,3 +36,142 @@ class ApiClient(models.Model):
     # DRF treats request.user as the principal; an ApiClient is one.
     is_authenticated = True
     is_anonymous = False
+
+
+class Payment(models.Model):
+    """One payment of one client. Card data is never stored: only a summary
+    (brand, last4, expiry, fingerprint) and the PSP's PaymentMethod id."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.CharField("payment id", max_length=64)
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="payments")
+    order_id = models.CharField(max_length=128)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    # What the PSP captured, and what refunds not failed have taken (pending
+    # ones included, so that concurrent refunds cannot exceed the capture).
+    captured_minor = models.BigIntegerField(default=0)
+    refunded_minor = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=32, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    description = models.CharField(max_length=500, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    email = models.EmailField(blank=True)
+
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_fingerprint = models.CharField(max_length=64, blank=True)
+
+    payment_method_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True)
+    next_action = models.JSONField(null=True, blank=True)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "public_id"], name="payment_public_id_unique_per_client"
+            ),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_minor__gte=0) & Q(refunded_minor__lte=models.F("captured_minor")),
+                name="payment_refunds_within_capture",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["client", "order_id"]),
+            models.Index(fields=["client", "status"]),
+        ]
+        permissions = [("refund_payment", "Can refund payments")]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def refundable_minor(self) -> int:
+        return self.captured_minor - self.refunded_minor
+
+    @property
+    def amount(self) -> str:
+        return format_amount(self.amount_minor, self.currency)
+
+
+class Refund(models.Model):
+    public_id = models.CharField("refund id", max_length=64, unique=True)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    reason = models.CharField(max_length=32, choices=RefundReason.choices, blank=True)
+    reason_text = models.CharField(max_length=500, blank=True)
+    actor = models.CharField(max_length=150)
+    stripe_refund_id = models.CharField(max_length=255, blank=True, db_index=True)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def amount(self) -> str:
+        return format_amount(self.amount_minor, self.currency)
+
+
+class PaymentEvent(models.Model):
+    """The append-only timeline of a payment: what happened, and who did it."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    actor = models.CharField(max_length=150)
+    status_before = models.CharField(max_length=32, blank=True)
+    status_after = models.CharField(max_length=32, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id}:{self.type}"
+
+
+class IdempotencyKey(models.Model):
+    """One Idempotency-Key of one client. The unique constraint, not memory, is
+    what makes two processes receiving the same key at once charge only once."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight"
+        COMPLETED = "completed"
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "key"], name="idempotency_key_unique_per_client")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

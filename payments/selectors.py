@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hmac
 
+from django.db.models import QuerySet
+
+from gateway.errors import NotFound
 from payments.api_keys import api_key_hash, api_key_prefix
-from payments.models import ApiClient
+from payments.models import ApiClient, Payment, PaymentEvent
 
 
 def api_client_get_by_key(*, raw_key: str) -> ApiClient | None:
@@ -16,3 +19,31 @@ def api_client_get_by_key(*, raw_key: str) -> ApiClient | None:
     if client is None or not hmac.compare_digest(client.key_hash, api_key_hash(raw_key)):
         return None
     return client
+
+
+def payment_get_for_client(*, client: ApiClient, public_id: str, with_refunds: bool = True) -> Payment:
+    """The client's own payment. Another client's id is a 404, exactly like an unknown one."""
+    queryset = Payment.objects.filter(client=client, public_id=public_id)
+    if with_refunds:
+        queryset = queryset.prefetch_related("refunds")
+    payment = queryset.first()
+    if payment is None:
+        raise NotFound(f"No such payment: '{public_id}'.", param="id")
+    return payment
+
+
+def payment_list(*, client: ApiClient, filters: dict) -> QuerySet[Payment]:
+    queryset = Payment.objects.filter(client=client).prefetch_related("refunds")
+    if "status" in filters:
+        queryset = queryset.filter(status=filters["status"])
+    if "order_id" in filters:
+        queryset = queryset.filter(order_id=filters["order_id"])
+    if "created_gte" in filters:
+        queryset = queryset.filter(created_at__gte=filters["created_gte"])
+    if "created_lte" in filters:
+        queryset = queryset.filter(created_at__lte=filters["created_lte"])
+    return queryset
+
+
+def payment_events(*, payment: Payment) -> QuerySet[PaymentEvent]:
+    return payment.events.order_by("id")

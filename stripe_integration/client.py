@@ -15,7 +15,24 @@ import requests
 import stripe
 from django.conf import settings
 
-from gateway.errors import PspError, ServiceUnavailable
+from gateway.errors import (
+    CardDeclined,
+    Conflict,
+    GatewayError,
+    InvalidRequest,
+    PspError,
+    ServiceUnavailable,
+)
+from payments.providers import (
+    CardInput,
+    CardSummary,
+    ChargeRequest,
+    ChargeResult,
+    PaymentMethodResult,
+    PspOutcomeUnknown,
+    RefundRequest,
+    RefundResult,
+)
 
 
 def stripe_client(*, timeout: float | None = None, retries: int | None = None) -> stripe.StripeClient:
@@ -82,3 +99,200 @@ def localstripe_register_webhook(*, webhook_id: str, url: str, secret: str) -> N
         ) from exc
     if response.status_code >= 400:
         raise PspError(f"localstripe refused the webhook registration ({response.status_code}).")
+
+
+# --- errors --------------------------------------------------------------------------
+# Matched on the exception class and Stripe's `code`, never on message text.
+
+
+def _translate(exc: stripe.StripeError, *, outcome_may_be_unknown: bool) -> GatewayError:
+    code = getattr(exc, "code", None) or ""
+    if isinstance(exc, stripe.CardError):
+        error = getattr(exc, "error", None)
+        decline_code = (getattr(error, "decline_code", None) if error else None) or code or "card_declined"
+        return CardDeclined(
+            getattr(exc, "user_message", None) or "The card was declined.",
+            code=code or "card_declined",
+            extra={"decline_code": decline_code},
+        )
+    if isinstance(exc, stripe.IdempotencyError):
+        return Conflict(
+            "The payment provider saw this idempotency key with other parameters.",
+            code="psp_idempotency_conflict",
+        )
+    if isinstance(exc, stripe.InvalidRequestError):
+        return InvalidRequest(
+            getattr(exc, "user_message", None) or "The payment provider rejected the request.",
+            code=code or "psp_invalid_request",
+            param=getattr(exc, "param", None),
+        )
+    if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
+        return PspError(
+            "The gateway could not authenticate with the payment provider.", code="psp_authentication_failed"
+        )
+    if isinstance(exc, stripe.RateLimitError):
+        return ServiceUnavailable(
+            "The payment provider is rate limiting; retry shortly.",
+            code="psp_rate_limited",
+            headers={"Retry-After": "2"},
+        )
+    if isinstance(exc, (stripe.APIConnectionError, stripe.APIError)) and outcome_may_be_unknown:
+        return PspOutcomeUnknown(headers={"Retry-After": "5"})
+    if isinstance(exc, stripe.APIConnectionError):
+        return ServiceUnavailable(
+            "The payment provider is unreachable; retry shortly.",
+            code="psp_unavailable",
+            headers={"Retry-After": "5"},
+        )
+    return PspError()
+
+
+# --- conversions ---------------------------------------------------------------------
+
+
+def _as_dict(obj) -> dict:
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    return obj.to_dict()
+
+
+def _card_summary(card: dict | None) -> CardSummary | None:
+    if not card:
+        return None
+    return CardSummary(
+        brand=card.get("brand") or "",
+        last4=card.get("last4") or "",
+        exp_month=card.get("exp_month"),
+        exp_year=card.get("exp_year"),
+        fingerprint=card.get("fingerprint") or "",
+    )
+
+
+_PI_STATUS = {
+    "succeeded": "succeeded",
+    "requires_action": "requires_action",
+    "processing": "processing",
+    "requires_confirmation": "processing",
+    "requires_capture": "processing",
+    "requires_payment_method": "failed",
+    "canceled": "canceled",
+}
+
+
+def _charge_result(pi: dict) -> ChargeResult:
+    # localstripe answers latest_charge with a full Charge object; Stripe with an id.
+    latest = pi.get("latest_charge")
+    charge = latest if isinstance(latest, dict) else {}
+    charge_id = charge.get("id", "") if charge else (latest or "")
+    payment_method = pi.get("payment_method")
+    pm = payment_method if isinstance(payment_method, dict) else {}
+    card = _card_summary(pm.get("card")) or _card_summary(
+        (charge.get("payment_method_details") or {}).get("card")
+    )
+    error = pi.get("last_payment_error") or {}
+    return ChargeResult(
+        status=_PI_STATUS.get(pi.get("status", ""), "processing"),
+        payment_intent_id=pi["id"],
+        charge_id=charge_id,
+        amount_received_minor=pi.get("amount_received") or 0,
+        card=card,
+        payment_method_id=pm.get("id", "") if pm else (payment_method or ""),
+        next_action=pi.get("next_action"),
+        client_secret=pi.get("client_secret") or "",
+        failure_code=error.get("code") or "",
+        failure_message=error.get("message") or "",
+        decline_code=error.get("decline_code") or "",
+        receipt_url=charge.get("receipt_url") or "",
+    )
+
+
+# --- calls ----------------------------------------------------------------------------
+
+
+def payment_method_create(*, card: CardInput) -> PaymentMethodResult:
+    """Tokenizes a raw card at the PSP. The card goes to the PSP and nowhere else."""
+    params = {
+        "type": "card",
+        "card": {
+            "number": card.number,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "cvc": card.cvc,
+        },
+    }
+    if card.name:
+        params["billing_details"] = {"name": card.name}
+    try:
+        pm = _as_dict(stripe_client().v1.payment_methods.create(params=params))
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=False) from None
+    return PaymentMethodResult(
+        payment_method_id=pm["id"], card=_card_summary(pm.get("card")) or CardSummary()
+    )
+
+
+def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
+    """Creates and confirms a PaymentIntent (confirm=True) with our idempotency key."""
+    params: dict = {
+        "amount": request.amount_minor,
+        "currency": request.currency,
+        "confirm": True,
+        "payment_method_types": ["card"],
+        "metadata": request.metadata,
+    }
+    if request.description:
+        params["description"] = request.description
+    if request.payment_method_id:
+        params["payment_method"] = request.payment_method_id
+    elif request.token:
+        # Stripe's documented way to pay with a legacy tok_ token. localstripe
+        # does not support it (it answers 400), so tok_ is tested on Stripe only.
+        params["payment_method_data"] = {"type": "card", "card": {"token": request.token}}
+    if request.return_url:
+        params["return_url"] = request.return_url
+    try:
+        pi = stripe_client().v1.payment_intents.create(
+            params=params, options={"idempotency_key": request.idempotency_key}
+        )
+    except stripe.CardError as exc:
+        raise _translate(exc, outcome_may_be_unknown=False) from None
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=True) from None
+    return _charge_result(_as_dict(pi))
+
+
+def payment_intent_retrieve(*, payment_intent_id: str) -> ChargeResult:
+    try:
+        pi = stripe_client().v1.payment_intents.retrieve(payment_intent_id)
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=False) from None
+    return _charge_result(_as_dict(pi))
+
+
+def refund_create(*, request: RefundRequest) -> RefundResult:
+    params: dict = {
+        "payment_intent": request.payment_intent_id,
+        "amount": request.amount_minor,
+        "metadata": request.metadata,
+    }
+    if request.reason:
+        params["reason"] = request.reason
+    try:
+        refund = _as_dict(
+            stripe_client().v1.refunds.create(
+                params=params, options={"idempotency_key": request.idempotency_key}
+            )
+        )
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=True) from None
+    status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(
+        refund.get("status", ""), "pending"
+    )
+    return RefundResult(
+        refund_id=refund["id"],
+        status=status,
+        amount_minor=refund.get("amount") or 0,
+        failure_reason=refund.get("failure_reason") or "",
+    )

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from gateway.errors import CardDeclined
-from payments.services import api_client_create, api_client_revoke
+from payments.services.api_clients import api_client_create, api_client_revoke
 
 
 class _EchoSerializer(serializers.Serializer):

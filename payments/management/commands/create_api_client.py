@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from payments.services import api_client_create, api_client_rotate
+from payments.services.api_clients import api_client_create, api_client_rotate
 
 
 class Command(BaseCommand):

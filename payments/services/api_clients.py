@@ -1,4 +1,4 @@
-"""Payments services: the only code that writes payments data."""
+"""API clients and their keys."""
 
 from __future__ import annotations
 

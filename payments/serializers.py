@@ -1,0 +1,225 @@
+"""Input and output shapes of the payments API. Conversions at the edge only
+(amounts through payments.money); no business rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from gateway.errors import GatewayError
+from payments.enums import PaymentStatus
+from payments.models import Payment, PaymentEvent, Refund
+from payments.money import currency_normalize, format_amount, to_minor_units
+
+ID_PATTERN = r"^[A-Za-z0-9_\-:.]{1,64}$"
+MAX_METADATA_KEYS = 50
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "example": "99.99"}, {"type": "number", "example": 99.99}]}
+)
+class AmountField(serializers.Field):
+    """An amount in major units, kept exact (Decimal or string) for payments.money."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, (dict, list)):
+            raise serializers.ValidationError("amount must be a number or a decimal string.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _raise_as_validation_error(exc: GatewayError) -> None:
+    raise serializers.ValidationError(
+        {exc.param or "amount": [serializers.ErrorDetail(exc.message, code=exc.code)]}
+    )
+
+
+class CardInputSerializer(serializers.Serializer):
+    """The seed's raw card shape. Validated locally, tokenized at the PSP, never kept."""
+
+    number = serializers.CharField(max_length=32, trim_whitespace=True)
+    exp_month = serializers.CharField(max_length=4)
+    exp_year = serializers.CharField(max_length=4)
+    cvc = serializers.CharField(max_length=4)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    address = serializers.DictField(required=False)
+
+
+class MetadataField(serializers.DictField):
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(max_length=500, allow_blank=True), **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) > MAX_METADATA_KEYS:
+            raise serializers.ValidationError(f"metadata may have at most {MAX_METADATA_KEYS} keys.")
+        if any(len(key) > 40 for key in value):
+            raise serializers.ValidationError("metadata keys may have at most 40 characters.")
+        return value
+
+
+class PaymentProcessSerializer(serializers.Serializer):
+    payment_id = serializers.RegexField(
+        ID_PATTERN,
+        required=False,
+        help_text="Your id for the payment; unique per client. Generated (pay_…) when absent.",
+    )
+    order_id = serializers.CharField(max_length=128)
+    amount = AmountField(help_text='Major units, as a number or a string: 99.99 or "99.99".')
+    currency = serializers.CharField(
+        max_length=8, trim_whitespace=False, help_text="ISO 4217, such as usd (USD is accepted)."
+    )
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    payment_method = serializers.RegexField(r"^pm_[A-Za-z0-9_]{1,250}$", required=False)
+    token = serializers.RegexField(r"^tok_[A-Za-z0-9_]{1,250}$", required=False)
+    card = CardInputSerializer(required=False)
+    metadata = MetadataField(required=False)
+    require_otp = serializers.BooleanField(required=False, default=False)
+    return_url = serializers.URLField(required=False, max_length=2000)
+    # `async` is a Python keyword; the field is declared in __init__.
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["async"] = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        sources = [name for name in ("payment_method", "token", "card") if attrs.get(name)]
+        if len(sources) != 1:
+            raise serializers.ValidationError(
+                {"payment_method": ["Send exactly one of payment_method, token or card."]}
+            )
+        try:
+            attrs["currency"] = currency_normalize(attrs["currency"])
+            attrs["amount_minor"] = to_minor_units(attrs["amount"], attrs["currency"])
+        except GatewayError as exc:
+            _raise_as_validation_error(exc)
+        return attrs
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    amount = AmountField(required=False, help_text="Major units; the whole remainder when absent.")
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    refund_id = serializers.CharField(source="public_id")
+    amount = serializers.CharField()
+
+    class Meta:
+        model = Refund
+        fields = [
+            "refund_id",
+            "status",
+            "amount",
+            "amount_minor",
+            "currency",
+            "reason",
+            "reason_text",
+            "stripe_refund_id",
+            "failure_code",
+            "created_at",
+        ]
+
+
+class CardSummarySerializer(serializers.Serializer):
+    brand = serializers.CharField(source="card_brand")
+    last4 = serializers.CharField(source="card_last4")
+    exp_month = serializers.IntegerField(source="card_exp_month", allow_null=True)
+    exp_year = serializers.IntegerField(source="card_exp_year", allow_null=True)
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    payment_id = serializers.CharField(source="public_id")
+    amount = serializers.CharField(help_text='Major units as a decimal string, e.g. "99.99".')
+    refundable_minor = serializers.IntegerField()
+    refunded_amount = serializers.SerializerMethodField()
+    card = serializers.SerializerMethodField()
+    transaction_id = serializers.CharField(
+        source="stripe_payment_intent_id", help_text="The Stripe PaymentIntent id (the seed's name)."
+    )
+    payment_method = serializers.CharField(source="payment_method_id")
+    created = serializers.SerializerMethodField(help_text="Unix time, as the seed answered.")
+    refunds = RefundSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = [
+            "payment_id",
+            "order_id",
+            "status",
+            "amount",
+            "amount_minor",
+            "currency",
+            "captured_minor",
+            "refunded_minor",
+            "refundable_minor",
+            "refunded_amount",
+            "description",
+            "metadata",
+            "email",
+            "card",
+            "transaction_id",
+            "payment_method",
+            "next_action",
+            "failure_code",
+            "failure_message",
+            "refunds",
+            "created",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_refunded_amount(self, payment) -> str:
+        return format_amount(payment.refunded_minor, payment.currency)
+
+    @extend_schema_field(CardSummarySerializer(allow_null=True))
+    def get_card(self, payment):
+        return CardSummarySerializer(payment).data if payment.card_last4 else None
+
+    def get_created(self, payment) -> int:
+        return int(payment.created_at.timestamp())
+
+
+class PaymentStatusSerializer(serializers.ModelSerializer):
+    payment_id = serializers.CharField(source="public_id")
+
+    class Meta:
+        model = Payment
+        fields = ["payment_id", "order_id", "status"]
+
+
+class PaymentEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PaymentEvent
+        fields = ["type", "actor", "status_before", "status_after", "data", "request_id", "created_at"]
+
+
+class PaymentListFilterSerializer(serializers.Serializer):
+    """Filters of GET /payments. An unknown value is a 400, never silently ignored."""
+
+    status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
+    order_id = serializers.CharField(max_length=128, required=False)
+    created_gte = serializers.CharField(required=False)
+    created_lte = serializers.CharField(required=False)
+
+    def _datetime(self, value: str) -> datetime:
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise serializers.ValidationError("Use an ISO 8601 date-time, e.g. 2026-11-27T10:00:00Z.")
+        return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
+
+    def validate_created_gte(self, value):
+        return self._datetime(value)
+
+    def validate_created_lte(self, value):
+        return self._datetime(value)

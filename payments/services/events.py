@@ -1,0 +1,26 @@
+"""The payment timeline: append-only events with their actor."""
+
+from __future__ import annotations
+
+from gateway.request_context import current_request_id
+from payments.models import Payment, PaymentEvent
+
+
+def payment_event_record(
+    *,
+    payment: Payment,
+    type: str,
+    actor: str,
+    status_before: str = "",
+    status_after: str = "",
+    data: dict | None = None,
+) -> PaymentEvent:
+    return PaymentEvent.objects.create(
+        payment=payment,
+        type=type,
+        actor=actor,
+        status_before=status_before,
+        status_after=status_after or payment.status,
+        data=data or {},
+        request_id=current_request_id() or "",
+    )

@@ -1,0 +1,373 @@
+"""Create, charge, settle, cancel and sync payments.
+
+Every status change goes through payment_transition(), under a row lock, and
+is checked against the one transition table in payments.enums. PSP calls are
+made outside database transactions, so no lock is held while the network is
+slow; the payment is committed as `processing` first, so a crash mid-call
+leaves a row that reconciliation can settle.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from gateway.errors import Conflict, GatewayError, InvalidRequest
+from payments.enums import ALLOWED_TRANSITIONS, EventType, PaymentStatus, transition_allowed
+from payments.models import ApiClient, Payment
+from payments.providers import (
+    CardInput,
+    ChargeRequest,
+    ChargeResult,
+    PspOutcomeUnknown,
+    get_provider,
+)
+from payments.services.events import payment_event_record
+from stripe_integration.cards import card_validate
+
+
+@dataclass(frozen=True)
+class PaymentInput:
+    order_id: str
+    amount_minor: int
+    currency: str
+    public_id: str = ""
+    description: str = ""
+    email: str = ""
+    metadata: dict = field(default_factory=dict)
+    payment_method_id: str = ""
+    token: str = ""
+    card: dict | None = None
+    require_otp: bool = False
+    return_url: str = ""
+
+    def __repr__(self) -> str:  # the card never reaches a log or a traceback
+        card = "***" if self.card else None
+        return f"PaymentInput(order_id={self.order_id!r}, amount_minor={self.amount_minor}, card={card})"
+
+
+@dataclass
+class PaymentOutcome:
+    """A payment, plus what the PSP gave only for this response (never stored)."""
+
+    payment: Payment
+    client_secret: str = ""
+    receipt_url: str = ""
+
+
+def _generate_public_id() -> str:
+    return f"pay_{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'y')}"
+
+
+def payment_lock(*, payment: Payment) -> Payment:
+    """Re-reads the payment with a row lock. Call inside transaction.atomic()."""
+    return Payment.objects.select_for_update().get(pk=payment.pk)
+
+
+def payment_transition(
+    *,
+    payment: Payment,
+    new_status: str,
+    event_type: str,
+    actor: str,
+    data: dict | None = None,
+    update_fields: list[str] | None = None,
+) -> Payment:
+    """Moves a locked payment to a new status, or raises 409 for an illegal move."""
+    before = payment.status
+    if not transition_allowed(before, new_status):
+        raise Conflict(
+            f"A payment in status '{before}' cannot become '{new_status}'.",
+            code="invalid_state_transition",
+            extra={"status": before, "allowed": sorted(ALLOWED_TRANSITIONS.get(before, ()))},
+        )
+    payment.status = new_status
+    payment.save(update_fields=["status", "updated_at", *(update_fields or [])])
+    payment_event_record(
+        payment=payment,
+        type=event_type,
+        actor=actor,
+        status_before=before,
+        status_after=new_status,
+        data=data,
+    )
+    return payment
+
+
+def payment_create(*, client: ApiClient, data: PaymentInput, actor: str) -> Payment:
+    public_id = data.public_id or _generate_public_id()
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                public_id=public_id,
+                client=client,
+                order_id=data.order_id,
+                amount_minor=data.amount_minor,
+                currency=data.currency,
+                description=data.description,
+                email=data.email,
+                metadata=data.metadata,
+                payment_method_id=data.payment_method_id,
+            )
+            payment_event_record(
+                payment=payment,
+                type=EventType.CREATED,
+                actor=actor,
+                data={"amount_minor": data.amount_minor, "currency": data.currency},
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A payment with payment_id '{public_id}' already exists.",
+            code="duplicate_payment_id",
+            param="payment_id",
+        ) from exc
+    return payment
+
+
+def _card_input(card: dict) -> CardInput:
+    check = card_validate(
+        number=card.get("number"),
+        exp_month=card.get("exp_month"),
+        exp_year=card.get("exp_year"),
+        cvc=card.get("cvc"),
+    )
+    if not check.valid:
+        first = check.errors[0]
+        raise InvalidRequest(
+            first.message,
+            code=first.code,
+            param=f"card.{first.field}",
+            extra={"errors": [e.__dict__ for e in check.errors]},
+        )
+    return CardInput(
+        number=check.number,
+        exp_month=check.exp_month,
+        exp_year=check.exp_year,
+        cvc=card["cvc"],
+        name=card.get("name") or "",
+    )
+
+
+def payment_process(
+    *, client: ApiClient, data: PaymentInput, actor: str, run_async: bool = False
+) -> PaymentOutcome:
+    """The one path of every new payment: record it, tokenize a raw card, then
+    hold it for OTP, queue it (async) or charge it now."""
+    card = None
+    if data.card is not None:
+        if not settings.ACCEPT_RAW_CARD_DATA:
+            raise InvalidRequest(
+                "Raw card data is not accepted here; send a PSP token (payment_method pm_… or token tok_…).",
+                code="raw_card_data_not_accepted",
+                param="card",
+            )
+        card = _card_input(data.card)  # validated locally before anything is recorded
+
+    payment = payment_create(client=client, data=data, actor=actor)
+    if card is not None:
+        # The card goes to the PSP and only its PaymentMethod id and summary are kept.
+        try:
+            method = get_provider().tokenize_card(card=card)
+        except GatewayError as exc:
+            payment_fail(payment=payment, code=exc.code, message=exc.message, actor=actor)
+            exc.extra.setdefault("payment_id", payment.public_id)
+            raise
+        with transaction.atomic():
+            payment = payment_lock(payment=payment)
+            payment.payment_method_id = method.payment_method_id
+            _apply_card(payment, method.card)
+            payment.save()
+
+    if data.require_otp:
+        with transaction.atomic():
+            payment = payment_transition(
+                payment=payment_lock(payment=payment),
+                new_status=PaymentStatus.REQUIRES_OTP,
+                event_type=EventType.REQUIRES_OTP,
+                actor=actor,
+            )
+        return PaymentOutcome(payment=payment)
+    if run_async:
+        return PaymentOutcome(payment=payment_queue(payment=payment, actor=actor, token=data.token))
+    return payment_charge(payment=payment, actor=actor, token=data.token, return_url=data.return_url)
+
+
+def _apply_card(payment: Payment, card) -> None:
+    if card is None:
+        return
+    payment.card_brand = card.brand or payment.card_brand
+    payment.card_last4 = card.last4 or payment.card_last4
+    payment.card_exp_month = card.exp_month or payment.card_exp_month
+    payment.card_exp_year = card.exp_year or payment.card_exp_year
+    payment.card_fingerprint = card.fingerprint or payment.card_fingerprint
+
+
+def payment_queue(*, payment: Payment, actor: str, token: str = "") -> Payment:
+    """Marks the payment processing and charges it in a Celery task after commit."""
+    from payments.tasks import payment_charge_task
+
+    with transaction.atomic():
+        payment = payment_transition(
+            payment=payment_lock(payment=payment),
+            new_status=PaymentStatus.PROCESSING,
+            event_type=EventType.PROCESSING,
+            actor=actor,
+            data={"async": True},
+        )
+        transaction.on_commit(lambda: payment_charge_task.delay(payment.pk, token))
+    return payment
+
+
+def payment_charge(*, payment: Payment, actor: str, token: str = "", return_url: str = "") -> PaymentOutcome:
+    """Charges a recorded payment at the PSP and settles it from the answer.
+
+    A decline is recorded (failed) and raised as 402. A timeout leaves the
+    payment `processing` for the webhook or reconciliation to settle: its
+    outcome is unknown, so it is not marked failed.
+    """
+    with transaction.atomic():
+        payment = payment_lock(payment=payment)
+        if payment.status != PaymentStatus.PROCESSING:
+            payment = payment_transition(
+                payment=payment,
+                new_status=PaymentStatus.PROCESSING,
+                event_type=EventType.PROCESSING,
+                actor=actor,
+            )
+    request = ChargeRequest(
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        # One key per payment: a retried charge (task retry, reconciliation)
+        # is the same charge at Stripe, never a second one.
+        idempotency_key=f"gw-charge-{payment.uuid}",
+        payment_method_id=payment.payment_method_id,
+        token=token,
+        description=payment.description,
+        metadata={
+            "payment_id": payment.public_id,
+            "order_id": payment.order_id,
+            "gateway_payment_uuid": str(payment.uuid),
+        },
+        return_url=return_url,
+    )
+    try:
+        result = get_provider().charge(request=request)
+    except PspOutcomeUnknown:
+        with transaction.atomic():
+            payment = payment_lock(payment=payment)
+            payment_event_record(
+                payment=payment, type=EventType.CHARGE_UNKNOWN, actor=actor, status_before=payment.status
+            )
+        return PaymentOutcome(payment=payment)
+    except GatewayError as exc:
+        # The PSP answered: the charge did not happen (decline, invalid request,
+        # rejected key). Record why, then tell the client.
+        payment = payment_fail(
+            payment=payment, code=exc.extra.get("decline_code") or exc.code, message=exc.message, actor=actor
+        )
+        exc.extra.setdefault("payment_id", payment.public_id)
+        raise
+    payment = payment_apply_charge_result(payment=payment, result=result, actor=actor)
+    return PaymentOutcome(payment=payment, client_secret=result.client_secret, receipt_url=result.receipt_url)
+
+
+def payment_fail(*, payment: Payment, code: str, message: str, actor: str) -> Payment:
+    with transaction.atomic():
+        payment = payment_lock(payment=payment)
+        payment.failure_code = code[:100]
+        payment.failure_message = message[:500]
+        return payment_transition(
+            payment=payment,
+            new_status=PaymentStatus.FAILED,
+            event_type=EventType.CHARGE_FAILED,
+            actor=actor,
+            data={"failure_code": payment.failure_code},
+            update_fields=["failure_code", "failure_message"],
+        )
+
+
+_RESULT_TO_STATUS = {
+    "succeeded": (PaymentStatus.SUCCEEDED, EventType.CHARGE_SUCCEEDED),
+    "requires_action": (PaymentStatus.REQUIRES_ACTION, EventType.REQUIRES_ACTION),
+    "failed": (PaymentStatus.FAILED, EventType.CHARGE_FAILED),
+    "canceled": (PaymentStatus.CANCELED, EventType.CANCELED),
+}
+
+
+def payment_apply_charge_result(
+    *, payment: Payment, result: ChargeResult, actor: str, event_type: str | None = None
+) -> Payment:
+    """Settles a payment from the PSP's view of its charge. Idempotent: a result
+    that is already applied (the webhook came first) changes nothing, and a
+    result the transition table forbids (an old event) is ignored."""
+    with transaction.atomic():
+        payment = payment_lock(payment=payment)
+        payment.stripe_payment_intent_id = result.payment_intent_id or payment.stripe_payment_intent_id
+        payment.stripe_charge_id = result.charge_id or payment.stripe_charge_id
+        payment.payment_method_id = result.payment_method_id or payment.payment_method_id
+        _apply_card(payment, result.card)
+        target = _RESULT_TO_STATUS.get(result.status)
+        fields = [
+            "stripe_payment_intent_id",
+            "stripe_charge_id",
+            "payment_method_id",
+            "card_brand",
+            "card_last4",
+            "card_exp_month",
+            "card_exp_year",
+            "card_fingerprint",
+        ]
+        if target is None or payment.status == target[0] or not transition_allowed(payment.status, target[0]):
+            payment.save(update_fields=[*fields, "updated_at"])
+            return payment
+        new_status, default_event = target
+        if new_status == PaymentStatus.SUCCEEDED:
+            payment.captured_minor = result.amount_received_minor or payment.amount_minor
+            payment.failure_code = payment.failure_message = ""
+        if new_status == PaymentStatus.REQUIRES_ACTION:
+            payment.next_action = result.next_action
+        else:
+            payment.next_action = None
+        if new_status == PaymentStatus.FAILED:
+            payment.failure_code = (result.decline_code or result.failure_code or "payment_failed")[:100]
+            payment.failure_message = result.failure_message[:500]
+        return payment_transition(
+            payment=payment,
+            new_status=new_status,
+            event_type=event_type or default_event,
+            actor=actor,
+            data={"payment_intent": result.payment_intent_id},
+            update_fields=[*fields, "captured_minor", "next_action", "failure_code", "failure_message"],
+        )
+
+
+def payment_cancel(*, payment: Payment, actor: str, reason: str = "") -> Payment:
+    """Cancels a payment that has not been charged (pending or held for OTP)."""
+    with transaction.atomic():
+        payment = payment_lock(payment=payment)
+        if payment.status not in (PaymentStatus.PENDING, PaymentStatus.REQUIRES_OTP):
+            raise Conflict(
+                f"A payment in status '{payment.status}' cannot be canceled here.",
+                code="invalid_state_transition",
+                extra={"status": payment.status},
+            )
+        return payment_transition(
+            payment=payment,
+            new_status=PaymentStatus.CANCELED,
+            event_type=EventType.CANCELED,
+            actor=actor,
+            data={"reason": reason},
+        )
+
+
+def payment_sync_from_psp(*, payment: Payment, actor: str) -> Payment:
+    """Re-reads the payment's PaymentIntent at the PSP and settles from it."""
+    if not payment.stripe_payment_intent_id:
+        return payment
+    result = get_provider().retrieve_charge(payment_intent_id=payment.stripe_payment_intent_id)
+    return payment_apply_charge_result(
+        payment=payment, result=result, actor=actor, event_type=EventType.STATUS_SYNCED
+    )

@@ -1,0 +1,151 @@
+"""Refunds: never more than was captured, whatever the PSP would accept.
+
+The amount is reserved on the locked payment row (refunded_minor) before the
+PSP is called, so concurrent refunds cannot together exceed the capture; a
+refund that fails gives its reservation back. localstripe accepts over-refunds,
+and this module is why the gateway does not.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import transaction
+from django.db.models import Sum
+
+from gateway.errors import Conflict, GatewayError, InvalidRequest
+from payments.enums import REFUNDABLE_STATUSES, EventType, PaymentStatus, RefundReason, RefundStatus
+from payments.models import Payment, Refund
+from payments.money import format_amount
+from payments.providers import PspOutcomeUnknown, RefundRequest, get_provider
+from payments.services.events import payment_event_record
+from payments.services.payments import payment_lock, payment_transition
+
+_STRIPE_REASONS = {RefundReason.DUPLICATE, RefundReason.FRAUDULENT, RefundReason.REQUESTED_BY_CUSTOMER}
+
+
+def refund_reason_split(reason: str) -> tuple[str, str]:
+    """Free text from the seed's clients -> (Stripe reason or 'other', the text)."""
+    reason = (reason or "").strip()
+    if not reason:
+        return "", ""
+    if reason in _STRIPE_REASONS:
+        return reason, ""
+    return RefundReason.OTHER, reason[:500]
+
+
+def _reserve(*, payment: Payment, amount_minor: int | None, reason: str, actor: str) -> Refund:
+    with transaction.atomic():
+        payment = payment_lock(payment=payment)
+        if payment.status not in REFUNDABLE_STATUSES:
+            raise Conflict(
+                f"A payment in status '{payment.status}' cannot be refunded.",
+                code="payment_not_refundable",
+                extra={"status": payment.status},
+            )
+        refundable = payment.refundable_minor
+        amount = refundable if amount_minor is None else amount_minor
+        if refundable <= 0:
+            raise Conflict("Nothing is left to refund on this payment.", code="payment_fully_refunded")
+        if amount > refundable:
+            raise InvalidRequest(
+                f"The refund ({format_amount(amount, payment.currency)}) is larger than what remains "
+                f"refundable ({format_amount(refundable, payment.currency)} {payment.currency.upper()}).",
+                code="amount_too_large",
+                param="amount",
+                extra={"refundable_minor": refundable},
+            )
+        code, text = refund_reason_split(reason)
+        refund = Refund.objects.create(
+            public_id=f"re_{secrets.token_hex(10)}",
+            payment=payment,
+            amount_minor=amount,
+            currency=payment.currency,
+            reason=code,
+            reason_text=text,
+            actor=actor,
+        )
+        payment.refunded_minor += amount
+        payment.save(update_fields=["refunded_minor", "updated_at"])
+        payment_event_record(
+            payment=payment,
+            type=EventType.REFUND_CREATED,
+            actor=actor,
+            data={"refund_id": refund.public_id, "amount_minor": amount},
+        )
+    return refund
+
+
+def refund_settle(
+    *,
+    refund: Refund,
+    status: str,
+    actor: str,
+    stripe_refund_id: str = "",
+    failure_code: str = "",
+    failure_message: str = "",
+) -> Refund:
+    """Applies a refund's final state. Idempotent; a failed refund frees its amount."""
+    with transaction.atomic():
+        payment = payment_lock(payment=refund.payment)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        refund.stripe_refund_id = stripe_refund_id or refund.stripe_refund_id
+        if refund.status != RefundStatus.PENDING or status == RefundStatus.PENDING:
+            refund.save(update_fields=["stripe_refund_id", "updated_at"])
+            return refund
+        refund.status = status
+        refund.failure_code, refund.failure_message = failure_code[:100], failure_message[:500]
+        refund.save()
+        if status == RefundStatus.FAILED:
+            payment.refunded_minor -= refund.amount_minor
+            payment.save(update_fields=["refunded_minor", "updated_at"])
+            payment_event_record(
+                payment=payment,
+                type=EventType.REFUND_FAILED,
+                actor=actor,
+                data={"refund_id": refund.public_id, "failure_code": refund.failure_code},
+            )
+            return refund
+        succeeded = payment.refunds.filter(status=RefundStatus.SUCCEEDED).aggregate(total=Sum("amount_minor"))
+        new_status = (
+            PaymentStatus.REFUNDED
+            if succeeded["total"] >= payment.captured_minor
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        payment_transition(
+            payment=payment,
+            new_status=new_status,
+            event_type=EventType.REFUND_SUCCEEDED,
+            actor=actor,
+            data={"refund_id": refund.public_id, "amount_minor": refund.amount_minor},
+        )
+    refund.payment = payment
+    return refund
+
+
+def payment_refund(*, payment: Payment, amount_minor: int | None, reason: str, actor: str) -> Refund:
+    """Refunds part or all of what remains; with no amount, all of it."""
+    refund = _reserve(payment=payment, amount_minor=amount_minor, reason=reason, actor=actor)
+    request = RefundRequest(
+        payment_intent_id=refund.payment.stripe_payment_intent_id,
+        amount_minor=refund.amount_minor,
+        idempotency_key=f"gw-refund-{refund.public_id}",
+        reason=refund.reason if refund.reason in _STRIPE_REASONS else "",
+        metadata={"payment_id": refund.payment.public_id, "refund_id": refund.public_id},
+    )
+    try:
+        result = get_provider().refund(request=request)
+    except PspOutcomeUnknown:
+        # The refund may have happened: it stays pending, its amount reserved,
+        # until the webhook or reconciliation settles it.
+        return refund
+    except GatewayError as exc:
+        refund_settle(
+            refund=refund,
+            status=RefundStatus.FAILED,
+            actor=actor,
+            failure_code=exc.code,
+            failure_message=exc.message,
+        )
+        raise
+    return refund_settle(refund=refund, status=result.status, actor=actor, stripe_refund_id=result.refund_id)

@@ -1,0 +1,26 @@
+"""Celery tasks of the payments app. Each takes ids, re-reads the rows and calls a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from payments.enums import PaymentStatus
+from payments.models import Payment
+
+
+@shared_task(acks_late=True)
+def payment_charge_task(payment_pk: int, token: str = "") -> str:
+    """Charges a payment queued by `async: true`. Safe to run twice: a payment
+    that is no longer processing is left alone, and the PSP call carries the
+    payment's own idempotency key."""
+    from gateway.errors import GatewayError
+    from payments.services.payments import payment_charge
+
+    payment = Payment.objects.get(pk=payment_pk)
+    if payment.status != PaymentStatus.PROCESSING or payment.stripe_payment_intent_id:
+        return payment.status
+    try:
+        return payment_charge(payment=payment, actor="system:async", token=token).payment.status
+    except GatewayError:
+        # The decline is recorded on the payment; the client reads it from /status.
+        return Payment.objects.get(pk=payment_pk).status

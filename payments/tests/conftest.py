@@ -1,0 +1,48 @@
+import pytest
+from rest_framework.test import APIClient
+
+from payments.services.api_clients import api_client_create
+
+
+@pytest.fixture
+def merchant():
+    client, raw_key = api_client_create(name="merchant")
+    client.raw_key = raw_key
+    return client
+
+
+@pytest.fixture
+def api(merchant):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {merchant.raw_key}")
+    return api
+
+
+@pytest.fixture
+def other_api():
+    _, raw_key = api_client_create(name="other-merchant")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return api
+
+
+def card(number="4242424242424242", cvc="123"):
+    return {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": cvc, "name": "Jane Doe"}
+
+
+def payment_body(**overrides):
+    body = {"order_id": "order_1", "amount": "19.99", "currency": "usd", "card": card()}
+    body.update(overrides)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+@pytest.fixture
+def pay(api, localstripe):
+    """POSTs /payments/process with a valid body, with overrides."""
+
+    def _pay(headers=None, **overrides):
+        return api.post(
+            "/api/v1/payments/process", payment_body(**overrides), format="json", **(headers or {})
+        )
+
+    return _pay

@@ -1,0 +1,147 @@
+"""The standard payment API (the seed's paths). Thin: parse, call one service, serialize."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from gateway.idempotency import idempotent
+from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
+from payments.money import to_minor_units
+from payments.selectors import payment_events, payment_get_for_client, payment_list
+from payments.serializers import (
+    PaymentEventSerializer,
+    PaymentListFilterSerializer,
+    PaymentProcessSerializer,
+    PaymentSerializer,
+    PaymentStatusSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
+)
+from payments.services.payments import PaymentInput, payment_process
+from payments.services.refunds import payment_refund
+
+
+class PaymentCursorPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "limit"
+
+
+def client_actor(request) -> str:
+    return f"api:{request.auth.key_prefix}"
+
+
+def wants_async(request, data: dict) -> bool:
+    return bool(data.get("async")) or "respond-async" in request.headers.get("Prefer", "")
+
+
+def payment_body(outcome) -> dict:
+    body = PaymentSerializer(outcome.payment).data
+    if outcome.client_secret:
+        body["client_secret"] = outcome.client_secret
+    body["receipt_url"] = outcome.receipt_url or None
+    return body
+
+
+class PaymentViewSet(viewsets.GenericViewSet):
+    serializer_class = PaymentSerializer
+    lookup_url_kwarg = "payment_id"
+    lookup_value_regex = r"[A-Za-z0-9_\-:.]{1,64}"
+    pagination_class = PaymentCursorPagination
+
+    @extend_schema(
+        request=PaymentProcessSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: PaymentSerializer, 202: PaymentSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def process(self, request):
+        """Creates a payment and charges it (201), holds it for OTP, or queues it (202)."""
+        serializer = PaymentProcessSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        outcome = payment_process(
+            client=request.auth,
+            data=PaymentInput(
+                order_id=data["order_id"],
+                amount_minor=data["amount_minor"],
+                currency=data["currency"],
+                public_id=data.get("payment_id", ""),
+                description=data.get("description", ""),
+                email=data.get("email", ""),
+                metadata=data.get("metadata", {}),
+                payment_method_id=data.get("payment_method", ""),
+                token=data.get("token", ""),
+                card=data.get("card"),
+                require_otp=data["require_otp"],
+                return_url=data.get("return_url", ""),
+            ),
+            actor=client_actor(request),
+            run_async=wants_async(request, data),
+        )
+        done = outcome.payment.status not in ("processing",)
+        return Response(
+            payment_body(outcome), status=status.HTTP_201_CREATED if done else status.HTTP_202_ACCEPTED
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str),
+            OpenApiParameter("order_id", str),
+            OpenApiParameter("created_gte", str),
+            OpenApiParameter("created_lte", str),
+        ],
+        responses={200: PaymentSerializer(many=True), **ERROR_RESPONSES},
+    )
+    def list(self, request):
+        filters = PaymentListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        page = self.paginate_queryset(payment_list(client=request.auth, filters=filters.validated_data))
+        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: PaymentSerializer, **ERROR_RESPONSES})
+    def retrieve(self, request, payment_id: str):
+        payment = payment_get_for_client(client=request.auth, public_id=payment_id)
+        return Response(PaymentSerializer(payment).data)
+
+    @extend_schema(responses={200: PaymentStatusSerializer, **ERROR_RESPONSES})
+    @action(detail=True, methods=["get"], url_path="status")
+    def payment_status(self, request, payment_id: str):
+        payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
+        return Response(PaymentStatusSerializer(payment).data)
+
+    @extend_schema(responses={200: PaymentEventSerializer(many=True), **ERROR_RESPONSES})
+    @action(detail=True, methods=["get"])
+    def events(self, request, payment_id: str):
+        payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
+        return Response(PaymentEventSerializer(payment_events(payment=payment), many=True).data)
+
+    @extend_schema(
+        request=RefundCreateSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: RefundSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def refund(self, request, payment_id: str):
+        serializer = RefundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
+        amount = serializer.validated_data.get("amount")
+        refund = payment_refund(
+            payment=payment,
+            amount_minor=None if amount is None else to_minor_units(amount, payment.currency),
+            reason=serializer.validated_data.get("reason", ""),
+            actor=client_actor(request),
+        )
+        body = RefundSerializer(refund).data
+        body["payment"] = PaymentSerializer(
+            payment_get_for_client(client=request.auth, public_id=payment_id)
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED)

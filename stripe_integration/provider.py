@@ -1,0 +1,27 @@
+"""Stripe as the gateway's payment provider (payments.providers.PaymentProvider)."""
+
+from __future__ import annotations
+
+from payments.providers import (
+    CardInput,
+    ChargeRequest,
+    ChargeResult,
+    PaymentMethodResult,
+    RefundRequest,
+    RefundResult,
+)
+from stripe_integration import client
+
+
+class StripeProvider:
+    def tokenize_card(self, *, card: CardInput) -> PaymentMethodResult:
+        return client.payment_method_create(card=card)
+
+    def charge(self, *, request: ChargeRequest) -> ChargeResult:
+        return client.payment_intent_create(request=request)
+
+    def retrieve_charge(self, *, payment_intent_id: str) -> ChargeResult:
+        return client.payment_intent_retrieve(payment_intent_id=payment_intent_id)
+
+    def refund(self, *, request: RefundRequest) -> RefundResult:
+        return client.refund_create(request=request)
