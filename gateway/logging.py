@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
 from gateway.request_context import current_request_id
+from stripe_integration.cards import luhn_valid
 
 
 class RequestIdFilter(logging.Filter):
@@ -23,3 +25,31 @@ class JsonFormatter(_BaseJsonFormatter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger", "asctime": "time"})
         super().__init__(*args, **kwargs)
+
+
+_PAN_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+
+# cvc=123, card[cvc]=123, "cvc": "123" (form-encoded or JSON).
+_CVC = re.compile(r"""(cvc\]?["']?\s*[=:]\s*["']?)\d{3,4}""", re.IGNORECASE)
+
+
+def redact_card_numbers(text: str) -> str:
+    def replace(match: re.Match) -> str:
+        digits = re.sub(r"[ -]", "", match.group())
+        return "[REDACTED PAN]" if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group()
+
+    return _CVC.sub(r"\1[REDACTED]", _PAN_CANDIDATE.sub(replace, text))
+
+
+class CardNumberRedactionFilter(logging.Filter):
+    """Defence in depth: a card number or CVC that reaches a log line anyway is masked.
+
+    It rewrites the record itself, so every handler after it sees the masked text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_card_numbers(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

@@ -271,7 +271,10 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "gateway.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "gateway.logging.RequestIdFilter"},
+        "redact_card_numbers": {"()": "gateway.logging.CardNumberRedactionFilter"},
+    },
     "formatters": {
         "json": {
             "()": "gateway.logging.JsonFormatter",
@@ -283,13 +286,16 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact_card_numbers"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # kafka-python is chatty at INFO about every connection.
         "kafka": {"level": "WARNING"},
+        # stripe-python logs request bodies, card numbers included, at DEBUG:
+        # this logger never goes below INFO, whatever LOG_LEVEL says.
+        "stripe": {"level": "INFO"},
         "django.server": {"level": "WARNING"},
     },
 }

@@ -79,7 +79,7 @@ cat <<MSG
     $DEMO_KEY
 
   Try:  curl http://127.0.0.1:$SERVER_PORT/health
-        curl http://127.0.0.1:$SERVER_PORT/health/ready
+        curl -H "Authorization: Bearer $DEMO_KEY" http://127.0.0.1:$SERVER_PORT/api/v1/payments
   Docs: http://127.0.0.1:$SERVER_PORT/api/docs/
 
 MSG

@@ -198,7 +198,8 @@ start_localstripe() {
     return
   fi
   log "localstripe: starting"
-  nohup "$PY" "$ROOT/scripts/localstripe_loopback.py" --port $LOCALSTRIPE_PORT \
+  # From scratch: its state is test data, and a long-lived store only slows its lists.
+  nohup "$PY" "$ROOT/scripts/localstripe_loopback.py" --port $LOCALSTRIPE_PORT --from-scratch \
     >"$LOGS/localstripe.log" 2>&1 &
   echo $! >"$SVC/localstripe.pid"
   wait_port $LOCALSTRIPE_PORT 30 localstripe "$LOGS/localstripe.log"

@@ -34,6 +34,11 @@ from payments.providers import (
     RefundResult,
 )
 
+# stripe-python prints request bodies (which carry card numbers on tokenization)
+# to stderr when STRIPE_LOG=debug, and logs them at DEBUG on the "stripe"
+# logger. The first is switched off here, the second in settings.LOGGING.
+stripe.log = None
+
 
 def stripe_client(*, timeout: float | None = None, retries: int | None = None) -> stripe.StripeClient:
     """A client built from the current settings, with timeouts and retries."""
@@ -277,7 +282,11 @@ def refund_create(*, request: RefundRequest) -> RefundResult:
         "amount": request.amount_minor,
         "metadata": request.metadata,
     }
-    if request.reason:
+    if request.reason and using_localstripe():
+        # localstripe rejects `reason` ("Unexpected reason"); Stripe takes it.
+        # There it travels in metadata so that nothing is lost.
+        params["metadata"] = {**request.metadata, "reason": request.reason}
+    elif request.reason:
         params["reason"] = request.reason
     try:
         refund = _as_dict(

@@ -1,0 +1,60 @@
+"""No card number (PAN) or CVC is stored, logged or answered after raw-card payments."""
+
+import logging
+
+import pytest
+from django.db import connection
+
+from gateway.logging import redact_card_numbers
+from payments.tests.conftest import card
+
+pytestmark = pytest.mark.django_db
+
+PANS = ["4242424242424242", "4000002500003155", "4000000000000341"]
+
+
+def _all_database_text() -> str:
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            chunks.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(chunks)
+
+
+def test_no_card_number_in_the_database_logs_or_responses(pay, caplog):
+    caplog.set_level(logging.DEBUG)  # everything any logger lets through
+    responses = [pay(card=card(pan, cvc="987"), payment_id=f"pay_pan_{pan[-4:]}") for pan in PANS]
+    responses.append(pay(card=card("4242 4242-4242 4242", cvc="987"), payment_id="pay_spaced"))
+
+    database = _all_database_text()
+    logs = "\n".join(record.getMessage() for record in caplog.records)
+    bodies = "\n".join(response.content.decode() for response in responses)
+    assert [r.status_code for r in responses] == [201, 201, 402, 201]
+    assert "pay_pan_4242" in database  # the scan does see our rows
+    for pan in PANS:
+        assert pan not in database
+        assert pan not in logs
+        assert pan not in bodies
+    # The CVC: no field holds it anywhere ("987" alone would match ids and timestamps).
+    assert "cvc]=987" not in logs and "cvc=987" not in logs
+    assert "cvc" not in bodies.lower()
+    assert "cvc" not in database.lower()
+
+
+def test_a_card_number_that_reaches_a_log_line_is_redacted():
+    assert redact_card_numbers("card 4242424242424242 declined") == "card [REDACTED PAN] declined"
+    assert redact_card_numbers("card 4242 4242 4242 4242") == "card [REDACTED PAN]"
+    # Order numbers and timestamps that fail Luhn are left alone.
+    assert redact_card_numbers("order 1234567890123456") == "order 1234567890123456"
+    # stripe-python's DEBUG line for a tokenization, should it ever get through.
+    line = "post_data=type=card&card[number]=4242424242424242&card[exp_month]=12&card[cvc]=987"
+    assert redact_card_numbers(line) == (
+        "post_data=type=card&card[number]=[REDACTED PAN]&card[exp_month]=12&card[cvc]=[REDACTED]"
+    )
+    assert redact_card_numbers('{"cvc": "1234"}') == '{"cvc": "[REDACTED]"}'
+
+
+def test_the_stripe_logger_never_logs_request_bodies():
+    # Its DEBUG lines carry the card; LOG_LEVEL=DEBUG must not turn them on.
+    assert logging.getLogger("stripe").getEffectiveLevel() >= logging.INFO

@@ -1,0 +1,152 @@
+"""Idempotency-Key on POST: replays never charge or refund twice."""
+
+import threading
+import uuid
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from payments.models import IdempotencyKey, Payment, Refund
+from payments.tests.conftest import payment_body
+from stripe_integration.client import stripe_client
+
+
+def _intents_for_order(order_id: str) -> list:
+    intents = stripe_client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
+    return [pi for pi in intents if (pi.metadata or {}).get("order_id") == order_id]
+
+
+@pytest.mark.django_db
+def test_a_replay_returns_the_first_answer_and_charges_once(pay):
+    order_id = f"order_{uuid.uuid4().hex}"
+    headers = {"HTTP_IDEMPOTENCY_KEY": "key-1"}
+
+    first = pay(headers=headers, order_id=order_id)
+    second = pay(headers=headers, order_id=order_id)
+
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first
+    assert Payment.objects.count() == 1
+    assert len(_intents_for_order(order_id)) == 1
+
+
+@pytest.mark.django_db
+def test_the_same_key_with_another_body_is_422(pay):
+    pay(headers={"HTTP_IDEMPOTENCY_KEY": "key-2"}, amount="10.00")
+
+    response = pay(headers={"HTTP_IDEMPOTENCY_KEY": "key-2"}, amount="11.00")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "idempotency_error"
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_decline_is_replayed_as_the_same_402(pay):
+    from payments.tests.conftest import card
+
+    headers = {"HTTP_IDEMPOTENCY_KEY": "key-declined"}
+    first = pay(headers=headers, card=card("4000000000000341"))
+    second = pay(headers=headers, card=card("4000000000000341"))
+
+    assert first.status_code == second.status_code == 402
+    assert second.json() == first.json()
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_keys_are_per_client(api, other_api, localstripe):
+    headers = {"HTTP_IDEMPOTENCY_KEY": "shared-name"}
+
+    mine = api.post("/api/v1/payments/process", payment_body(), format="json", **headers)
+    theirs = other_api.post("/api/v1/payments/process", payment_body(), format="json", **headers)
+
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json()["payment_id"] != theirs.json()["payment_id"]
+
+
+@pytest.mark.django_db
+def test_a_refund_replay_refunds_once(api, pay):
+    payment_id = pay().json()["payment_id"]
+    path = f"/api/v1/payments/{payment_id}/refund"
+
+    first = api.post(path, {"amount": "1.00"}, format="json", HTTP_IDEMPOTENCY_KEY="refund-1")
+    second = api.post(path, {"amount": "1.00"}, format="json", HTTP_IDEMPOTENCY_KEY="refund-1")
+
+    assert first.status_code == second.status_code == 201
+    assert second["Idempotent-Replayed"] == "true"
+    assert Refund.objects.count() == 1
+
+
+@pytest.mark.parametrize("key", ["x" * 10_000, "", "caf\u00e9", "tab\there"])
+@pytest.mark.django_db
+def test_an_unusable_key_is_400_and_nothing_happens(pay, key):
+    response = pay(headers={"HTTP_IDEMPOTENCY_KEY": key})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_key_whose_first_request_is_in_flight_is_409(pay):
+    pay(headers={"HTTP_IDEMPOTENCY_KEY": "busy"})
+    # As if the first request were still running (the row is claimed before the charge).
+    IdempotencyKey.objects.filter(key="busy").update(state=IdempotencyKey.State.IN_FLIGHT)
+
+    response = pay(headers={"HTTP_IDEMPOTENCY_KEY": "busy"})
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_use"
+    assert response["Retry-After"] == "1"
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_key_at_the_same_moment_from_two_threads_charges_once(merchant, localstripe):
+    order_id = f"order_{uuid.uuid4().hex}"
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def send():
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {merchant.raw_key}")
+        try:
+            barrier.wait()
+            response = api.post(
+                "/api/v1/payments/process",
+                payment_body(order_id=order_id),
+                format="json",
+                HTTP_IDEMPOTENCY_KEY="race-key",
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) in ([201, 201], [201, 409])
+    assert Payment.objects.filter(order_id=order_id).count() == 1
+    assert len(_intents_for_order(order_id)) == 1
+
+
+@pytest.mark.django_db
+def test_expired_keys_are_purged_and_can_be_used_again(pay, merchant):
+    pay(headers={"HTTP_IDEMPOTENCY_KEY": "old"}, payment_id="pay_old")
+    IdempotencyKey.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    call_command("idempotency_purge", stdout=StringIO())
+
+    assert not IdempotencyKey.objects.exists()
+    assert pay(headers={"HTTP_IDEMPOTENCY_KEY": "old"}, payment_id="pay_new").status_code == 201
