@@ -9,7 +9,7 @@ from payments.models import Payment
 
 
 @shared_task(acks_late=True)
-def payment_charge_task(payment_pk: int, token: str = "") -> str:
+def payment_charge_task(payment_pk: int) -> str:
     """Charges a payment queued by `async: true`. Safe to run twice: a payment
     that is no longer processing is left alone, and the PSP call carries the
     payment's own idempotency key."""
@@ -20,7 +20,7 @@ def payment_charge_task(payment_pk: int, token: str = "") -> str:
     if payment.status != PaymentStatus.PROCESSING or payment.stripe_payment_intent_id:
         return payment.status
     try:
-        return payment_charge(payment=payment, actor="system:async", token=token).payment.status
+        return payment_charge(payment=payment, actor="system:async").payment.status
     except GatewayError:
         # The decline is recorded on the payment; the client reads it from /status.
         return Payment.objects.get(pk=payment_pk).status

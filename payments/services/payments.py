@@ -10,7 +10,7 @@ leaves a row that reconciliation can settle.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -110,7 +110,8 @@ def payment_create(*, client: ApiClient, data: PaymentInput, actor: str) -> Paym
                 description=data.description,
                 email=data.email,
                 metadata=data.metadata,
-                payment_method_id=data.payment_method_id,
+                # A PSP token (pm_… or a legacy tok_…), never card data.
+                payment_method_id=data.payment_method_id or data.token,
             )
             payment_event_record(
                 payment=payment,
@@ -166,20 +167,25 @@ def payment_process(
             )
         card = _card_input(data.card)  # validated locally before anything is recorded
 
-    payment = payment_create(client=client, data=data, actor=actor)
+    method = None
     if card is not None:
-        # The card goes to the PSP and only its PaymentMethod id and summary are kept.
-        try:
-            method = get_provider().tokenize_card(card=card)
-        except GatewayError as exc:
-            payment_fail(payment=payment, code=exc.code, message=exc.message, actor=actor)
-            exc.extra.setdefault("payment_id", payment.public_id)
-            raise
-        with transaction.atomic():
-            payment = payment_lock(payment=payment)
-            payment.payment_method_id = method.payment_method_id
-            _apply_card(payment, method.card)
-            payment.save()
+        # Tokenized first: the card goes to the PSP and nowhere else, and if the
+        # PSP is unreachable nothing is recorded, so the client can simply retry.
+        method = get_provider().tokenize_card(card=card)
+        data = replace(data, payment_method_id=method.payment_method_id, card=None)
+    payment = payment_create(client=client, data=data, actor=actor)
+    if method is not None:
+        _apply_card(payment, method.card)
+        payment.save(
+            update_fields=[
+                "card_brand",
+                "card_last4",
+                "card_exp_month",
+                "card_exp_year",
+                "card_fingerprint",
+                "updated_at",
+            ]
+        )
 
     if data.require_otp:
         with transaction.atomic():
@@ -191,8 +197,8 @@ def payment_process(
             )
         return PaymentOutcome(payment=payment)
     if run_async:
-        return PaymentOutcome(payment=payment_queue(payment=payment, actor=actor, token=data.token))
-    return payment_charge(payment=payment, actor=actor, token=data.token, return_url=data.return_url)
+        return PaymentOutcome(payment=payment_queue(payment=payment, actor=actor))
+    return payment_charge(payment=payment, actor=actor, return_url=data.return_url)
 
 
 def _apply_card(payment: Payment, card) -> None:
@@ -205,7 +211,7 @@ def _apply_card(payment: Payment, card) -> None:
     payment.card_fingerprint = card.fingerprint or payment.card_fingerprint
 
 
-def payment_queue(*, payment: Payment, actor: str, token: str = "") -> Payment:
+def payment_queue(*, payment: Payment, actor: str) -> Payment:
     """Marks the payment processing and charges it in a Celery task after commit."""
     from payments.tasks import payment_charge_task
 
@@ -217,11 +223,11 @@ def payment_queue(*, payment: Payment, actor: str, token: str = "") -> Payment:
             actor=actor,
             data={"async": True},
         )
-        transaction.on_commit(lambda: payment_charge_task.delay(payment.pk, token))
+        transaction.on_commit(lambda: payment_charge_task.delay(payment.pk))
     return payment
 
 
-def payment_charge(*, payment: Payment, actor: str, token: str = "", return_url: str = "") -> PaymentOutcome:
+def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> PaymentOutcome:
     """Charges a recorded payment at the PSP and settles it from the answer.
 
     A decline is recorded (failed) and raised as 402. A timeout leaves the
@@ -243,8 +249,8 @@ def payment_charge(*, payment: Payment, actor: str, token: str = "", return_url:
         # One key per payment: a retried charge (task retry, reconciliation)
         # is the same charge at Stripe, never a second one.
         idempotency_key=f"gw-charge-{payment.uuid}",
-        payment_method_id=payment.payment_method_id,
-        token=token,
+        payment_method_id="" if payment.payment_method_id.startswith("tok_") else payment.payment_method_id,
+        token=payment.payment_method_id if payment.payment_method_id.startswith("tok_") else "",
         description=payment.description,
         metadata={
             "payment_id": payment.public_id,
@@ -371,3 +377,27 @@ def payment_sync_from_psp(*, payment: Payment, actor: str) -> Payment:
     return payment_apply_charge_result(
         payment=payment, result=result, actor=actor, event_type=EventType.STATUS_SYNCED
     )
+
+
+RECONCILABLE_STATUSES = (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION)
+
+
+def payment_reconcile(*, payment: Payment, actor: str) -> Payment:
+    """Settles a payment whose outcome the gateway does not know yet.
+
+    With a PaymentIntent id, the PSP's current state decides. A payment left
+    `processing` with no PaymentIntent (the charge call timed out or never got
+    an answer) is charged again with the same idempotency key: Stripe answers
+    with the first charge if there was one, so nothing is charged twice.
+    Idempotent: a settled payment is returned unchanged.
+    """
+    if payment.status not in RECONCILABLE_STATUSES:
+        return payment
+    if payment.stripe_payment_intent_id:
+        return payment_sync_from_psp(payment=payment, actor=actor)
+    if payment.status == PaymentStatus.PROCESSING and payment.payment_method_id:
+        try:
+            return payment_charge(payment=payment, actor=actor).payment
+        except GatewayError:
+            return Payment.objects.get(pk=payment.pk)  # the decline is recorded on the payment
+    return payment

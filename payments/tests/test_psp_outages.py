@@ -1,0 +1,60 @@
+"""A PSP that hangs or refuses: real sockets, not patched return values."""
+
+import pytest
+
+from payments.models import Payment
+from payments.services.payments import payment_reconcile
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_psp_timeout_leaves_the_payment_processing_and_reconciliation_settles_it(
+    pay, settings, silent_port, localstripe
+):
+    real_base = settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{silent_port}"
+    settings.STRIPE_TIMEOUT_SECONDS = 1
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+
+    response = pay(card=None, payment_method="pm_card_visa", payment_id="pay_timeout")
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "processing"
+    payment = Payment.objects.get(public_id="pay_timeout")
+    assert payment.status == "processing"
+    assert list(payment.events.values_list("type", flat=True)) == ["created", "processing", "charge_unknown"]
+
+    settings.STRIPE_API_BASE = real_base  # the PSP is back
+    payment = payment_reconcile(payment=payment, actor="system:reconcile")
+
+    assert payment.status == "succeeded"
+    assert payment.stripe_payment_intent_id.startswith("pi_")
+    assert payment.captured_minor == 1999
+
+
+def test_a_refused_connection_on_charge_is_also_an_unknown_outcome(pay, settings, closed_port):
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{closed_port}"
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+
+    response = pay(card=None, payment_method="pm_card_visa")
+
+    # stripe-python cannot tell "refused" from "sent, then lost" by class alone,
+    # and matching message text is not allowed: so the safe reading is "unknown".
+    assert response.status_code == 202
+    assert Payment.objects.get().status == "processing"
+
+
+def test_an_unreachable_psp_during_tokenization_is_503_and_the_client_can_retry(
+    pay, settings, closed_port, localstripe
+):
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{closed_port}"
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+
+    response = pay()
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "psp_unavailable"
+    assert response["Retry-After"] == "5"
+    assert not Payment.objects.exists()
+    settings.STRIPE_API_BASE = localstripe
+    assert pay().status_code == 201
