@@ -10,6 +10,7 @@ class PaymentStatus(models.TextChoices):
     REQUIRES_OTP = "requires_otp"
     REQUIRES_ACTION = "requires_action"  # 3-D Secure
     PROCESSING = "processing"  # at the PSP, or outcome unknown until reconciled
+    REQUIRES_CAPTURE = "requires_capture"  # authorized (capture_method=manual), not yet captured
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
@@ -26,8 +27,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
         {_S.REQUIRES_OTP, _S.REQUIRES_ACTION, _S.PROCESSING, _S.SUCCEEDED, _S.FAILED, _S.CANCELED}
     ),
     _S.REQUIRES_OTP: frozenset({_S.PROCESSING, _S.CANCELED}),
-    _S.REQUIRES_ACTION: frozenset({_S.PROCESSING, _S.SUCCEEDED, _S.FAILED, _S.CANCELED}),
-    _S.PROCESSING: frozenset({_S.REQUIRES_ACTION, _S.SUCCEEDED, _S.FAILED, _S.CANCELED}),
+    _S.REQUIRES_ACTION: frozenset({_S.PROCESSING, _S.REQUIRES_CAPTURE, _S.SUCCEEDED, _S.FAILED, _S.CANCELED}),
+    _S.PROCESSING: frozenset({_S.REQUIRES_ACTION, _S.REQUIRES_CAPTURE, _S.SUCCEEDED, _S.FAILED, _S.CANCELED}),
+    _S.REQUIRES_CAPTURE: frozenset({_S.SUCCEEDED, _S.CANCELED}),
     _S.SUCCEEDED: frozenset({_S.PARTIALLY_REFUNDED, _S.REFUNDED}),
     _S.PARTIALLY_REFUNDED: frozenset({_S.PARTIALLY_REFUNDED, _S.REFUNDED}),
 }
@@ -69,6 +71,8 @@ class EventType(models.TextChoices):
     CHARGE_UNKNOWN = "charge_unknown"
     REQUIRES_ACTION = "requires_action"
     CANCELED = "canceled"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
     REFUND_CREATED = "refund_created"
     REFUND_SUCCEEDED = "refund_succeeded"
     REFUND_FAILED = "refund_failed"

@@ -64,6 +64,9 @@ class Payment(models.Model):
     card_fingerprint = models.CharField(max_length=64, blank=True)
 
     payment_method_id = models.CharField(max_length=255, blank=True)
+    capture_method = models.CharField(
+        max_length=16, default="automatic", choices=[("automatic", "automatic"), ("manual", "manual")]
+    )
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True)
     next_action = models.JSONField(null=True, blank=True)

@@ -64,12 +64,13 @@ class ChargeRequest:
     description: str = ""
     metadata: dict = field(default_factory=dict)
     return_url: str = ""
+    capture_method: str = "automatic"  # or "manual": authorize now, capture later
 
 
 @dataclass(frozen=True)
 class ChargeResult:
     """The PSP's view of a charge. status is one of ours: succeeded,
-    requires_action, processing, failed or canceled."""
+    requires_action, requires_capture, processing, failed or canceled."""
 
     status: str
     payment_intent_id: str
@@ -110,6 +111,10 @@ class PaymentProvider(Protocol):
     def retrieve_charge(self, *, payment_intent_id: str) -> ChargeResult: ...
 
     def refund(self, *, request: RefundRequest) -> RefundResult: ...
+
+    def capture(self, *, payment_intent_id: str, amount_minor: int, idempotency_key: str) -> ChargeResult: ...
+
+    def cancel(self, *, payment_intent_id: str, idempotency_key: str) -> ChargeResult: ...
 
 
 def get_provider() -> PaymentProvider:

@@ -14,6 +14,7 @@ from gateway.errors import GatewayError
 from payments.enums import PaymentStatus
 from payments.models import Payment, PaymentEvent, Refund
 from payments.money import currency_normalize, format_amount, to_minor_units
+from payments.services.payments import PaymentInput
 
 ID_PATTERN = r"^[A-Za-z0-9_\-:.]{1,64}$"
 MAX_METADATA_KEYS = 50
@@ -83,6 +84,12 @@ class PaymentProcessSerializer(serializers.Serializer):
     metadata = MetadataField(required=False)
     require_otp = serializers.BooleanField(required=False, default=False)
     return_url = serializers.URLField(required=False, max_length=2000)
+    capture_method = serializers.ChoiceField(
+        choices=["automatic", "manual"],
+        required=False,
+        default="automatic",
+        help_text="manual: authorize now, capture later.",
+    )
     # `async` is a Python keyword; the field is declared in __init__.
 
     def __init__(self, *args, **kwargs):
@@ -101,6 +108,28 @@ class PaymentProcessSerializer(serializers.Serializer):
         except GatewayError as exc:
             _raise_as_validation_error(exc)
         return attrs
+
+    def to_payment_input(self) -> PaymentInput:
+        data = self.validated_data
+        return PaymentInput(
+            order_id=data["order_id"],
+            amount_minor=data["amount_minor"],
+            currency=data["currency"],
+            public_id=data.get("payment_id", ""),
+            description=data.get("description", ""),
+            email=data.get("email", ""),
+            metadata=data.get("metadata", {}),
+            payment_method_id=data.get("payment_method", ""),
+            token=data.get("token", ""),
+            card=data.get("card"),
+            require_otp=data["require_otp"],
+            return_url=data.get("return_url", ""),
+            capture_method=data["capture_method"],
+        )
+
+
+class AmountOnlySerializer(serializers.Serializer):
+    amount = AmountField(required=False, help_text="Major units; the whole amount when absent.")
 
 
 class RefundCreateSerializer(serializers.Serializer):
@@ -166,6 +195,7 @@ class PaymentSerializer(serializers.ModelSerializer):
             "email",
             "card",
             "transaction_id",
+            "capture_method",
             "payment_method",
             "next_action",
             "failure_code",

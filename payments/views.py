@@ -13,6 +13,7 @@ from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
 from payments.money import to_minor_units
 from payments.selectors import payment_events, payment_get_for_client, payment_list
 from payments.serializers import (
+    AmountOnlySerializer,
     PaymentEventSerializer,
     PaymentListFilterSerializer,
     PaymentProcessSerializer,
@@ -21,7 +22,13 @@ from payments.serializers import (
     RefundCreateSerializer,
     RefundSerializer,
 )
-from payments.services.payments import PaymentInput, payment_process
+from payments.services.payments import (
+    PaymentOutcome,
+    payment_cancel,
+    payment_capture,
+    payment_confirm,
+    payment_process,
+)
 from payments.services.refunds import payment_refund
 
 
@@ -38,6 +45,13 @@ def client_actor(request) -> str:
 
 def wants_async(request, data: dict) -> bool:
     return bool(data.get("async")) or "respond-async" in request.headers.get("Prefer", "")
+
+
+def process_status(outcome) -> int:
+    """201 once the payment has an outcome; 202 while it is processing."""
+    if outcome.payment.status == "processing":
+        return status.HTTP_202_ACCEPTED
+    return status.HTTP_201_CREATED
 
 
 def payment_body(outcome) -> dict:
@@ -68,20 +82,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
         data = serializer.validated_data
         outcome = payment_process(
             client=request.auth,
-            data=PaymentInput(
-                order_id=data["order_id"],
-                amount_minor=data["amount_minor"],
-                currency=data["currency"],
-                public_id=data.get("payment_id", ""),
-                description=data.get("description", ""),
-                email=data.get("email", ""),
-                metadata=data.get("metadata", {}),
-                payment_method_id=data.get("payment_method", ""),
-                token=data.get("token", ""),
-                card=data.get("card"),
-                require_otp=data["require_otp"],
-                return_url=data.get("return_url", ""),
-            ),
+            data=serializer.to_payment_input(),
             actor=client_actor(request),
             run_async=wants_async(request, data),
         )
@@ -145,3 +146,45 @@ class PaymentViewSet(viewsets.GenericViewSet):
             payment_get_for_client(client=request.auth, public_id=payment_id)
         ).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None, parameters=[IDEMPOTENCY_HEADER], responses={200: PaymentSerializer, **ERROR_RESPONSES}
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def confirm(self, request, payment_id: str):
+        """Finishes a `requires_action` payment after the customer authenticated (3-D Secure)."""
+        payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
+        payment = payment_confirm(payment=payment, actor=client_actor(request))
+        return Response(payment_body(PaymentOutcome(payment=payment)))
+
+    @extend_schema(
+        request=AmountOnlySerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def capture(self, request, payment_id: str):
+        """Captures an authorized payment (capture_method=manual), all of it or `amount`."""
+        serializer = AmountOnlySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
+        amount = serializer.validated_data.get("amount")
+        payment = payment_capture(
+            payment=payment,
+            actor=client_actor(request),
+            amount_minor=None if amount is None else to_minor_units(amount, payment.currency),
+        )
+        return Response(payment_body(PaymentOutcome(payment=payment)))
+
+    @extend_schema(
+        request=None, parameters=[IDEMPOTENCY_HEADER], responses={200: PaymentSerializer, **ERROR_RESPONSES}
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request, payment_id: str):
+        """Cancels a payment that has not been captured."""
+        payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
+        payment = payment_cancel(payment=payment, actor=client_actor(request), reason="requested by client")
+        return Response(payment_body(PaymentOutcome(payment=payment)))

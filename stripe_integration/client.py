@@ -9,7 +9,7 @@ get dataclasses, and Stripe errors become errors of the gateway's one family.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 import stripe
@@ -180,7 +180,7 @@ _PI_STATUS = {
     "requires_action": "requires_action",
     "processing": "processing",
     "requires_confirmation": "processing",
-    "requires_capture": "processing",
+    "requires_capture": "requires_capture",
     "requires_payment_method": "failed",
     "canceled": "canceled",
 }
@@ -247,7 +247,10 @@ def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
         "payment_method_types": ["card"],
         "metadata": request.metadata,
     }
-    if request.description:
+    if request.description and using_localstripe():
+        # localstripe rejects `description` ("Unexpected description"); keep it in metadata there.
+        params["metadata"] = {**request.metadata, "description": request.description[:500]}
+    elif request.description:
         params["description"] = request.description
     if request.payment_method_id:
         params["payment_method"] = request.payment_method_id
@@ -257,6 +260,8 @@ def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
         params["payment_method_data"] = {"type": "card", "card": {"token": request.token}}
     if request.return_url:
         params["return_url"] = request.return_url
+    if request.capture_method == "manual":
+        params["capture_method"] = "manual"
     try:
         pi = stripe_client().v1.payment_intents.create(
             params=params, options={"idempotency_key": request.idempotency_key}
@@ -305,3 +310,52 @@ def refund_create(*, request: RefundRequest) -> RefundResult:
         amount_minor=refund.get("amount") or 0,
         failure_reason=refund.get("failure_reason") or "",
     )
+
+
+def payment_intent_capture(
+    *, payment_intent_id: str, amount_minor: int, idempotency_key: str
+) -> ChargeResult:
+    try:
+        pi = stripe_client().v1.payment_intents.capture(
+            payment_intent_id,
+            params={"amount_to_capture": amount_minor},
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=True) from None
+    result = _charge_result(_as_dict(pi))
+    # localstripe leaves amount_received out of a captured intent; Stripe sets it.
+    if result.status == "succeeded" and not result.amount_received_minor:
+        result = replace(result, amount_received_minor=amount_minor)
+    return result
+
+
+def payment_intent_cancel(*, payment_intent_id: str, idempotency_key: str) -> ChargeResult:
+    try:
+        pi = stripe_client().v1.payment_intents.cancel(
+            payment_intent_id, options={"idempotency_key": idempotency_key}
+        )
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=True) from None
+    return _charge_result(_as_dict(pi))
+
+
+# --- webhooks -----------------------------------------------------------------------
+
+WEBHOOK_TOLERANCE_SECONDS = 300  # Stripe's standard
+
+
+def webhook_event_construct(*, payload: bytes, signature: str, secret: str) -> dict:
+    """Verifies Stripe-Signature (HMAC-SHA256 over the raw body, 300 s tolerance)
+    and returns the event as a plain dict."""
+    if not secret:
+        raise ServiceUnavailable("STRIPE_WEBHOOK_SECRET is not configured.", code="webhook_not_configured")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, secret, WEBHOOK_TOLERANCE_SECONDS)
+    except (stripe.SignatureVerificationError, ValueError):
+        raise InvalidRequest(
+            "The Stripe-Signature header is missing or does not match the body.",
+            code="invalid_signature",
+            param="Stripe-Signature",
+        ) from None
+    return event.to_dict()

@@ -25,3 +25,13 @@ class StripeProvider:
 
     def refund(self, *, request: RefundRequest) -> RefundResult:
         return client.refund_create(request=request)
+
+    def capture(self, *, payment_intent_id: str, amount_minor: int, idempotency_key: str) -> ChargeResult:
+        return client.payment_intent_capture(
+            payment_intent_id=payment_intent_id, amount_minor=amount_minor, idempotency_key=idempotency_key
+        )
+
+    def cancel(self, *, payment_intent_id: str, idempotency_key: str) -> ChargeResult:
+        return client.payment_intent_cancel(
+            payment_intent_id=payment_intent_id, idempotency_key=idempotency_key
+        )

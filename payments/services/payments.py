@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from gateway.errors import Conflict, GatewayError, InvalidRequest
+from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest
 from payments.enums import ALLOWED_TRANSITIONS, EventType, PaymentStatus, transition_allowed
 from payments.models import ApiClient, Payment
 from payments.providers import (
@@ -43,6 +43,7 @@ class PaymentInput:
     card: dict | None = None
     require_otp: bool = False
     return_url: str = ""
+    capture_method: str = "automatic"
 
     def __repr__(self) -> str:  # the card never reaches a log or a traceback
         card = "***" if self.card else None
@@ -112,6 +113,7 @@ def payment_create(*, client: ApiClient, data: PaymentInput, actor: str) -> Paym
                 metadata=data.metadata,
                 # A PSP token (pm_… or a legacy tok_…), never card data.
                 payment_method_id=data.payment_method_id or data.token,
+                capture_method=data.capture_method,
             )
             payment_event_record(
                 payment=payment,
@@ -258,6 +260,7 @@ def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> Pay
             "gateway_payment_uuid": str(payment.uuid),
         },
         return_url=return_url,
+        capture_method=payment.capture_method,
     )
     try:
         result = get_provider().charge(request=request)
@@ -298,6 +301,7 @@ def payment_fail(*, payment: Payment, code: str, message: str, actor: str) -> Pa
 _RESULT_TO_STATUS = {
     "succeeded": (PaymentStatus.SUCCEEDED, EventType.CHARGE_SUCCEEDED),
     "requires_action": (PaymentStatus.REQUIRES_ACTION, EventType.REQUIRES_ACTION),
+    "requires_capture": (PaymentStatus.REQUIRES_CAPTURE, EventType.AUTHORIZED),
     "failed": (PaymentStatus.FAILED, EventType.CHARGE_FAILED),
     "canceled": (PaymentStatus.CANCELED, EventType.CANCELED),
 }
@@ -350,13 +354,23 @@ def payment_apply_charge_result(
         )
 
 
+_CANCELABLE_LOCALLY = (PaymentStatus.PENDING, PaymentStatus.REQUIRES_OTP)
+_CANCELABLE_AT_PSP = (PaymentStatus.REQUIRES_ACTION, PaymentStatus.REQUIRES_CAPTURE)
+
+
 def payment_cancel(*, payment: Payment, actor: str, reason: str = "") -> Payment:
-    """Cancels a payment that has not been charged (pending or held for OTP)."""
+    """Cancels a payment that has not been captured: locally when nothing was
+    sent to the PSP, else by canceling its PaymentIntent first."""
+    if payment.status in _CANCELABLE_AT_PSP and payment.stripe_payment_intent_id:
+        result = get_provider().cancel(
+            payment_intent_id=payment.stripe_payment_intent_id, idempotency_key=f"gw-cancel-{payment.uuid}"
+        )
+        return payment_apply_charge_result(payment=payment, result=result, actor=actor)
     with transaction.atomic():
         payment = payment_lock(payment=payment)
-        if payment.status not in (PaymentStatus.PENDING, PaymentStatus.REQUIRES_OTP):
+        if payment.status not in _CANCELABLE_LOCALLY:
             raise Conflict(
-                f"A payment in status '{payment.status}' cannot be canceled here.",
+                f"A payment in status '{payment.status}' cannot be canceled.",
                 code="invalid_state_transition",
                 extra={"status": payment.status},
             )
@@ -369,6 +383,57 @@ def payment_cancel(*, payment: Payment, actor: str, reason: str = "") -> Payment
         )
 
 
+def payment_capture(*, payment: Payment, amount_minor: int | None, actor: str) -> Payment:
+    """Captures an authorized payment (capture_method=manual), all or part of it."""
+    if payment.status != PaymentStatus.REQUIRES_CAPTURE:
+        raise Conflict(
+            f"A payment in status '{payment.status}' cannot be captured.",
+            code="invalid_state_transition",
+            extra={"status": payment.status},
+        )
+    amount = payment.amount_minor if amount_minor is None else amount_minor
+    if amount > payment.amount_minor:
+        raise InvalidRequest(
+            "The capture is larger than the authorized amount.",
+            code="amount_too_large",
+            param="amount",
+            extra={"authorized_minor": payment.amount_minor},
+        )
+    result = get_provider().capture(
+        payment_intent_id=payment.stripe_payment_intent_id,
+        amount_minor=amount,
+        idempotency_key=f"gw-capture-{payment.uuid}",
+    )
+    return payment_apply_charge_result(
+        payment=payment, result=result, actor=actor, event_type=EventType.CAPTURED
+    )
+
+
+def payment_confirm(*, payment: Payment, actor: str) -> Payment:
+    """After the customer authenticated (3-D Secure), settles the payment from
+    the PSP. Still unauthenticated is a 409; a failed authentication a 402."""
+    if payment.status != PaymentStatus.REQUIRES_ACTION:
+        raise Conflict(
+            f"A payment in status '{payment.status}' has nothing to confirm.",
+            code="invalid_state_transition",
+            extra={"status": payment.status},
+        )
+    payment = payment_sync_from_psp(payment=payment, actor=actor)
+    if payment.status == PaymentStatus.REQUIRES_ACTION:
+        raise Conflict(
+            "The customer has not completed authentication yet.",
+            code="authentication_required",
+            extra={"next_action": payment.next_action},
+        )
+    if payment.status == PaymentStatus.FAILED:
+        raise CardDeclined(
+            "The customer's authentication failed.",
+            code=payment.failure_code or "authentication_failed",
+            extra={"decline_code": payment.failure_code, "payment_id": payment.public_id},
+        )
+    return payment
+
+
 def payment_sync_from_psp(*, payment: Payment, actor: str) -> Payment:
     """Re-reads the payment's PaymentIntent at the PSP and settles from it."""
     if not payment.stripe_payment_intent_id:
@@ -379,7 +444,11 @@ def payment_sync_from_psp(*, payment: Payment, actor: str) -> Payment:
     )
 
 
-RECONCILABLE_STATUSES = (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION)
+RECONCILABLE_STATUSES = (
+    PaymentStatus.PROCESSING,
+    PaymentStatus.REQUIRES_ACTION,
+    PaymentStatus.REQUIRES_CAPTURE,
+)
 
 
 def payment_reconcile(*, payment: Payment, actor: str) -> Payment:

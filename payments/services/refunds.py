@@ -149,3 +149,39 @@ def payment_refund(*, payment: Payment, amount_minor: int | None, reason: str, a
         )
         raise
     return refund_settle(refund=refund, status=result.status, actor=actor, stripe_refund_id=result.refund_id)
+
+
+def refund_record_external(
+    *, payment: Payment, amount_minor: int, stripe_refund_id: str, actor: str
+) -> Refund:
+    """Records a refund made at the PSP outside the gateway (the Stripe dashboard),
+    so that our amounts match the PSP's. Never beyond what was captured."""
+    with transaction.atomic():
+        payment = payment_lock(payment=payment)
+        existing = Refund.objects.filter(stripe_refund_id=stripe_refund_id).first()
+        if existing is not None:
+            return existing
+        amount = min(amount_minor, payment.refundable_minor)
+        if amount <= 0:
+            raise Conflict(
+                "The PSP reports a refund beyond what the gateway captured.", code="refund_exceeds_capture"
+            )
+        refund = Refund.objects.create(
+            public_id=f"re_{secrets.token_hex(10)}",
+            payment=payment,
+            amount_minor=amount,
+            currency=payment.currency,
+            reason=RefundReason.OTHER,
+            reason_text="made at the PSP",
+            actor=actor,
+            stripe_refund_id=stripe_refund_id,
+        )
+        payment.refunded_minor += amount
+        payment.save(update_fields=["refunded_minor", "updated_at"])
+        payment_event_record(
+            payment=payment,
+            type=EventType.REFUND_CREATED,
+            actor=actor,
+            data={"refund_id": refund.public_id, "amount_minor": amount, "external": True},
+        )
+    return refund_settle(refund=refund, status=RefundStatus.SUCCEEDED, actor=actor)

@@ -1,0 +1,122 @@
+"""The seed's Stripe endpoints. They go through the same payments services as
+/api/v1/payments: one code path for every payment."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from gateway.idempotency import idempotent
+from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
+from payments.money import to_minor_units
+from payments.selectors import payment_get_for_client
+from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
+from payments.services.payments import PaymentOutcome, payment_process, payment_sync_from_psp
+from payments.services.refunds import payment_refund
+from payments.views import client_actor, payment_body, process_status, wants_async
+from stripe_integration.cards import card_validate
+from stripe_integration.serializers import (
+    StripeRefundSerializer,
+    ValidateCardRequestSerializer,
+    ValidateCardResponseSerializer,
+)
+from stripe_integration.webhooks import webhook_receive
+
+
+class StripeViewSet(viewsets.ViewSet):
+    """POST validate-card, POST payment, GET payment/{id}, POST refund."""
+
+    @extend_schema(
+        request=ValidateCardRequestSerializer,
+        responses={200: ValidateCardResponseSerializer, **ERROR_RESPONSES},
+    )
+    def validate_card(self, request):
+        """Validates a card locally; the card is never sent anywhere. A well-formed
+        request answers 200 even when the card is not valid (the seed's contract)."""
+        serializer = ValidateCardRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        card = serializer.validated_data["card"]
+        check = card_validate(
+            number=card["number"], exp_month=card["exp_month"], exp_year=card["exp_year"], cvc=card["cvc"]
+        )
+        return Response(
+            {
+                "valid": check.valid,
+                "brand": check.brand,
+                "last4": check.last4,
+                "errors": [error.__dict__ for error in check.errors],
+                "card_type": check.brand,
+                "message": "Card is valid" if check.valid else check.errors[0].message,
+            }
+        )
+
+    @extend_schema(
+        request=PaymentProcessSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: PaymentSerializer, 202: PaymentSerializer, **ERROR_RESPONSES},
+    )
+    @idempotent
+    def create_payment(self, request):
+        """The seed's payment endpoint: the same service as /payments/process."""
+        serializer = PaymentProcessSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        outcome = payment_process(
+            client=request.auth,
+            data=serializer.to_payment_input(),
+            actor=client_actor(request),
+            run_async=wants_async(request, serializer.validated_data),
+        )
+        return Response(payment_body(outcome), status=process_status(outcome))
+
+    @extend_schema(responses={200: PaymentSerializer, **ERROR_RESPONSES})
+    def retrieve_payment(self, request, payment_id: str):
+        """The client's own payment (by our payment id, never a raw PaymentIntent id),
+        refreshed from Stripe."""
+        payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
+        payment = payment_sync_from_psp(payment=payment, actor=client_actor(request))
+        payment = payment_get_for_client(client=request.auth, public_id=payment.public_id)
+        return Response(payment_body(PaymentOutcome(payment=payment)))
+
+    @extend_schema(
+        request=StripeRefundSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: RefundSerializer, **ERROR_RESPONSES},
+    )
+    @idempotent
+    def refund(self, request):
+        serializer = StripeRefundSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        payment = payment_get_for_client(
+            client=request.auth, public_id=data["payment_id"], with_refunds=False
+        )
+        amount = data.get("amount")
+        refund = payment_refund(
+            payment=payment,
+            actor=client_actor(request),
+            reason=data.get("reason", ""),
+            amount_minor=None if amount is None else to_minor_units(amount, payment.currency),
+        )
+        body = RefundSerializer(refund).data
+        body["payment"] = PaymentSerializer(
+            payment_get_for_client(client=request.auth, public_id=payment.public_id)
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class StripeWebhookViewSet(viewsets.ViewSet):
+    """Stripe's deliveries. No API key: the Stripe-Signature header is the proof."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses={200: dict, 400: ERROR_RESPONSES[400]})
+    def receive(self, request):
+        record = webhook_receive(
+            payload=request.body,
+            signature=request.headers.get("Stripe-Signature", ""),
+            remote_ip=request.META.get("REMOTE_ADDR"),
+        )
+        return Response({"received": True, "event_id": record.event_id, "processed": record.processed})
