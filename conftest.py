@@ -38,6 +38,21 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_test_broker():
+    """Tasks enqueued by earlier runs (nothing consumes the test broker between
+    runs) must not reach the worker a test starts."""
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1).flushdb()
+        except redis.RedisError:
+            pass  # the tests that need Redis fail on their own, with a clear message
+
+
 def service_unavailable(name: str, detail: str) -> None:
     pytest.fail(
         f"{name} is not reachable ({detail}). Start the services with `make services`.", pytrace=False

@@ -164,7 +164,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+# Payments stuck in processing are settled from Stripe after this many minutes.
+RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=10)
+CELERY_BEAT_SCHEDULE: dict = {
+    "stripe-reconcile-stuck": {
+        "task": "stripe_integration.tasks.stripe_reconcile_stuck_task",
+        "schedule": env.int("RECONCILE_EVERY_SECONDS", default=300),
+    },
+}
 
 # --- Kafka ----------------------------------------------------------------------
 # Comma-separated host:port list, as in the seed. Empty: events wait in the

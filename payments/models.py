@@ -69,6 +69,16 @@ class Payment(models.Model):
     )
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True)
+    # The same PaymentIntent as synced by dj-stripe (after commit, by a Celery task).
+    djstripe_payment_intent = models.ForeignKey(
+        "djstripe.PaymentIntent",
+        to_field="id",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+    )
     next_action = models.JSONField(null=True, blank=True)
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
@@ -116,6 +126,15 @@ class Refund(models.Model):
     reason_text = models.CharField(max_length=500, blank=True)
     actor = models.CharField(max_length=150)
     stripe_refund_id = models.CharField(max_length=255, blank=True, db_index=True)
+    djstripe_refund = models.ForeignKey(
+        "djstripe.Refund",
+        to_field="id",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+    )
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -47,3 +47,9 @@ def payment_list(*, client: ApiClient, filters: dict) -> QuerySet[Payment]:
 
 def payment_events(*, payment: Payment) -> QuerySet[PaymentEvent]:
     return payment.events.order_by("id")
+
+
+def payments_to_reconcile(*, statuses: list[str], created_since, updated_before) -> QuerySet[Payment]:
+    return Payment.objects.filter(
+        status__in=statuses, created_at__gte=created_since, updated_at__lte=updated_before
+    ).order_by("id")

@@ -67,6 +67,7 @@ DEMO_KEY="$("$PY" manage.py create_api_client demo --rotate | tail -n 1)"
   echo "web: $VENV/bin/gunicorn -c gateway/gunicorn.conf.py gateway.wsgi"
   if [ "$BROKER" != "-" ]; then
     echo "worker: $VENV/bin/celery -A gateway worker --loglevel=INFO --concurrency=2"
+    echo "beat: $VENV/bin/celery -A gateway beat --loglevel=INFO --schedule=$RUN_DIR/celerybeat-schedule"
   fi
 } >"$RUN_DIR/Procfile"
 

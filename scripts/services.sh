@@ -221,7 +221,17 @@ start_worker() {
   nohup "$VENV/bin/celery" -A gateway worker --loglevel=INFO --concurrency=2 \
     --hostname="services@%h" >"$LOGS/celery-worker.log" 2>&1 </dev/null &
   echo $! >"$SVC/celery-worker.pid"
-  # Celery beat joins here once periodic tasks exist (outbox sweeper, reconciliation).
+}
+
+start_beat() {
+  if pid_alive "$SVC/celery-beat.pid"; then
+    log "celery beat: running (pid $(cat "$SVC/celery-beat.pid"))"
+    return
+  fi
+  log "celery beat: starting (periodic reconciliation)"
+  nohup "$VENV/bin/celery" -A gateway beat --loglevel=INFO \
+    --schedule="$SVC/celerybeat-schedule" >"$LOGS/celery-beat.log" 2>&1 </dev/null &
+  echo $! >"$SVC/celery-beat.pid"
 }
 
 install_mysql_driver() {
@@ -246,6 +256,7 @@ up() {
   start_kafka
   prepare_database
   start_worker
+  start_beat
   log "all services are up"
   status
 }
@@ -264,6 +275,7 @@ stop_pid() { # name pidfile
 }
 
 down() {
+  stop_pid "celery beat" "$SVC/celery-beat.pid"
   stop_pid "celery worker" "$SVC/celery-worker.pid"
   stop_pid localstripe "$SVC/localstripe.pid"
   stop_pid kafka "$SVC/kafka.pid"
@@ -279,6 +291,7 @@ status() {
     if port_open "$port"; then echo "  $name	up	127.0.0.1:$port"; else echo "  $name	down	127.0.0.1:$port"; fi
   done
   if pid_alive "$SVC/celery-worker.pid"; then echo "  celery	up	pid $(cat "$SVC/celery-worker.pid")"; else echo "  celery	down"; fi
+  if pid_alive "$SVC/celery-beat.pid"; then echo "  beat	up	pid $(cat "$SVC/celery-beat.pid")"; else echo "  beat	down"; fi
 }
 
 case "${1:-up}" in

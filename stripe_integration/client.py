@@ -359,3 +359,16 @@ def webhook_event_construct(*, payload: bytes, signature: str, secret: str) -> d
             param="Stripe-Signature",
         ) from None
     return event.to_dict()
+
+
+# --- raw objects for dj-stripe's sync ------------------------------------------------
+
+
+def stripe_object_for_sync(*, kind: str, object_id: str) -> dict:
+    """The raw Stripe object, for dj-stripe's sync_from_stripe_data() only.
+    kind: payment_intent, charge or refund."""
+    service = {"payment_intent": "payment_intents", "charge": "charges", "refund": "refunds"}[kind]
+    try:
+        return _as_dict(getattr(stripe_client().v1, service).retrieve(object_id))
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=False) from None

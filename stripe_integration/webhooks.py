@@ -181,3 +181,12 @@ HANDLERS: dict[str, Callable[[dict], str]] = {
     "refund.created": _on_refund,
     "charge.dispute.created": _on_dispute_created,
 }
+
+
+def webhook_reprocess(*, record: StripeWebhookEvent) -> StripeWebhookEvent:
+    """Runs a stored, validly signed event through its handler again."""
+    import json
+
+    if not record.signature_valid:
+        return record
+    return webhook_process(record=record, event=json.loads(record.payload))

@@ -26,6 +26,7 @@ from payments.providers import (
     get_provider,
 )
 from payments.services.events import payment_event_record
+from payments.signals import psp_state_applied_after_commit
 from stripe_integration.cards import card_validate
 
 
@@ -315,6 +316,7 @@ def payment_apply_charge_result(
     result the transition table forbids (an old event) is ignored."""
     with transaction.atomic():
         payment = payment_lock(payment=payment)
+        psp_state_applied_after_commit(payment.pk)
         payment.stripe_payment_intent_id = result.payment_intent_id or payment.stripe_payment_intent_id
         payment.stripe_charge_id = result.charge_id or payment.stripe_charge_id
         payment.payment_method_id = result.payment_method_id or payment.payment_method_id

@@ -20,6 +20,7 @@ from payments.money import format_amount
 from payments.providers import PspOutcomeUnknown, RefundRequest, get_provider
 from payments.services.events import payment_event_record
 from payments.services.payments import payment_lock, payment_transition
+from payments.signals import psp_state_applied_after_commit
 
 _STRIPE_REASONS = {RefundReason.DUPLICATE, RefundReason.FRAUDULENT, RefundReason.REQUESTED_BY_CUSTOMER}
 
@@ -89,6 +90,7 @@ def refund_settle(
     with transaction.atomic():
         payment = payment_lock(payment=refund.payment)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        psp_state_applied_after_commit(payment.pk)
         refund.stripe_refund_id = stripe_refund_id or refund.stripe_refund_id
         if refund.status != RefundStatus.PENDING or status == RefundStatus.PENDING:
             refund.save(update_fields=["stripe_refund_id", "updated_at"])

@@ -1,0 +1,13 @@
+"""Signals the payments app sends. Receivers record or enqueue; they hold no rules."""
+
+from django.dispatch import Signal
+
+# Sent after commit, once the PSP's view of a payment (charge, capture, refund,
+# cancel) has been applied to it. Argument: payment_pk.
+psp_state_applied = Signal()
+
+
+def psp_state_applied_after_commit(payment_pk: int) -> None:
+    from django.db import transaction
+
+    transaction.on_commit(lambda: psp_state_applied.send(sender="payments", payment_pk=payment_pk))

@@ -1,0 +1,12 @@
+"""Receivers of the Stripe integration."""
+
+from django.dispatch import receiver
+
+from payments.signals import psp_state_applied
+
+
+@receiver(psp_state_applied)
+def enqueue_djstripe_sync(sender, payment_pk: int, **kwargs) -> None:
+    from stripe_integration.tasks import djstripe_sync_task
+
+    djstripe_sync_task.delay(payment_pk)

@@ -1,0 +1,42 @@
+"""Mirrors our payments' Stripe objects into dj-stripe's tables (the design
+card's choice), and links our rows to them.
+
+It runs after commit in a Celery task, never in the request path: dj-stripe's
+sync fetches related objects (payment method, balance transaction) and would
+otherwise add their latency to every payment.
+"""
+
+from __future__ import annotations
+
+from djstripe import models as djstripe_models
+
+from payments.models import Payment
+from stripe_integration.client import stripe_object_for_sync
+
+
+def djstripe_sync_payment(*, payment: Payment) -> list[str]:
+    """Syncs the payment's PaymentIntent, latest Charge and Refunds. Returns the synced ids."""
+    if not payment.stripe_payment_intent_id:
+        return []
+    synced = []
+    intent = stripe_object_for_sync(kind="payment_intent", object_id=payment.stripe_payment_intent_id)
+    djstripe_intent = djstripe_models.PaymentIntent.sync_from_stripe_data(intent)
+    synced.append(djstripe_intent.id)
+    Payment.objects.filter(pk=payment.pk).update(djstripe_payment_intent=djstripe_intent)
+
+    # localstripe answers latest_charge with a full object; Stripe with an id.
+    latest = intent.get("latest_charge")
+    charge = (
+        latest
+        if isinstance(latest, dict)
+        else (stripe_object_for_sync(kind="charge", object_id=latest) if latest else None)
+    )
+    if charge:
+        synced.append(djstripe_models.Charge.sync_from_stripe_data(charge).id)
+
+    for refund in payment.refunds.exclude(stripe_refund_id=""):
+        data = stripe_object_for_sync(kind="refund", object_id=refund.stripe_refund_id)
+        djstripe_refund = djstripe_models.Refund.sync_from_stripe_data(data)
+        type(refund).objects.filter(pk=refund.pk).update(djstripe_refund=djstripe_refund)
+        synced.append(djstripe_refund.id)
+    return synced

@@ -1,0 +1,42 @@
+"""Periodic Stripe work, run by Celery beat."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from gateway.errors import GatewayError
+from payments.selectors import payments_to_reconcile
+from payments.services.payments import RECONCILABLE_STATUSES, payment_reconcile
+
+
+@shared_task
+def stripe_reconcile_stuck_task() -> dict:
+    """Settles payments stuck in processing (or awaiting action) for longer than
+    RECONCILE_AFTER_MINUTES: the same service as `manage.py stripe_reconcile`."""
+    now = timezone.now()
+    settled = failed = 0
+    for payment in payments_to_reconcile(
+        statuses=list(RECONCILABLE_STATUSES),
+        created_since=now - timedelta(days=7),
+        updated_before=now - timedelta(minutes=settings.RECONCILE_AFTER_MINUTES),
+    ):
+        try:
+            payment_reconcile(payment=payment, actor="system:reconcile")
+            settled += 1
+        except GatewayError:
+            failed += 1
+    return {"settled": settled, "failed": failed}
+
+
+@shared_task(autoretry_for=(GatewayError,), retry_backoff=True, max_retries=5)
+def djstripe_sync_task(payment_pk: int) -> list[str]:
+    """Mirrors one payment's Stripe objects into dj-stripe's tables. Repeating it is harmless."""
+    from payments.models import Payment
+    from stripe_integration.sync import djstripe_sync_payment
+
+    payment = Payment.objects.filter(pk=payment_pk).first()
+    return djstripe_sync_payment(payment=payment) if payment else []

@@ -1,0 +1,51 @@
+"""dj-stripe mirrors our payments' Stripe objects (synced after commit by a task)."""
+
+import pytest
+from djstripe import models as djstripe_models
+
+from payments.models import Payment
+from stripe_integration.services import stripe_local_bootstrap
+from stripe_integration.tasks import djstripe_sync_task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def djstripe_rows(localstripe):
+    # localstripe has no /v1/account: dj-stripe needs these rows made locally.
+    stripe_local_bootstrap(webhook_url="http://127.0.0.1:1/unused", register_at_psp=False)
+
+
+def test_a_charge_and_a_refund_are_synced_and_linked(
+    api, pay, djstripe_rows, django_capture_on_commit_callbacks
+):
+    payment_id = pay(amount="20.00").json()["payment_id"]
+    with django_capture_on_commit_callbacks() as callbacks:
+        api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json")
+    payment = Payment.objects.get(public_id=payment_id)
+    assert callbacks, "a sync is scheduled after the refund commits"
+
+    synced = djstripe_sync_task(payment.pk)  # what the worker runs
+
+    payment.refresh_from_db()
+    assert payment.djstripe_payment_intent_id == payment.stripe_payment_intent_id
+    intent = djstripe_models.PaymentIntent.objects.get(id=payment.stripe_payment_intent_id)
+    assert intent.stripe_data["amount"] == 2000
+    assert djstripe_models.Charge.objects.filter(id=payment.stripe_charge_id).exists()
+    refund = payment.refunds.get()
+    assert refund.djstripe_refund_id == refund.stripe_refund_id
+    assert set(synced) >= {
+        payment.stripe_payment_intent_id,
+        payment.stripe_charge_id,
+        refund.stripe_refund_id,
+    }
+
+
+def test_the_sync_task_is_harmless_to_repeat_and_for_a_missing_payment(pay, djstripe_rows):
+    payment = Payment.objects.get(public_id=pay().json()["payment_id"])
+
+    first, second = djstripe_sync_task(payment.pk), djstripe_sync_task(payment.pk)
+
+    assert first == second
+    assert djstripe_models.PaymentIntent.objects.filter(id=payment.stripe_payment_intent_id).count() == 1
+    assert djstripe_sync_task(10**9) == []

@@ -1,0 +1,220 @@
+"""POST /api/v1/stripe/webhook: signatures, storage, replays, order, real deliveries."""
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from payments.models import Payment, PaymentEvent, Refund
+from stripe_integration.client import localstripe_register_webhook, stripe_client
+from stripe_integration.models import StripeWebhookEvent
+
+WEBHOOK = "/api/v1/stripe/webhook"
+
+
+def _signature(payload: str, secret: str, timestamp: int | None = None) -> str:
+    # Stripe's documented scheme: v1 = HMAC-SHA256(secret, "<t>.<payload>").
+    timestamp = timestamp or int(time.time())
+    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def _event(event_type: str, obj: dict, event_id: str | None = None) -> dict:
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:16]}",
+        "object": "event",
+        "type": event_type,
+        "livemode": False,
+        "created": int(time.time()),
+        "data": {"object": obj},
+    }
+
+
+def _deliver(event: dict, secret: str | None = None, signature: str | None = None):
+    payload = json.dumps(event)
+    header = (
+        signature if signature is not None else _signature(payload, secret or settings.STRIPE_WEBHOOK_SECRET)
+    )
+    return APIClient().post(WEBHOOK, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+
+
+@pytest.fixture
+def processing_payment(pay):
+    """A payment that succeeded at localstripe but that we still think is processing,
+    as after a lost answer."""
+    payment_id = pay().json()["payment_id"]
+    Payment.objects.filter(public_id=payment_id).update(status="processing", captured_minor=0)
+    return Payment.objects.get(public_id=payment_id)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signature", ["", "t=1,v1=deadbeef", None])
+def test_a_missing_or_bad_signature_is_400_and_changes_nothing(processing_payment, signature):
+    event = _event("payment_intent.succeeded", {"id": processing_payment.stripe_payment_intent_id})
+    header = signature if signature is not None else _signature(json.dumps(event), "whsec_wrong")
+
+    response = _deliver(event, signature=header)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_signature"
+    processing_payment.refresh_from_db()
+    assert processing_payment.status == "processing"
+    stored = StripeWebhookEvent.objects.get()
+    assert stored.signature_valid is False and stored.processed is False and stored.event_id is None
+
+
+@pytest.mark.django_db
+def test_an_old_signature_is_rejected(processing_payment):
+    event = _event("payment_intent.succeeded", {"id": processing_payment.stripe_payment_intent_id})
+    stale = _signature(json.dumps(event), settings.STRIPE_WEBHOOK_SECRET, int(time.time()) - 301)
+
+    assert _deliver(event, signature=stale).status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_signed_event_settles_the_payment_and_a_replay_is_a_no_op(processing_payment):
+    event = _event("payment_intent.succeeded", {"id": processing_payment.stripe_payment_intent_id})
+
+    first = _deliver(event)
+    events_after_first = PaymentEvent.objects.filter(payment=processing_payment).count()
+    second = _deliver(event)
+
+    assert first.status_code == second.status_code == 200
+    assert first.json() == {"received": True, "event_id": event["id"], "processed": True}
+    processing_payment.refresh_from_db()
+    assert processing_payment.status == "succeeded"
+    assert processing_payment.captured_minor == 1999
+    assert PaymentEvent.objects.filter(payment=processing_payment).count() == events_after_first
+    assert StripeWebhookEvent.objects.filter(event_id=event["id"]).count() == 1
+    last = PaymentEvent.objects.filter(payment=processing_payment).last()
+    assert (last.type, last.actor) == ("status_synced", f"webhook:{event['id']}")
+
+
+@pytest.mark.django_db
+def test_an_old_event_delivered_late_does_not_move_the_payment_back(pay):
+    payment = Payment.objects.get(public_id=pay().json()["payment_id"])
+
+    response = _deliver(
+        _event(
+            "payment_intent.requires_action",
+            {"id": payment.stripe_payment_intent_id, "status": "requires_action"},
+        )
+    )
+
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+
+
+@pytest.mark.django_db
+def test_charge_refunded_settles_our_refund_and_records_one_made_at_stripe(api, pay):
+    payment_id = pay(amount="20.00").json()["payment_id"]
+    payment = Payment.objects.get(public_id=payment_id)
+    ours = api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json").json()
+    # A refund made in the Stripe dashboard, outside the gateway.
+    external = stripe_client().v1.refunds.create(
+        params={"payment_intent": payment.stripe_payment_intent_id, "amount": 300}
+    )
+    charge = {
+        "id": payment.stripe_charge_id,
+        "object": "charge",
+        "payment_intent": payment.stripe_payment_intent_id,
+        "refunds": {
+            "data": [
+                {"id": ours["stripe_refund_id"], "amount": 500, "status": "succeeded"},
+                {"id": external.id, "amount": 300, "status": "succeeded"},
+            ]
+        },
+    }
+
+    response = _deliver(_event("charge.refunded", charge))
+
+    assert response.status_code == 200 and response.json()["processed"]
+    payment.refresh_from_db()
+    assert payment.refunded_minor == 800
+    assert payment.status == "partially_refunded"
+    assert Refund.objects.filter(payment=payment).count() == 2
+    assert Refund.objects.get(stripe_refund_id=external.id).reason_text == "made at the PSP"
+
+
+@pytest.mark.django_db
+def test_a_dispute_is_recorded_without_changing_the_status(pay):
+    payment = Payment.objects.get(public_id=pay().json()["payment_id"])
+
+    _deliver(
+        _event(
+            "charge.dispute.created",
+            {
+                "id": "dp_1",
+                "object": "dispute",
+                "amount": 1999,
+                "reason": "fraudulent",
+                "charge": payment.stripe_charge_id,
+                "payment_intent": payment.stripe_payment_intent_id,
+            },
+        )
+    )
+
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    dispute = PaymentEvent.objects.get(payment=payment, type="dispute_created")
+    assert dispute.data == {"dispute": "dp_1", "amount_minor": 1999, "reason": "fraudulent"}
+
+
+@pytest.mark.django_db
+def test_a_failed_event_is_kept_and_reprocessed_by_the_command(processing_payment):
+    real_intent = processing_payment.stripe_payment_intent_id
+    Payment.objects.filter(pk=processing_payment.pk).update(stripe_payment_intent_id="pi_missing")
+    event = _event("payment_intent.succeeded", {"id": "pi_missing"})
+
+    response = _deliver(event)
+
+    assert response.status_code == 200
+    stored = StripeWebhookEvent.objects.get(event_id=event["id"])
+    assert stored.processed is False
+    assert stored.error  # why it failed, for the operator
+    Payment.objects.filter(pk=processing_payment.pk).update(stripe_payment_intent_id=real_intent)
+    out = StringIO()
+    call_command("stripe_webhooks_reprocess", "--failed", stdout=out)
+    stored.refresh_from_db()
+    assert stored.processed is True and stored.attempts == 2
+    assert "1 processed, 0 still failing" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_signed_delivery_from_localstripe_changes_our_payment(live_server, api, localstripe):
+    from payments.tests.conftest import card, payment_body
+
+    localstripe_register_webhook(
+        webhook_id="we_pytest", url=f"{live_server.url}{WEBHOOK}", secret=settings.STRIPE_WEBHOOK_SECRET
+    )
+    body = api.post(
+        "/api/v1/payments/process", payment_body(card=card("4000002500003155")), format="json"
+    ).json()
+    assert body["status"] == "requires_action"
+
+    # The customer completes 3-D Secure; nobody calls /confirm: the webhook must settle it.
+    import requests
+
+    requests.post(
+        f"{localstripe}/v1/payment_intents/{body['transaction_id']}/_authenticate",
+        data={"client_secret": body["client_secret"], "success": "true"},
+        auth=(settings.STRIPE_SECRET_KEY, ""),
+        timeout=10,
+    ).raise_for_status()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if Payment.objects.get(public_id=body["payment_id"]).status == "succeeded":
+            break
+        time.sleep(0.2)
+
+    assert Payment.objects.get(public_id=body["payment_id"]).status == "succeeded"
+    delivered = StripeWebhookEvent.objects.filter(type="payment_intent.succeeded", signature_valid=True)
+    assert delivered.filter(processed=True).exists()
