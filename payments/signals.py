@@ -10,4 +10,7 @@ psp_state_applied = Signal()
 def psp_state_applied_after_commit(payment_pk: int) -> None:
     from django.db import transaction
 
-    transaction.on_commit(lambda: psp_state_applied.send(sender="payments", payment_pk=payment_pk))
+    # robust: a failing receiver is logged and never undoes or fails the payment.
+    transaction.on_commit(
+        lambda: psp_state_applied.send(sender="payments", payment_pk=payment_pk), robust=True
+    )

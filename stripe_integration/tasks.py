@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
@@ -11,6 +12,8 @@ from django.utils import timezone
 from gateway.errors import GatewayError
 from payments.selectors import payments_to_reconcile
 from payments.services.payments import RECONCILABLE_STATUSES, payment_reconcile
+
+logger = logging.getLogger("stripe_integration.tasks")
 
 
 @shared_task
@@ -32,11 +35,19 @@ def stripe_reconcile_stuck_task() -> dict:
     return {"settled": settled, "failed": failed}
 
 
-@shared_task(autoretry_for=(GatewayError,), retry_backoff=True, max_retries=5)
+@shared_task
 def djstripe_sync_task(payment_pk: int) -> list[str]:
-    """Mirrors one payment's Stripe objects into dj-stripe's tables. Repeating it is harmless."""
+    """Mirrors one payment's Stripe objects into dj-stripe's tables. Repeating it
+    is harmless. A mirror must never break a payment: errors are logged, and
+    the next sync of the payment (or dj-stripe's own sync command) catches up."""
     from payments.models import Payment
     from stripe_integration.sync import djstripe_sync_payment
 
     payment = Payment.objects.filter(pk=payment_pk).first()
-    return djstripe_sync_payment(payment=payment) if payment else []
+    if payment is None:
+        return []
+    try:
+        return djstripe_sync_payment(payment=payment)
+    except Exception:
+        logger.warning("dj-stripe sync of payment %s failed", payment.public_id, exc_info=True)
+        return []

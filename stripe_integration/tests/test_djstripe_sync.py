@@ -49,3 +49,13 @@ def test_the_sync_task_is_harmless_to_repeat_and_for_a_missing_payment(pay, djst
     assert first == second
     assert djstripe_models.PaymentIntent.objects.filter(id=payment.stripe_payment_intent_id).count() == 1
     assert djstripe_sync_task(10**9) == []
+
+
+def test_a_failing_sync_never_fails_the_payment(pay, settings, django_capture_on_commit_callbacks):
+    # No dj-stripe Account row here, so dj-stripe's sync fails (localstripe has no /v1/account).
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with django_capture_on_commit_callbacks(execute=True):
+        response = pay()
+
+    assert response.status_code == 201
+    assert Payment.objects.get().djstripe_payment_intent_id is None
