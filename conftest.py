@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+# API clients, keys and payment helpers shared by every app's tests.
+pytest_plugins = ["payments.tests.fixtures"]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 

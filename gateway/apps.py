@@ -9,3 +9,4 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from gateway import schema  # noqa: F401  registers the OpenAPI auth extension
+        from gateway.events import receivers  # noqa: F401  connects the outbox receivers

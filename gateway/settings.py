@@ -167,6 +167,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Payments stuck in processing are settled from Stripe after this many minutes.
 RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=10)
 CELERY_BEAT_SCHEDULE: dict = {
+    "outbox-sweep": {
+        "task": "gateway.tasks.outbox_sweep_task",
+        "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=15),
+    },
     "stripe-reconcile-stuck": {
         "task": "stripe_integration.tasks.stripe_reconcile_stuck_task",
         "schedule": env.int("RECONCILE_EVERY_SECONDS", default=300),
@@ -185,6 +189,12 @@ KAFKA_TOPICS = {
 }
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_REPLICATION_FACTOR = env.int("KAFKA_REPLICATION_FACTOR", default=1)
+# How long one publish may wait for the broker before the outbox keeps the event for later.
+KAFKA_REQUEST_TIMEOUT_MS = env.int("KAFKA_REQUEST_TIMEOUT_MS", default=5000)
+# The sweeper publishes what the after-commit task could not, this often.
+OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=15)
+# After a failed publish, after-commit tasks leave the outbox to the sweeper this long.
+OUTBOX_BACKOFF_SECONDS = env.int("OUTBOX_BACKOFF_SECONDS", default=10)
 
 # --- Stripe / dj-stripe -----------------------------------------------------------
 # Real Stripe is used when STRIPE_SECRET_KEY is set and STRIPE_API_BASE is not.

@@ -294,9 +294,19 @@ status() {
   if pid_alive "$SVC/celery-beat.pid"; then echo "  beat	up	pid $(cat "$SVC/celery-beat.pid")"; else echo "  beat	down"; fi
 }
 
+# For the fault tests: stop and start the Kafka broker this script started.
+stop_kafka() {
+  [ -f "$SVC/kafka.pid" ] || die "kafka was not started by this checkout (no $SVC/kafka.pid)"
+  stop_pid kafka "$SVC/kafka.pid"
+  for _ in $(seq 1 80); do port_open $KAFKA_PORT || return 0; sleep 0.25; done
+  die "kafka still answers on $KAFKA_PORT"
+}
+
 case "${1:-up}" in
   up) up ;;
+  kafka-stop) stop_kafka ;;
+  kafka-start) mkdir -p "$LOGS"; start_kafka ;;
   down) down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status" ;;
+  *) die "usage: $0 up|down|status|kafka-stop|kafka-start" ;;
 esac

@@ -33,6 +33,7 @@ def test_ready_reports_every_real_dependency_ok(api, redis_client, kafka_brokers
         "redis": "ok",
         "kafka": "ok",
         "psp": "ok",
+        "outbox": "ok",
     }
 
 

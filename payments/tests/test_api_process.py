@@ -3,7 +3,7 @@
 import pytest
 
 from payments.models import Payment
-from payments.tests.conftest import card
+from payments.tests.fixtures import card
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from gateway.logging import redact_card_numbers
-from payments.tests.conftest import card
+from payments.tests.fixtures import card
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments.models import IdempotencyKey, Payment, Refund
-from payments.tests.conftest import payment_body
+from payments.tests.fixtures import payment_body
 from stripe_integration.client import stripe_client
 
 
@@ -50,7 +50,7 @@ def test_the_same_key_with_another_body_is_422(pay):
 
 @pytest.mark.django_db
 def test_a_decline_is_replayed_as_the_same_402(pay):
-    from payments.tests.conftest import card
+    from payments.tests.fixtures import card
 
     headers = {"HTTP_IDEMPOTENCY_KEY": "key-declined"}
     first = pay(headers=headers, card=card("4000000000000341"))

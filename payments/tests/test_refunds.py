@@ -75,7 +75,7 @@ def test_the_psp_sees_the_same_amounts(api, pay):
 
 @pytest.mark.django_db
 def test_a_failed_or_held_payment_cannot_be_refunded(api, pay):
-    from payments.tests.conftest import card
+    from payments.tests.fixtures import card
 
     declined = pay(card=card("4000000000000341"), payment_id="pay_dec").json()["error"]["payment_id"]
     held = pay(require_otp=True).json()["payment_id"]

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from payments.models import Payment
-from payments.tests.conftest import card
+from payments.tests.fixtures import card
 from stripe_integration.tasks import stripe_reconcile_stuck_task
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import requests
 from django.conf import settings
 
 from payments.models import Payment
-from payments.tests.conftest import card, payment_body
+from payments.tests.fixtures import card, payment_body
 
 pytestmark = pytest.mark.django_db
 

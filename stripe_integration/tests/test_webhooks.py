@@ -190,7 +190,7 @@ def test_a_failed_event_is_kept_and_reprocessed_by_the_command(processing_paymen
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_signed_delivery_from_localstripe_changes_our_payment(live_server, api, localstripe):
-    from payments.tests.conftest import card, payment_body
+    from payments.tests.fixtures import card, payment_body
 
     localstripe_register_webhook(
         webhook_id="we_pytest", url=f"{live_server.url}{WEBHOOK}", secret=settings.STRIPE_WEBHOOK_SECRET

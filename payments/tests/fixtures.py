@@ -1,3 +1,5 @@
+"""Fixtures and helpers for tests that call the payment API (loaded by the root conftest)."""
+
 import pytest
 from rest_framework.test import APIClient
 

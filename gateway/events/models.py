@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class OutboxEvent(models.Model):
+    """One event to publish. Written in the transaction of the change it
+    describes, so it exists exactly when the change does; relayed to Kafka
+    after commit, and by the sweeper if that fails."""
+
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=64)
+    version = models.PositiveSmallIntegerField(default=1)
+    aggregate_type = models.CharField(max_length=32)
+    aggregate_id = models.CharField(max_length=64, help_text="The Kafka key: the payment id.")
+    topics = models.JSONField(default=list)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    kafka_partition = models.IntegerField(null=True, blank=True)
+    kafka_offset = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["published_at", "id"]), models.Index(fields=["aggregate_id", "id"])]
+        verbose_name = "outbox event"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.aggregate_id}"

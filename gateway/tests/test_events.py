@@ -1,0 +1,252 @@
+"""Events reach Kafka exactly as the outbox recorded them: real broker, real consumer.
+
+Most tests run Celery in-process (eager) and execute the after-commit
+callbacks, to keep them fast and deterministic; one runs the whole path with a
+real worker process, and the outage tests stop the real broker.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import jsonschema
+import pytest
+from django.db import transaction
+from kafka import KafkaConsumer, TopicPartition
+
+from conftest import ROOT
+from gateway.events.models import OutboxEvent
+from gateway.events.outbox import outbox_relay
+from gateway.tasks import outbox_publish_task
+from payments.models import Payment
+from payments.services.api_clients import api_client_create
+from payments.services.payments import PaymentInput, payment_create
+from payments.tests.fixtures import card
+
+SCHEMA = json.loads((ROOT / "docs/events/payment-event.v1.schema.json").read_text())
+
+
+class TopicReader:
+    """Remembers the end of each topic now, and reads what arrives after it."""
+
+    def __init__(self, brokers: list[str], *topics: str):
+        self.consumer = KafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False, group_id=None)
+        self.partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(self.consumer.partitions_for_topic(topic) or [])
+        ]
+        self.consumer.assign(self.partitions)
+        self.start = self.consumer.end_offsets(self.partitions)
+
+    def read(self, *, key: str | None = None, expect: int | None = None, timeout: float = 15) -> list:
+        for partition, offset in self.start.items():
+            self.consumer.seek(partition, offset)
+        messages, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for batch in self.consumer.poll(timeout_ms=300).values():
+                messages.extend(m for m in batch if key is None or m.key == key.encode())
+            if expect is not None and len(messages) >= expect:
+                # One more short poll: anything beyond `expect` is a duplicate to catch.
+                for batch in self.consumer.poll(timeout_ms=500).values():
+                    messages.extend(m for m in batch if key is None or m.key == key.encode())
+                break
+        return messages
+
+    def close(self):
+        self.consumer.close()
+
+
+@pytest.fixture
+def reader(kafka_brokers, settings):
+    readers = []
+
+    def make(*topics):
+        readers.append(TopicReader(kafka_brokers, *topics))
+        return readers[-1]
+
+    yield make
+    for r in readers:
+        r.close()
+
+
+@pytest.fixture
+def eager(settings, django_capture_on_commit_callbacks):
+    """Celery in-process, and after-commit callbacks executed at the end of each block."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def _types(messages) -> list[str]:
+    return [json.loads(m.value)["type"] for m in messages]
+
+
+@pytest.mark.django_db
+def test_a_successful_payment_publishes_one_payment_succeeded_on_both_topics(pay, reader, eager):
+    success, events = reader("payment-success"), reader("payment-events")
+    with eager():
+        payment_id = pay(email="jane@example.com").json()["payment_id"]
+
+    on_success = success.read(key=payment_id, expect=1)
+    on_events = events.read(key=payment_id, expect=3)
+
+    assert _types(on_success) == ["payment.succeeded"]
+    assert _types(on_events) == ["payment.created", "payment.processing", "payment.succeeded"]
+    body = json.loads(on_success[0].value)
+    jsonschema.validate(body, SCHEMA)
+    assert body == json.loads(on_events[-1].value)  # the same event, with the same id, on both topics
+    assert (body["payment"]["amount"], body["payment"]["amount_minor"]) == ("19.99", 1999)
+    assert body["payment"]["status"] == "succeeded"
+    headers = dict(on_success[0].headers)
+    assert headers["event_type"] == b"payment.succeeded"
+    assert headers["event_id"].decode() == body["id"]
+    row = OutboxEvent.objects.get(event_id=body["id"])
+    assert row.published_at is not None and row.kafka_offset is not None
+
+
+@pytest.mark.django_db
+def test_a_refund_publishes_refund_succeeded_on_payment_refunded_in_order(api, pay, reader, eager):
+    refunded, events = reader("payment-refunded"), reader("payment-events")
+    with eager():
+        payment_id = pay().json()["payment_id"]
+    with eager():
+        api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json")
+
+    on_refunded = refunded.read(key=payment_id, expect=1)
+    ordered = _types(events.read(key=payment_id, expect=5))
+
+    assert _types(on_refunded) == ["refund.succeeded"]
+    body = json.loads(on_refunded[0].value)
+    jsonschema.validate(body, SCHEMA)
+    assert (body["refund"]["amount_minor"], body["payment"]["status"]) == (500, "partially_refunded")
+    assert ordered == [
+        "payment.created",
+        "payment.processing",
+        "payment.succeeded",
+        "refund.created",
+        "refund.succeeded",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_decline_publishes_payment_failed(pay, reader, eager):
+    failed = reader("payment-failed")
+    with eager():
+        payment_id = pay(card=card("4000000000000341")).json()["error"]["payment_id"]
+
+    messages = failed.read(key=payment_id, expect=1)
+
+    assert _types(messages) == ["payment.failed"]
+    assert json.loads(messages[0].value)["payment"]["failure_code"] == "card_declined"
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_transaction_emits_nothing(merchant, kafka_brokers, eager):
+    with eager(), pytest.raises(RuntimeError), transaction.atomic():
+        payment_create(
+            client=merchant, data=PaymentInput(order_id="o", amount_minor=100, currency="usd"), actor="test"
+        )
+        assert OutboxEvent.objects.count() == 1  # written in the same transaction...
+        raise RuntimeError("the change fails")
+
+    assert OutboxEvent.objects.count() == 0  # ...and gone with it
+    assert Payment.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_with_no_worker_the_events_wait_and_the_sweeper_publishes_them_once(
+    pay, reader, settings, django_capture_on_commit_callbacks
+):
+    # The task is enqueued on the Redis broker, and no worker consumes that queue here.
+    events = reader("payment-events")
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_id = pay().json()["payment_id"]
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 3
+
+    result = outbox_relay()  # the sweeper
+    late_task = outbox_publish_task(OutboxEvent.objects.first().pk)  # the queued task, run at last
+
+    assert (result.published, result.pending) == (3, 0)
+    assert late_task == 0
+    messages = events.read(key=payment_id, expect=3)
+    assert len(messages) == 3
+    assert len({json.loads(m.value)["id"] for m in messages}) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_publishes_after_commit(celery_worker_process, kafka_brokers, localstripe):
+    from rest_framework.test import APIClient
+
+    from payments.tests.fixtures import payment_body
+
+    success = TopicReader(kafka_brokers, "payment-success")
+    client, raw_key = api_client_create(name="worker-test")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    try:
+        payment_id = api.post("/api/v1/payments/process", payment_body(), format="json").json()["payment_id"]
+        messages = success.read(key=payment_id, expect=1, timeout=30)
+    finally:
+        success.close()
+
+    assert _types(messages) == ["payment.succeeded"]
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+
+
+def _services(command: str) -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts/services.sh"), command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_with_kafka_stopped_payments_still_succeed_and_the_sweeper_publishes_all_of_them_once(
+    pay, reader, eager, settings
+):
+    success = reader("payment-success")
+    settings.KAFKA_REQUEST_TIMEOUT_MS = 1500
+    _services("kafka-stop")
+    try:
+        statuses = []
+        with eager():
+            for n in range(50):
+                statuses.append(pay(order_id=f"outage_{n}").status_code)
+        waiting = OutboxEvent.objects.filter(published_at__isnull=True, type="payment.succeeded").count()
+    finally:
+        _services("kafka-start")
+
+    assert statuses == [201] * 50
+    assert waiting == 50
+    assert OutboxEvent.objects.filter(published_at__isnull=True).exclude(last_error="").exists()
+    result = outbox_relay()  # the sweeper, after the broker is back
+    for _ in range(10):  # the restarted broker may need a moment for its partition leaders
+        if result.pending == 0:
+            break
+        time.sleep(1)
+        result = outbox_relay()
+
+    assert result.pending == 0
+    messages = success.read(expect=50, timeout=30)
+    ids = [json.loads(m.value)["id"] for m in messages]
+    assert len(ids) == 50 and len(set(ids)) == 50  # all of them, none twice
+
+
+@pytest.mark.django_db
+def test_no_card_data_otp_or_email_in_any_event(pay, eager, api):
+    with eager():
+        pay(email="jane.doe@example.com", card=card("4242424242424242", cvc="987"))
+        held = pay(email="jane.doe@example.com", require_otp=True).json()["payment_id"]
+        pay(email="jane.doe@example.com", card=card("4000000000000341", cvc="987"))
+        api.post(f"/api/v1/payments/{held}/cancel", format="json")
+
+    payloads = json.dumps(list(OutboxEvent.objects.values_list("payload", flat=True)))
+    assert OutboxEvent.objects.count() >= 8
+    for secret in ("4242424242424242", "4000000000000341", "jane.doe", "example.com", "cvc", '"otp"'):
+        assert secret not in payloads
