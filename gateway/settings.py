@@ -167,6 +167,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Payments stuck in processing are settled from Stripe after this many minutes.
 RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=10)
 CELERY_BEAT_SCHEDULE: dict = {
+    "otp-expire-payments": {
+        "task": "otp.tasks.otp_expire_payments_task",
+        "schedule": 60,
+    },
     "outbox-sweep": {
         "task": "gateway.tasks.outbox_sweep_task",
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=15),
@@ -316,6 +320,36 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+
+# --- One-time codes -----------------------------------------------------------------
+def _otp_thresholds(raw: str) -> dict[str, int]:
+    """ "usd:100000,eur:90000" or "*:100000" (minor units) -> {"usd": 100000, ...}."""
+    thresholds = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        currency, _, amount = item.partition(":")
+        if not amount.isdigit():
+            raise ImproperlyConfigured(f"OTP_REQUIRED_ABOVE: {item!r} is not currency:minor_units.")
+        thresholds[currency.strip().lower()] = int(amount)
+    return thresholds
+
+
+OTP_REQUIRED_ABOVE = _otp_thresholds(env.str("OTP_REQUIRED_ABOVE", default=""))
+OTP_SECRET = env.str("OTP_SECRET", default="")  # defaults to DJANGO_SECRET_KEY
+OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
+OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
+OTP_RESEND_COOLDOWN_SECONDS = env.int("OTP_RESEND_COOLDOWN_SECONDS", default=30)
+OTP_MAX_SENDS_PER_HOUR = env.int("OTP_MAX_SENDS_PER_HOUR", default=5)
+OTP_VALIDATE_PER_MINUTE = env.int("OTP_VALIDATE_PER_MINUTE", default=30)
+OTP_PAYMENT_EXPIRY_MINUTES = env.int("OTP_PAYMENT_EXPIRY_MINUTES", default=30)
+OTP_SENDER = env.str("OTP_SENDER", default="otp.delivery.EmailOtpSender")
+
+# --- E-mail -----------------------------------------------------------------------------
+# EMAIL_URL: smtp://user:password@host:587 (or submission://… for STARTTLS);
+# the console in development when unset.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="payments@localhost")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # --- Payments ------------------------------------------------------------------------
 # The PSP implementation behind payments.providers.PaymentProvider.

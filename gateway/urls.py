@@ -9,6 +9,7 @@ urlpatterns = [
     path("health/ready", ReadinessView.as_view(), name="health-ready"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include("otp.urls")),
     path("api/v1/", include("payments.urls")),
     path("api/v1/", include("stripe_integration.urls")),
     path("admin/", admin.site.urls),

@@ -53,3 +53,23 @@ def payments_to_reconcile(*, statuses: list[str], created_since, updated_before)
     return Payment.objects.filter(
         status__in=statuses, created_at__gte=created_since, updated_at__lte=updated_before
     ).order_by("id")
+
+
+def payment_get_for_otp(
+    *, client: ApiClient, payment_id: str = "", order_id: str = "", email: str = ""
+) -> Payment:
+    """The client's payment by payment_id, or its newest payment waiting for a code
+    by order_id. An e-mail, when given, must be the payment's (else: not found)."""
+    if payment_id:
+        payment = payment_get_for_client(client=client, public_id=payment_id, with_refunds=False)
+    else:
+        payment = (
+            Payment.objects.filter(client=client, order_id=order_id, status="requires_otp")
+            .order_by("-id")
+            .first()
+        )
+        if payment is None:
+            raise NotFound("No payment of this order is waiting for a code.", param="order_id")
+    if email and email.lower() != payment.email.lower():
+        raise NotFound("No such payment.", param="payment_id")
+    return payment

@@ -160,6 +160,15 @@ def payment_process(
 ) -> PaymentOutcome:
     """The one path of every new payment: record it, tokenize a raw card, then
     hold it for OTP, queue it (async) or charge it now."""
+    from otp.services import otp_required, otp_send_after_commit  # otp builds on payments
+
+    needs_otp = data.require_otp or otp_required(amount_minor=data.amount_minor, currency=data.currency)
+    if needs_otp and not data.email:
+        raise InvalidRequest(
+            "An e-mail address is needed to send the payer a one-time code.",
+            code="email_required",
+            param="email",
+        )
     card = None
     if data.card is not None:
         if not settings.ACCEPT_RAW_CARD_DATA:
@@ -190,7 +199,7 @@ def payment_process(
             ]
         )
 
-    if data.require_otp:
+    if needs_otp:
         with transaction.atomic():
             payment = payment_transition(
                 payment=payment_lock(payment=payment),
@@ -198,6 +207,8 @@ def payment_process(
                 event_type=EventType.REQUIRES_OTP,
                 actor=actor,
             )
+            # The first code goes out after commit (the OTP app makes and sends it).
+            otp_send_after_commit(payment=payment)
         return PaymentOutcome(payment=payment)
     if run_async:
         return PaymentOutcome(payment=payment_queue(payment=payment, actor=actor))

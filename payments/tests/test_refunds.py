@@ -78,7 +78,7 @@ def test_a_failed_or_held_payment_cannot_be_refunded(api, pay):
     from payments.tests.fixtures import card
 
     declined = pay(card=card("4000000000000341"), payment_id="pay_dec").json()["error"]["payment_id"]
-    held = pay(require_otp=True).json()["payment_id"]
+    held = pay(require_otp=True, email="payer@example.com").json()["payment_id"]
 
     for payment_id in (declined, held):
         response = _refund(api, payment_id, amount="1.00")

@@ -1,0 +1,43 @@
+"""The seed's OTP paths: POST /payments/OTP and POST /payments/validate."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.response import Response
+
+from gateway.schema import ERROR_RESPONSES
+from otp.serializers import OtpSendResponseSerializer, OtpValidateSerializer, PaymentReferenceSerializer
+from otp.services import otp_send_after_commit, otp_verify
+from payments.selectors import payment_get_for_otp
+from payments.serializers import PaymentSerializer
+from payments.views import client_actor, payment_body
+
+
+class OtpViewSet(viewsets.ViewSet):
+    @extend_schema(
+        request=PaymentReferenceSerializer, responses={202: OtpSendResponseSerializer, **ERROR_RESPONSES}
+    )
+    def send(self, request):
+        """Sends a new code for a payment waiting for one. The code is never in the response."""
+        serializer = PaymentReferenceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payment = payment_get_for_otp(client=request.auth, **serializer.validated_data)
+        accepted = otp_send_after_commit(payment=payment)
+        return Response(
+            {"expires_in": accepted.expires_in, "resend_available_in": accepted.resend_available_in},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(request=OtpValidateSerializer, responses={200: PaymentSerializer, **ERROR_RESPONSES})
+    def validate(self, request):
+        """Checks the code; on success the payment is charged and returned."""
+        serializer = OtpValidateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        code = data.pop("otp")
+        payment = payment_get_for_otp(client=request.auth, **data)
+        outcome = otp_verify(
+            payment=payment, code=code, client_id=request.auth.pk, actor=client_actor(request)
+        )
+        return Response(payment_body(outcome))
