@@ -12,6 +12,9 @@ PY="$VENV/bin/python"
 RUN_DIR="$ROOT/.services/run"
 mkdir -p "$RUN_DIR"
 export SERVER_PORT="${SERVER_PORT:-8085}"
+# Without Redis the cache (OTP codes and counters) is local to one process:
+# one gunicorn worker (with threads) keeps it shared.
+if [ -z "${REDIS_URL:-}" ]; then export GUNICORN_WORKERS="${GUNICORN_WORKERS:-1}"; fi
 
 log() { printf '[run] %s\n' "$*"; }
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
