@@ -57,23 +57,37 @@ def _reserve(*, payment: Payment, amount_minor: int | None, reason: str, actor: 
                 extra={"refundable_minor": refundable},
             )
         code, text = refund_reason_split(reason)
-        refund = Refund.objects.create(
-            public_id=f"re_{secrets.token_hex(10)}",
-            payment=payment,
-            amount_minor=amount,
-            currency=payment.currency,
-            reason=code,
-            reason_text=text,
-            actor=actor,
+        return _refund_row_reserve(
+            payment=payment, amount_minor=amount, reason=code, reason_text=text, actor=actor
         )
-        payment.refunded_minor += amount
-        payment.save(update_fields=["refunded_minor", "updated_at"])
-        payment_event_record(
-            payment=payment,
-            type=EventType.REFUND_CREATED,
-            actor=actor,
-            data={"refund_id": refund.public_id, "amount_minor": amount},
-        )
+
+
+def _refund_row_reserve(
+    *,
+    payment: Payment,
+    amount_minor: int,
+    reason: str,
+    reason_text: str,
+    actor: str,
+    stripe_refund_id: str = "",
+) -> Refund:
+    """Creates a pending refund and reserves its amount on the locked payment row."""
+    refund = Refund.objects.create(
+        public_id=f"re_{secrets.token_hex(10)}",
+        payment=payment,
+        amount_minor=amount_minor,
+        currency=payment.currency,
+        reason=reason,
+        reason_text=reason_text,
+        actor=actor,
+        stripe_refund_id=stripe_refund_id,
+    )
+    payment.refunded_minor += amount_minor
+    payment.save(update_fields=["refunded_minor", "updated_at"])
+    data = {"refund_id": refund.public_id, "amount_minor": amount_minor}
+    if stripe_refund_id:
+        data["external"] = True
+    payment_event_record(payment=payment, type=EventType.REFUND_CREATED, actor=actor, data=data)
     return refund
 
 
@@ -168,22 +182,12 @@ def refund_record_external(
             raise Conflict(
                 "The PSP reports a refund beyond what the gateway captured.", code="refund_exceeds_capture"
             )
-        refund = Refund.objects.create(
-            public_id=f"re_{secrets.token_hex(10)}",
+        refund = _refund_row_reserve(
             payment=payment,
             amount_minor=amount,
-            currency=payment.currency,
             reason=RefundReason.OTHER,
             reason_text="made at the PSP",
             actor=actor,
             stripe_refund_id=stripe_refund_id,
-        )
-        payment.refunded_minor += amount
-        payment.save(update_fields=["refunded_minor", "updated_at"])
-        payment_event_record(
-            payment=payment,
-            type=EventType.REFUND_CREATED,
-            actor=actor,
-            data={"refund_id": refund.public_id, "amount_minor": amount, "external": True},
         )
     return refund_settle(refund=refund, status=RefundStatus.SUCCEEDED, actor=actor)
