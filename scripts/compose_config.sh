@@ -11,6 +11,11 @@ if docker compose version >/dev/null 2>&1; then
   docker compose -f docker/compose.yaml config -q
 elif command -v docker-compose >/dev/null 2>&1; then
   docker-compose -f docker/compose.yaml config -q
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian's docker-compose (only the file check is used; no engine needed)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+  docker-compose -f docker/compose.yaml config -q
 else
   echo "neither 'docker compose' nor docker-compose is installed (apt-get install docker-compose)" >&2
   exit 1
