@@ -71,6 +71,9 @@ DEMO_KEY="$("$PY" manage.py create_api_client demo --rotate | tail -n 1)"
   if [ "$BROKER" != "-" ]; then
     echo "worker: $VENV/bin/celery -A gateway worker --loglevel=INFO --concurrency=2"
     echo "beat: $VENV/bin/celery -A gateway beat --loglevel=INFO --schedule=$RUN_DIR/celerybeat-schedule"
+  elif [ "$KAFKA" != "-" ]; then
+    # Eager Celery has no beat: this loop is the outbox sweeper.
+    echo "outbox: $PY manage.py outbox_relay"
   fi
 } >"$RUN_DIR/Procfile"
 
