@@ -1,15 +1,437 @@
-from django.contrib import admin
+"""The operators' back-office. Money is read-only here: it changes only through
+actions that call the same services as the API, and each is audited (the
+payment's timeline with the operator as actor, and the admin's own history)."""
 
-from payments.models import ApiClient
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from gateway.errors import GatewayError
+from payments.enums import PaymentStatus
+from payments.models import ApiClient, IdempotencyKey, Payment, PaymentEvent, Refund
+from payments.money import format_amount, format_money, to_minor_units
+from payments.overview import overview_chart_svg, payments_overview
+from payments.services.api_clients import api_client_issue_key, api_client_revoke
+from payments.services.payments import payment_reconcile
+from payments.services.refunds import payment_refund
+
+STATUS_COLOURS = {
+    "succeeded": "#1e7e34",
+    "partially_refunded": "#17a2b8",
+    "refunded": "#6c757d",
+    "failed": "#c82333",
+    "canceled": "#6c757d",
+    "processing": "#e0a800",
+    "requires_otp": "#6f42c1",
+    "requires_action": "#fd7e14",
+    "requires_capture": "#fd7e14",
+    "pending": "#adb5bd",
+}
+
+
+def status_badge(status: str) -> str:
+    return format_html(
+        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;'
+        'font-size:11px;white-space:nowrap">{}</span>',
+        STATUS_COLOURS.get(status, "#adb5bd"),
+        status.replace("_", " "),
+    )
+
+
+def operator_actor(request) -> str:
+    return f"operator:{request.user.get_username()}"
+
+
+class HasRefundsFilter(admin.SimpleListFilter):
+    title = "refunds"
+    parameter_name = "has_refunds"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With refunds"), ("no", "Without refunds")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(refunded_minor__gt=0)
+        if self.value() == "no":
+            return queryset.filter(refunded_minor=0)
+        return queryset
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = [
+        "public_id",
+        "amount_text",
+        "status",
+        "reason",
+        "reason_text",
+        "actor",
+        "stripe_refund_id",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="amount")
+    def amount_text(self, refund):
+        return format_money(refund.amount_minor, refund.currency)
+
+
+class PaymentEventInline(ReadOnlyInline):
+    model = PaymentEvent
+    verbose_name_plural = "timeline"
+    fields = ["created_at", "type", "actor", "status_before", "status_after", "data", "request_id"]
+    readonly_fields = fields
+    ordering = ["id"]
+
+
+class RefundForm(forms.Form):
+    amount = forms.CharField(help_text="Major units, e.g. 10.00. Defaults to what remains refundable.")
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="duplicate, fraudulent, requested_by_customer, or your own words.",
+    )
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "public_id",
+        "order_id",
+        "client",
+        "amount_text",
+        "refunded_text",
+        "status_text",
+        "card_text",
+        "created_at",
+    ]
+    list_filter = ["status", "currency", "client", HasRefundsFilter]
+    search_fields = ["=public_id", "=order_id", "email", "=card_last4", "=stripe_payment_intent_id"]
+    date_hierarchy = "created_at"
+    ordering = ["-id"]
+    list_select_related = ["client"]
+    list_per_page = 50
+    show_full_result_count = False
+    inlines = [RefundInline, PaymentEventInline]
+    change_form_template = "admin/payments/payment/change_form.html"
+    actions = ["refund_action", "sync_from_stripe", "resend_otp"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "public_id",
+                    "order_id",
+                    "client",
+                    "status_text",
+                    "description",
+                    "email",
+                    "metadata",
+                ]
+            },
+        ),
+        (
+            "Money",
+            {"fields": ["amount_text", "captured_text", "refunded_text", "refundable_text", "currency"]},
+        ),
+        (
+            "Card and PSP",
+            {
+                "fields": [
+                    "card_text",
+                    "card_fingerprint",
+                    "payment_method_id",
+                    "capture_method",
+                    "stripe_payment_intent_id",
+                    "djstripe_link",
+                    "stripe_charge_id",
+                    "failure_code",
+                    "failure_message",
+                    "next_action",
+                ]
+            },
+        ),
+        ("Kafka outbox", {"fields": ["outbox_rows"]}),
+        ("Times", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm("payments.refund_payment")
+
+    # --- columns and fields -----------------------------------------------------------------
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount_text(self, payment):
+        return format_money(payment.amount_minor, payment.currency)
+
+    @admin.display(description="refunded", ordering="refunded_minor")
+    def refunded_text(self, payment):
+        return format_money(payment.refunded_minor, payment.currency) if payment.refunded_minor else "—"
+
+    @admin.display(description="captured")
+    def captured_text(self, payment):
+        return format_money(payment.captured_minor, payment.currency)
+
+    @admin.display(description="refundable")
+    def refundable_text(self, payment):
+        return format_money(payment.refundable_minor, payment.currency)
+
+    @admin.display(description="status", ordering="status")
+    def status_text(self, payment):
+        return status_badge(payment.status)
+
+    @admin.display(description="card")
+    def card_text(self, payment):
+        return f"{payment.card_brand} ···· {payment.card_last4}" if payment.card_last4 else "—"
+
+    @admin.display(description="dj-stripe PaymentIntent")
+    def djstripe_link(self, payment):
+        intent = payment.djstripe_payment_intent
+        if intent is None:
+            return "not synced yet"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:djstripe_paymentintent_change", args=[intent.djstripe_id]),
+            intent.id,
+        )
+
+    @admin.display(description="events and their publish state")
+    def outbox_rows(self, payment):
+        from gateway.events.models import OutboxEvent
+
+        rows = OutboxEvent.objects.filter(aggregate_id=payment.public_id).order_by("id")
+        if not rows:
+            return "none"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    row.type,
+                    row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    f"published {row.published_at:%H:%M:%S} (p{row.kafka_partition} @{row.kafka_offset})"
+                    if row.published_at
+                    else f"pending ({row.attempts} tries) {row.last_error}",
+                    ", ".join(row.topics),
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            "<table><tr><th>event</th><th>created</th><th>Kafka</th><th>topics</th></tr>{}</table>", body
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The Refund button (admin/payments/payment/change_form.html) only for those allowed.
+        extra_context = {**(extra_context or {}), "can_refund": self.has_refund_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- views --------------------------------------------------------------------------------
+    def get_urls(self):
+        return [
+            path("overview/", self.admin_site.admin_view(self.overview_view), name="payments_overview"),
+            path(
+                "<int:pk>/refund/",
+                self.admin_site.admin_view(self.refund_view),
+                name="payments_payment_refund",
+            ),
+            *super().get_urls(),
+        ]
+
+    def refund_view(self, request, pk: int):
+        if not self.has_refund_permission(request):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment, pk=pk)
+        initial = {"amount": format_amount(payment.refundable_minor, payment.currency)}
+        form = RefundForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                refund = payment_refund(
+                    payment=payment,
+                    actor=operator_actor(request),
+                    reason=form.cleaned_data["reason"],
+                    amount_minor=to_minor_units(form.cleaned_data["amount"].strip(), payment.currency),
+                )
+            except GatewayError as exc:
+                messages.error(request, f"Refund refused: {exc.message}")
+            else:
+                text = format_money(refund.amount_minor, refund.currency)
+                self.log_change(
+                    request, payment, f"Refunded {text} ({refund.public_id}): {form.cleaned_data['reason']}"
+                )
+                messages.success(request, f"Refunded {text} ({refund.status}).")
+                return redirect("admin:payments_payment_change", payment.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Refund {payment.public_id}",
+            "payment": payment,
+            "form": form,
+            "opts": self.model._meta,
+            "refundable": format_money(payment.refundable_minor, payment.currency),
+        }
+        return TemplateResponse(request, "admin/payments/payment/refund.html", context)
+
+    def overview_view(self, request):
+        data = payments_overview()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Payments overview",
+            "data": data,
+            "chart": mark_safe(overview_chart_svg(data["days"], data["chart_currency"])),  # noqa: S308
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/payments/overview.html", context)
+
+    # --- actions --------------------------------------------------------------------------------
+    @admin.action(description="Refund the selected payment…", permissions=["refund"])
+    def refund_action(self, request, queryset):
+        if queryset.count() != 1:
+            messages.warning(request, "Select exactly one payment to refund.")
+            return None
+        return redirect("admin:payments_payment_refund", queryset.get().pk)
+
+    @admin.action(description="Sync from Stripe")
+    def sync_from_stripe(self, request, queryset):
+        changed = 0
+        for payment in queryset:
+            before = payment.status
+            try:
+                changed += payment_reconcile(payment=payment, actor=operator_actor(request)).status != before
+            except GatewayError as exc:
+                messages.error(request, f"{payment.public_id}: {exc.message}")
+        messages.info(request, f"Synced {queryset.count()} payment(s); {changed} changed status.")
+
+    @admin.action(description="Resend the one-time code")
+    def resend_otp(self, request, queryset):
+        from otp.services import otp_send_after_commit
+
+        sent = 0
+        for payment in queryset.filter(status=PaymentStatus.REQUIRES_OTP):
+            try:
+                otp_send_after_commit(payment=payment)
+                sent += 1
+            except GatewayError as exc:
+                messages.error(request, f"{payment.public_id}: {exc.message}")
+        messages.info(request, f"Asked for {sent} new code(s).")
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "payment_link", "amount_text", "status", "reason", "actor", "created_at"]
+    list_filter = ["status", "reason", "currency"]
+    search_fields = ["=public_id", "=payment__public_id", "=stripe_refund_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["payment"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Refund._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount_text(self, refund):
+        return format_money(refund.amount_minor, refund.currency)
+
+    @admin.display(description="payment")
+    def payment_link(self, refund):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:payments_payment_change", args=[refund.payment_id]),
+            refund.payment.public_id,
+        )
+
+
+class ApiClientForm(forms.ModelForm):
+    class Meta:
+        model = ApiClient
+        fields = ["name"]
 
 
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
-    list_display = ["name", "key_prefix", "is_active", "created_at", "revoked_at"]
+    list_display = ["name", "key_prefix", "is_active", "payment_count", "created_at", "revoked_at"]
     list_filter = ["is_active"]
-    search_fields = ["name", "key_prefix"]
-    # Keys are made by `manage.py create_api_client`; the admin never sees a raw key.
-    readonly_fields = ["key_prefix", "key_hash", "created_at", "revoked_at"]
+    search_fields = ["name", "=key_prefix"]
+    actions = ["revoke"]
+    form = ApiClientForm
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(payments_total=Count("payments"))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["key_prefix", "is_active", "created_at", "revoked_at"] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: payments keep pointing at their client
+
+    @admin.display(description="payments", ordering="payments_total")
+    def payment_count(self, client):
+        return client.payments_total
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+            return
+        raw_key = api_client_issue_key(client=obj)
+        messages.warning(
+            request,
+            format_html(
+                "The API key of <b>{}</b> is shown only now; store it safely: "
+                '<code id="new-api-key">{}</code>',
+                obj.name,
+                raw_key,
+            ),
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        for client in queryset.filter(is_active=True):
+            api_client_revoke(client=client)
+            self.log_change(request, client, "Revoked")
+        messages.success(request, "Revoked.")
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    list_display = ["key", "client", "method", "path", "state", "response_status", "created_at", "expires_at"]
+    list_filter = ["state", "method"]
+    search_fields = ["=key"]
+    list_select_related = ["client"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

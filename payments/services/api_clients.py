@@ -9,11 +9,19 @@ from payments.api_keys import api_key_generate, api_key_hash
 from payments.models import ApiClient
 
 
-def api_client_create(*, name: str) -> tuple[ApiClient, str]:
-    """Creates a client and returns it with its raw key, which is not stored."""
+def api_client_issue_key(*, client: ApiClient) -> str:
+    """Gives a (new or unsaved) client a fresh key, saves it, and returns the raw key,
+    which is not stored: only its prefix and hash are."""
     prefix, raw_key = api_key_generate()
-    client = ApiClient.objects.create(name=name, key_prefix=prefix, key_hash=api_key_hash(raw_key))
-    return client, raw_key
+    client.key_prefix, client.key_hash = prefix, api_key_hash(raw_key)
+    client.save()
+    return raw_key
+
+
+def api_client_create(*, name: str) -> tuple[ApiClient, str]:
+    """Creates a client and returns it with its raw key."""
+    client = ApiClient(name=name)
+    return client, api_client_issue_key(client=client)
 
 
 def api_client_revoke(*, client: ApiClient) -> ApiClient:

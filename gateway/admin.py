@@ -1,0 +1,49 @@
+from django.contrib import admin, messages
+
+from gateway.events.models import OutboxEvent
+from gateway.events.outbox import outbox_pending_count, outbox_relay
+
+admin.site.site_header = "Payment gateway back-office"
+admin.site.site_title = "Payment gateway"
+admin.site.index_template = "admin/gateway_index.html"
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "type",
+        "aggregate_id",
+        "topics",
+        "published_at",
+        "attempts",
+        "last_error",
+        "created_at",
+    ]
+    list_filter = [("published_at", admin.EmptyFieldListFilter), "type"]
+    search_fields = ["=aggregate_id", "=event_id"]
+    actions = ["publish_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "title": f"Outbox: {outbox_pending_count()} event(s) pending",
+        }
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Publish pending events now")
+    def publish_now(self, request, queryset):
+        result = outbox_relay()
+        level = messages.ERROR if result.error else messages.SUCCESS
+        messages.add_message(
+            request, level, f"Published {result.published}; {result.pending} pending. {result.error}"
+        )

@@ -1,0 +1,25 @@
+"""The Operators group: who may look at payments in the admin, and who may refund."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+
+OPERATORS_GROUP = "Operators"
+# Operators look at everything payments-related and refund; nothing else.
+_VIEW = [("payments", m) for m in ("payment", "refund", "paymentevent", "apiclient", "idempotencykey")] + [
+    ("gateway", "outboxevent"),
+    ("stripe_integration", "stripewebhookevent"),
+]
+
+
+def operators_group_ensure() -> Group:
+    """Idempotent; run after every migrate (payments.apps)."""
+    group, _ = Group.objects.get_or_create(name=OPERATORS_GROUP)
+    wanted = [("payments", "refund_payment")] + [(app, f"view_{model}") for app, model in _VIEW]
+    permissions = [
+        p
+        for app, codename in wanted
+        for p in Permission.objects.filter(content_type__app_label=app, codename=codename)
+    ]
+    group.permissions.add(*permissions)
+    return group

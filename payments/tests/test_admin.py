@@ -1,0 +1,209 @@
+"""The operators' admin, through Django's test client (the browser test is in gateway/tests)."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
+from django.test import Client
+
+from payments.models import ApiClient, Payment, PaymentEvent, Refund
+from payments.selectors import api_client_get_by_key
+from payments.services.operators import OPERATORS_GROUP
+
+pytestmark = pytest.mark.django_db
+
+
+def _staff(username: str, *, operator: bool) -> Client:
+    user = User.objects.create_user(username, password="pw-" + username, is_staff=True)
+    if operator:
+        user.groups.add(Group.objects.get(name=OPERATORS_GROUP))
+    else:  # may look, may not refund
+        user.user_permissions.add(*Permission.objects.filter(codename__in=["view_payment", "view_refund"]))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def alice():
+    return _staff("alice", operator=True)
+
+
+@pytest.fixture
+def viewer():
+    return _staff("victor", operator=False)
+
+
+@pytest.fixture
+def paid(pay):
+    return Payment.objects.get(public_id=pay(amount="20.00", order_id="order_admin").json()["payment_id"])
+
+
+def test_the_operators_group_may_view_and_refund():
+    perms = set(Group.objects.get(name=OPERATORS_GROUP).permissions.values_list("codename", flat=True))
+
+    assert {
+        "refund_payment",
+        "view_payment",
+        "view_refund",
+        "view_paymentevent",
+        "view_outboxevent",
+        "view_stripewebhookevent",
+    } <= perms
+    assert "change_payment" not in perms and "delete_payment" not in perms
+
+
+def test_the_changelist_of_500_payments_runs_a_fixed_number_of_queries(
+    alice, merchant, django_assert_max_num_queries
+):
+    Payment.objects.bulk_create(
+        [
+            Payment(
+                public_id=f"pay_{i}",
+                client=merchant,
+                order_id=f"o{i}",
+                amount_minor=1000 + i,
+                currency="usd" if i % 3 else "jpy",
+                status="succeeded",
+                captured_minor=1000 + i,
+                card_brand="visa",
+                card_last4="4242",
+            )
+            for i in range(500)
+        ]
+    )
+
+    with django_assert_max_num_queries(12):
+        response = alice.get("/admin/payments/payment/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('class="field-public_id"') == 50  # paginated
+    assert "$10.01" in page or "¥" in page
+
+
+def test_search_and_filters(alice, paid, pay):
+    pay(order_id="someone_else")
+
+    by_order = alice.get("/admin/payments/payment/?q=order_admin").content.decode()
+    by_intent = alice.get(f"/admin/payments/payment/?q={paid.stripe_payment_intent_id}").content.decode()
+    with_refunds = alice.get("/admin/payments/payment/?has_refunds=yes").content.decode()
+
+    assert paid.public_id in by_order and "someone_else" not in by_order
+    assert paid.public_id in by_intent
+    assert paid.public_id not in with_refunds
+
+
+def test_the_detail_page_is_read_only_and_shows_timeline_outbox_and_refund_button(alice, viewer, paid):
+    page = alice.get(f"/admin/payments/payment/{paid.pk}/change/").content.decode()
+    viewer_page = viewer.get(f"/admin/payments/payment/{paid.pk}/change/")
+
+    assert 'id="refund-button"' in page
+    assert "charge_succeeded" in page  # the timeline
+    assert "payment.succeeded" in page  # the outbox rows
+    assert "$20.00" in page
+    assert 'name="amount_minor"' not in page and 'name="status"' not in page  # nothing editable
+    assert viewer_page.status_code == 200
+    assert 'id="refund-button"' not in viewer_page.content.decode()
+
+
+def test_an_operator_refunds_through_the_form_with_an_audit_trail(alice, paid):
+    form = alice.get(f"/admin/payments/payment/{paid.pk}/refund/")
+    response = alice.post(
+        f"/admin/payments/payment/{paid.pk}/refund/",
+        {"amount": "7.50", "reason": "customer called"},
+        follow=True,
+    )
+
+    assert 'value="20.00"' in form.content.decode()  # defaults to what remains
+    assert response.status_code == 200
+    assert "Refunded $7.50" in response.content.decode()
+    paid.refresh_from_db()
+    assert (paid.status, paid.refunded_minor) == ("partially_refunded", 750)
+    refund = Refund.objects.get(payment=paid)
+    assert (refund.actor, refund.reason_text) == ("operator:alice", "customer called")
+    assert PaymentEvent.objects.filter(payment=paid, type="refund_succeeded", actor="operator:alice").exists()
+    assert "customer called" in LogEntry.objects.get(object_id=str(paid.pk)).change_message
+
+
+def test_an_over_refund_from_the_admin_is_refused_with_a_message(alice, paid):
+    response = alice.post(
+        f"/admin/payments/payment/{paid.pk}/refund/", {"amount": "25.00", "reason": "too much"}, follow=True
+    )
+
+    assert "Refund refused" in response.content.decode()
+    assert not Refund.objects.exists()
+
+
+def test_without_the_permission_there_is_no_refund(viewer, paid):
+    form = viewer.get(f"/admin/payments/payment/{paid.pk}/refund/")
+    post = viewer.post(f"/admin/payments/payment/{paid.pk}/refund/", {"amount": "1.00", "reason": "x"})
+    changelist = viewer.get("/admin/payments/payment/").content.decode()
+
+    assert form.status_code == post.status_code == 403
+    assert "refund_action" not in changelist
+    assert not Refund.objects.exists()
+
+
+def test_a_new_api_client_shows_its_key_once(alice):
+    superuser = User.objects.create_superuser("root", password="pw-root")
+    client = Client()
+    client.force_login(superuser)
+
+    response = client.post("/admin/payments/apiclient/add/", {"name": "shop-b"}, follow=True)
+    page = response.content.decode()
+    raw_key = page.split('id="new-api-key">')[1].split("<")[0]
+    listing = client.get("/admin/payments/apiclient/").content.decode()
+
+    assert api_client_get_by_key(raw_key=raw_key).name == "shop-b"
+    assert raw_key not in listing and ApiClient.objects.get(name="shop-b").key_prefix in listing
+
+
+def test_the_overview_shows_volumes_rates_and_a_chart(alice, pay):
+    from payments.tests.fixtures import card
+
+    pay(amount="20.00")
+    pay(card=card("4000000000000341"))
+
+    page = alice.get("/admin/payments/payment/overview/").content.decode()
+    index = alice.get("/admin/").content.decode()
+
+    assert "$20.00" in page
+    assert 'id="success-rate">50 %' in page
+    assert "<svg" in page and "<polyline" in page
+    assert 'id="overview-link"' in index
+
+
+def test_refund_payment_command_uses_the_same_rules(paid):
+    out = StringIO()
+    call_command("refund_payment", paid.public_id, "--amount", "5.00", "--reason", "duplicate", stdout=out)
+
+    assert "$5.00 succeeded" in out.getvalue()
+    assert Refund.objects.get().actor.startswith("cli:")
+    with pytest.raises(Exception, match="Refund refused"):
+        call_command("refund_payment", paid.public_id, "--amount", "50.00", stdout=StringIO())
+
+
+def test_payments_report_in_three_formats(paid):
+    table, csv_out, json_out = StringIO(), StringIO(), StringIO()
+    call_command("payments_report", "--since", "2000-01-01", "--until", "2100-01-01", stdout=table)
+    call_command(
+        "payments_report", "--since", "2000-01-01", "--until", "2100-01-01", "--format", "csv", stdout=csv_out
+    )
+    call_command(
+        "payments_report",
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2100-01-01",
+        "--format",
+        "json",
+        stdout=json_out,
+    )
+
+    assert "succeeded" in table.getvalue() and "20.00" in table.getvalue()
+    assert csv_out.getvalue().splitlines()[0].startswith("currency,status,count")
+    assert json.loads(json_out.getvalue())[0]["captured_minor"] == 2000
