@@ -279,10 +279,18 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # WhiteNoise serves the admin's and the API docs' static files from gunicorn;
 # `manage.py collectstatic` fills STATIC_ROOT (make run and the image do it).
+# In production the hashed, compressed files come from collectstatic; in
+# development and tests they are served straight from the apps.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Logging --------------------------------------------------------------------
 # JSON lines in production, readable text in development; every record carries

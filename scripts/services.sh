@@ -55,6 +55,8 @@ install_packages() {
   command -v mvn >/dev/null || missing+=(maven)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   pkg-config --exists mysqlclient 2>/dev/null || missing+=(default-libmysqlclient-dev)
+  # Debian's Chromium for the admin browser tests (Playwright cannot download its own here).
+  command -v chromium >/dev/null || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing packages (${missing[*]}); run as root or install them"
     log "installing ${missing[*]}"
