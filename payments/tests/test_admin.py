@@ -207,3 +207,64 @@ def test_payments_report_in_three_formats(paid):
     assert "succeeded" in table.getvalue() and "20.00" in table.getvalue()
     assert csv_out.getvalue().splitlines()[0].startswith("currency,status,count")
     assert json.loads(json_out.getvalue())[0]["captured_minor"] == 2000
+
+
+def _action(client, model_path: str, action: str, pks) -> str:
+    response = client.post(
+        f"/admin/{model_path}/", {"action": action, "_selected_action": [str(pk) for pk in pks]}, follow=True
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.fixture
+def root():
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw-root"))
+    return client
+
+
+def test_sync_from_stripe_settles_a_payment_stuck_in_processing(alice, paid):
+    Payment.objects.filter(pk=paid.pk).update(status="processing", captured_minor=0)
+
+    page = _action(alice, "payments/payment", "sync_from_stripe", [paid.pk])
+
+    assert "1 changed status" in page
+    paid.refresh_from_db()
+    assert paid.status == "succeeded"
+
+
+def test_resend_otp_asks_for_a_new_code(alice, pay, settings, django_capture_on_commit_callbacks):
+    import time
+
+    from django.core import mail
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.OTP_RESEND_COOLDOWN_SECONDS = 1
+    held = Payment.objects.get(public_id=pay(require_otp=True, email="p@example.com").json()["payment_id"])
+    time.sleep(1.1)  # the first code's resend cooldown
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = _action(alice, "payments/payment", "resend_otp", [held.pk])
+
+    assert "Asked for 1 new code(s)" in page
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["p@example.com"]
+
+
+def test_revoking_an_api_client_from_the_admin(root, merchant):
+    _action(root, "payments/apiclient", "revoke", [merchant.pk])
+
+    assert api_client_get_by_key(raw_key=merchant.raw_key) is None
+
+
+def test_the_outbox_page_shows_pending_events_and_publishes_them(root, paid, kafka_brokers):
+    from gateway.events.models import OutboxEvent
+
+    pending = OutboxEvent.objects.filter(published_at__isnull=True).count()
+    listing = root.get("/admin/gateway/outboxevent/").content.decode()
+    page = _action(
+        root, "gateway/outboxevent", "publish_now", list(OutboxEvent.objects.values_list("pk", flat=True))
+    )
+
+    assert f"Outbox: {pending} event(s) pending" in listing
+    assert f"Published {pending}; 0 pending" in page
