@@ -23,6 +23,7 @@ from gateway.errors import (
     PspError,
     ServiceUnavailable,
 )
+from gateway.timing import psp_time_add
 from payments.providers import (
     CardInput,
     CardSummary,
@@ -40,13 +41,24 @@ from payments.providers import (
 stripe.log = None
 
 
+class _TimedRequestsClient(stripe.RequestsClient):
+    """Adds each HTTP call's duration to the request's `psp` Server-Timing."""
+
+    def request(self, method, url, headers, post_data=None):
+        started = time.perf_counter()
+        try:
+            return super().request(method, url, headers, post_data)
+        finally:
+            psp_time_add((time.perf_counter() - started) * 1000)
+
+
 def stripe_client(*, timeout: float | None = None, retries: int | None = None) -> stripe.StripeClient:
     """A client built from the current settings, with timeouts and retries."""
     base = settings.STRIPE_API_BASE
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": base} if base else None,
-        http_client=stripe.RequestsClient(timeout=timeout or settings.STRIPE_TIMEOUT_SECONDS),
+        http_client=_TimedRequestsClient(timeout=timeout or settings.STRIPE_TIMEOUT_SECONDS),
         # stripe-python retries only on network errors and 409/429/5xx with
         # Stripe-Should-Retry, and sends an idempotency key with every retried
         # POST; see the payments core for our own keys.
