@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "djstripe",
+    "django_ratelimit",
     "gateway",
     "payments",
     "stripe_integration",
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
     "gateway.timing.ServerTimingMiddleware",
+    "gateway.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -227,6 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["gateway.parsers.DecimalJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "gateway.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["gateway.ratelimit.ClientRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -246,6 +249,25 @@ SPECTACULAR_SETTINGS = {
         "RefundStatusEnum": "payments.enums.RefundStatus",
     },
 }
+
+# --- Rate limits (django-ratelimit; "N/s", "N/m", "N/h"; empty turns one off) ---------------
+# Per API client (per IP without a key), counted in the shared cache.
+RATE_LIMITS = {
+    "default": env.str("RATE_LIMIT_DEFAULT", default="100/s"),
+    "validate_card": env.str("RATE_LIMIT_VALIDATE_CARD", default="10/s"),
+    "otp_send": env.str("RATE_LIMIT_OTP_SEND", default="20/m"),
+    "otp_validate": env.str("RATE_LIMIT_OTP_VALIDATE", default="60/m"),
+    # Stripe's deliveries are verified by signature and retried by Stripe; not limited.
+    "webhook": env.str("RATE_LIMIT_WEBHOOK", default=""),
+}
+# When the cache (Redis) is down: True lets requests through (and logs a
+# warning), False answers 503. Payments matter more than limits: open by default.
+RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)
+# Proxies whose X-Forwarded-For is believed (addresses or CIDR networks).
+RATELIMIT_TRUSTED_PROXIES = env.list("RATELIMIT_TRUSTED_PROXIES", default=[])
+# The local-memory cache of the embedded default is per process; `make run`
+# runs one gunicorn worker, where it is exact.
+SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- CORS: no origin is allowed unless configured (the seed allowed "*"). ------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

@@ -18,6 +18,7 @@ class HealthView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []  # load balancers poll these
 
     @extend_schema(
         responses=inline_serializer(
@@ -46,6 +47,7 @@ class ReadinessView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []  # load balancers poll these
 
     @extend_schema(responses={200: dict, 503: dict})
     def get(self, request):

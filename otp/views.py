@@ -15,6 +15,10 @@ from payments.views import client_actor, payment_body
 
 
 class OtpViewSet(viewsets.ViewSet):
+    def get_throttles(self):
+        self.rate_limit_scope = "otp_send" if self.action == "send" else "otp_validate"
+        return super().get_throttles()
+
     @extend_schema(
         request=PaymentReferenceSerializer, responses={202: OtpSendResponseSerializer, **ERROR_RESPONSES}
     )

@@ -28,6 +28,11 @@ from stripe_integration.webhooks import webhook_receive
 class StripeViewSet(viewsets.ViewSet):
     """POST validate-card, POST payment, GET payment/{id}, POST refund."""
 
+    def get_throttles(self):
+        # validate-card has a stricter limit than the rest (gateway.ratelimit).
+        self.rate_limit_scope = "validate_card" if self.action == "validate_card" else "default"
+        return super().get_throttles()
+
     @extend_schema(
         request=ValidateCardRequestSerializer,
         responses={200: ValidateCardResponseSerializer, **ERROR_RESPONSES},
@@ -111,6 +116,7 @@ class StripeWebhookViewSet(viewsets.ViewSet):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    rate_limit_scope = "webhook"
 
     @extend_schema(request=None, responses={200: dict, 400: ERROR_RESPONSES[400]})
     def receive(self, request):

@@ -1,0 +1,91 @@
+"""Per-client rate limits (django-ratelimit counters in the shared cache, Redis
+in production, so every gateway process counts against the same limits).
+
+The key is the API client (its key prefix); requests without a key are keyed
+by client IP, and X-Forwarded-For is believed only from RATELIMIT_TRUSTED_PROXIES.
+A limited request gets the standard 429 error body with Retry-After; every
+limited endpoint's response carries RateLimit-Limit, -Remaining and -Reset.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from django.conf import settings
+from django_ratelimit.core import get_usage
+from rest_framework.throttling import BaseThrottle
+
+from gateway.errors import ServiceUnavailable
+
+logger = logging.getLogger("gateway.ratelimit")
+
+
+def client_ip(request) -> str:
+    """REMOTE_ADDR, or, behind a trusted proxy, the nearest address it did not add itself."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    trusted = settings.RATELIMIT_TRUSTED_PROXIES
+    if not trusted or not _in(remote, trusted):
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop
+    return remote
+
+
+def _in(address: str, networks: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+class ClientRateThrottle(BaseThrottle):
+    """DRF throttle over django-ratelimit. A view picks its limit with
+    `rate_limit_scope` (settings.RATE_LIMITS); no scope means "default"."""
+
+    def allow_request(self, request, view) -> bool:
+        scope = getattr(view, "rate_limit_scope", "default")
+        rate = settings.RATE_LIMITS.get(scope)
+        if not rate:
+            return True
+        client = request.auth
+        identity = f"client:{client.key_prefix}" if client is not None else f"ip:{client_ip(request)}"
+        try:
+            usage = get_usage(
+                request, group=f"gw:{scope}", key=lambda group, req: identity, rate=rate, increment=True
+            )
+        except Exception as exc:  # the cache (Redis) is down: decided by RATELIMIT_FAIL_OPEN
+            if settings.RATELIMIT_FAIL_OPEN:
+                logger.warning("Rate limiting is off: its cache is unavailable (%s)", type(exc).__name__)
+                return True
+            raise ServiceUnavailable(
+                "Rate limiting is unavailable; retry shortly.",
+                code="rate_limit_unavailable",
+                headers={"Retry-After": "5"},
+            ) from exc
+        if usage is None:
+            return True
+        # For RateLimitHeadersMiddleware, on the underlying Django request.
+        request._request.ratelimit_usage = usage
+        self._wait = max(usage["time_left"], 1)
+        return not usage["should_limit"]
+
+    def wait(self) -> int:
+        return getattr(self, "_wait", 1)
+
+
+class RateLimitHeadersMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        usage = getattr(request, "ratelimit_usage", None)
+        if usage:
+            response["RateLimit-Limit"] = str(usage["limit"])
+            response["RateLimit-Remaining"] = str(max(usage["limit"] - usage["count"], 0))
+            response["RateLimit-Reset"] = str(max(usage["time_left"], 0))
+        return response

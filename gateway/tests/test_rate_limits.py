@@ -1,0 +1,106 @@
+"""Per-client rate limits, counted in real Redis."""
+
+import logging
+
+import pytest
+from rest_framework.test import APIClient
+
+from gateway.ratelimit import client_ip
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def limits(settings, redis_client):
+    def _set(**scopes):
+        settings.RATE_LIMITS = {**settings.RATE_LIMITS, **scopes}
+
+    return _set
+
+
+def test_the_limit_is_per_client_with_retry_after_and_ratelimit_headers(api, other_api, limits):
+    limits(default="3/m")
+
+    answers = [api.get("/api/v1/payments") for _ in range(4)]
+    other = other_api.get("/api/v1/payments")
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a["RateLimit-Remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    assert answers[0]["RateLimit-Limit"] == "3"
+    limited = answers[-1]
+    assert limited.json()["error"]["type"] == "rate_limit_error"
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert other.status_code == 200  # another client has its own budget
+
+
+def test_validate_card_has_its_own_stricter_limit(api, limits):
+    limits(default="100/m", validate_card="2/m")
+    body = {"card": {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}}
+
+    cards = [api.post("/api/v1/stripe/validate-card", body, format="json").status_code for _ in range(3)]
+
+    assert cards == [200, 200, 429]
+    assert api.get("/api/v1/payments").status_code == 200
+
+
+def test_health_and_the_webhook_are_not_limited(client, limits):
+    limits(default="1/m")
+
+    assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
+    # An unsigned delivery is a 400 from the signature check, never a 429.
+    assert [
+        client.post("/api/v1/stripe/webhook", "{}", content_type="application/json").status_code
+        for _ in range(3)
+    ] == [400, 400, 400]
+
+
+def test_public_endpoints_are_counted_per_ip(limits):
+    # The OpenAPI schema takes no key; it is limited per client IP.
+    limits(default="2/m")
+    first, second = APIClient(REMOTE_ADDR="10.1.2.3"), APIClient(REMOTE_ADDR="10.1.2.4")
+
+    answers = [first.get("/api/schema/").status_code for _ in range(3)]
+
+    assert answers == [200, 200, 429]
+    assert second.get("/api/schema/").status_code == 200
+
+
+def test_x_forwarded_for_is_believed_only_from_trusted_proxies(rf, settings):
+    spoofed = rf.get("/", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="1.1.1.1")
+    proxied = rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.7")
+    settings.RATELIMIT_TRUSTED_PROXIES = ["10.0.0.0/8"]
+
+    assert client_ip(spoofed) == "203.0.113.9"
+    assert client_ip(proxied) == "198.51.100.7"
+
+
+def test_with_redis_down_requests_pass_and_a_warning_is_logged(api, settings, closed_port, caplog):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3},
+        }
+    }
+    caplog.set_level(logging.WARNING, logger="gateway.ratelimit")
+
+    response = api.get("/api/v1/payments")
+
+    assert response.status_code == 200
+    assert "Rate limiting is off" in caplog.text
+
+
+def test_with_redis_down_and_fail_closed_the_answer_is_503(api, settings, closed_port):
+    settings.RATELIMIT_FAIL_OPEN = False
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3},
+        }
+    }
+
+    response = api.get("/api/v1/payments")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "rate_limit_unavailable"
