@@ -111,7 +111,7 @@ def localstripe(settings) -> str:
     return settings.STRIPE_API_BASE
 
 
-def _database_url_of(settings_dict: dict) -> str:
+def database_url_of(settings_dict: dict) -> str:
     if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{settings_dict['NAME']}"
     user = urllib.parse.quote(settings_dict["USER"])
@@ -135,7 +135,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         service_unavailable("Celery broker", "CELERY_BROKER_URL and REDIS_URL are not set")
-    env = dict(os.environ, DATABASE_URL=_database_url_of(connection.settings_dict))
+    env = dict(os.environ, DATABASE_URL=database_url_of(connection.settings_dict))
     hostname = f"pytest-{os.getpid()}@%h"
     log_path = ROOT / ".services" / "logs" / f"pytest-celery-{os.getpid()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
