@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from gateway.admin_base import ReadOnlyModelAdmin
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_pending_count, outbox_relay
 
@@ -9,7 +10,7 @@ admin.site.index_template = "admin/gateway_index.html"
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(ReadOnlyModelAdmin):
     list_display = [
         "id",
         "type",
@@ -23,15 +24,6 @@ class OutboxEventAdmin(admin.ModelAdmin):
     list_filter = [("published_at", admin.EmptyFieldListFilter), "type"]
     search_fields = ["=aggregate_id", "=event_id"]
     actions = ["publish_now"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {

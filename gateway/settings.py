@@ -257,8 +257,9 @@ RATE_LIMITS = {
     "validate_card": env.str("RATE_LIMIT_VALIDATE_CARD", default="10/s"),
     "otp_send": env.str("RATE_LIMIT_OTP_SEND", default="20/m"),
     "otp_validate": env.str("RATE_LIMIT_OTP_VALIDATE", default="60/m"),
-    # Stripe's deliveries are verified by signature and retried by Stripe; not limited.
-    "webhook": env.str("RATE_LIMIT_WEBHOOK", default=""),
+    # Stripe's deliveries, per sending IP: generous (Stripe bursts and retries), but
+    # every delivery, valid or not, is stored, so it is not unlimited.
+    "webhook": env.str("RATE_LIMIT_WEBHOOK", default="100/s"),
 }
 # When the cache (Redis) is down: True lets requests through (and logs a
 # warning), False answers 503. Payments matter more than limits: open by default.

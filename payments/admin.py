@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from gateway.admin_base import ReadOnlyModelAdmin
 from gateway.errors import GatewayError
 from payments.enums import PaymentStatus
 from payments.models import ApiClient, IdempotencyKey, Payment, PaymentEvent, Refund
@@ -424,14 +425,8 @@ class ApiClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyModelAdmin):
     list_display = ["key", "client", "method", "path", "state", "response_status", "created_at", "expires_at"]
     list_filter = ["state", "method"]
     search_fields = ["=key"]
     list_select_related = ["client"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

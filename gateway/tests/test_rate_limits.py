@@ -43,7 +43,7 @@ def test_validate_card_has_its_own_stricter_limit(api, limits):
     assert api.get("/api/v1/payments").status_code == 200
 
 
-def test_health_and_the_webhook_are_not_limited(client, limits):
+def test_health_is_not_limited_and_the_webhook_has_its_own_limit(client, limits):
     limits(default="1/m")
 
     assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
