@@ -16,3 +16,12 @@ keepalive = 5
 accesslog = None  # the gateway's own middleware logs each request with its id
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):
+    # With several workers, Prometheus counters live in PROMETHEUS_MULTIPROC_DIR
+    # (gateway/metrics.py); a dead worker's live gauges are dropped.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

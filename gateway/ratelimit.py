@@ -17,6 +17,7 @@ from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
 from gateway.errors import ServiceUnavailable
+from gateway.metrics import RATE_LIMITED
 
 logger = logging.getLogger("gateway.ratelimit")
 
@@ -71,7 +72,10 @@ class ClientRateThrottle(BaseThrottle):
         # For RateLimitHeadersMiddleware, on the underlying Django request.
         request._request.ratelimit_usage = usage
         self._wait = max(usage["time_left"], 1)
-        return not usage["should_limit"]
+        if usage["should_limit"]:
+            RATE_LIMITED.labels(scope=scope).inc()
+            return False
+        return True
 
     def wait(self) -> int:
         return getattr(self, "_wait", 1)

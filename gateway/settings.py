@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "djstripe",
     "django_ratelimit",
+    "django_prometheus",
     "gateway",
     "payments",
     "stripe_integration",
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "gateway.middleware.RequestIdMiddleware",
     "gateway.timing.ServerTimingMiddleware",
     "gateway.ratelimit.RateLimitHeadersMiddleware",
@@ -82,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "gateway.urls"
@@ -269,6 +272,11 @@ RATELIMIT_TRUSTED_PROXIES = env.list("RATELIMIT_TRUSTED_PROXIES", default=[])
 # The local-memory cache of the embedded default is per process; `make run`
 # runs one gunicorn worker, where it is exact.
 SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# --- Metrics (GET /metrics) -------------------------------------------------------------
+# Served to these networks, or to anyone with Authorization: Bearer METRICS_TOKEN.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- CORS: no origin is allowed unless configured (the seed allowed "*"). ------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

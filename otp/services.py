@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.errors import Conflict, GatewayError, InvalidRequest, RateLimited, ServiceUnavailable
+from gateway.metrics import OTP_EVENTS
 from otp import store
 from otp.delivery import OtpMessage, get_otp_sender, mask_email
 from payments.enums import EventType, PaymentStatus
@@ -121,6 +122,7 @@ def otp_send(*, payment: Payment) -> None:
             status_before=payment.status,
             data={"channel": sender.channel},
         )
+    OTP_EVENTS.labels(event="sent").inc()
     logger.info("OTP sent for payment %s to %s", payment.public_id, mask_email(payment.email))
 
 
@@ -149,6 +151,9 @@ def otp_verify(*, payment: Payment, code: str, client_id: int, actor: str) -> Pa
         raise OtpLocked(headers={"Retry-After": str(settings.OTP_RESEND_COOLDOWN_SECONDS)})
     if not hmac.compare_digest(stored, store.code_digest(code)):
         left = max_attempts - attempts
+        OTP_EVENTS.labels(event="failed").inc()
+        if left == 0:
+            OTP_EVENTS.labels(event="locked").inc()
         with transaction.atomic():
             payment_event_record(
                 payment=payment,

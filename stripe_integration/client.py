@@ -23,6 +23,7 @@ from gateway.errors import (
     PspError,
     ServiceUnavailable,
 )
+from gateway.metrics import PSP_ERRORS, PSP_SECONDS
 from gateway.timing import psp_time_add
 from payments.providers import (
     CardInput,
@@ -49,7 +50,9 @@ class _TimedRequestsClient(stripe.RequestsClient):
         try:
             return super().request(method, url, headers, post_data)
         finally:
-            psp_time_add((time.perf_counter() - started) * 1000)
+            elapsed = time.perf_counter() - started
+            psp_time_add(elapsed * 1000)
+            PSP_SECONDS.observe(elapsed)
 
 
 def stripe_client(*, timeout: float | None = None, retries: int | None = None) -> stripe.StripeClient:
@@ -123,6 +126,12 @@ def localstripe_register_webhook(*, webhook_id: str, url: str, secret: str) -> N
 
 
 def _translate(exc: stripe.StripeError, *, outcome_may_be_unknown: bool) -> GatewayError:
+    error = _translate_error(exc, outcome_may_be_unknown=outcome_may_be_unknown)
+    PSP_ERRORS.labels(code=error.code).inc()
+    return error
+
+
+def _translate_error(exc: stripe.StripeError, *, outcome_may_be_unknown: bool) -> GatewayError:
     code = getattr(exc, "code", None) or ""
     if isinstance(exc, stripe.CardError):
         error = getattr(exc, "error", None)

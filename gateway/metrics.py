@@ -1,0 +1,106 @@
+"""Prometheus metrics at GET /metrics (django-prometheus for HTTP, our own for the rest).
+
+Counters and histograms live in each process; under gunicorn with several
+workers set PROMETHEUS_MULTIPROC_DIR (the Docker image does) so that every
+worker's values are summed. The database-backed gauges (payments and refunds
+by status and currency, the outbox backlog) are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+import prometheus_client
+from django.conf import settings
+from django.http import HttpResponse
+from prometheus_client import Counter, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+PSP_SECONDS = Histogram(
+    "gateway_psp_request_seconds",
+    "Time of one HTTP call to the PSP.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+PSP_ERRORS = Counter("gateway_psp_errors_total", "PSP errors, by the gateway's error code.", ["code"])
+OTP_EVENTS = Counter("gateway_otp_events_total", "One-time codes sent, wrong, and locked out.", ["event"])
+RATE_LIMITED = Counter("gateway_rate_limit_rejections_total", "Requests answered 429, by limit.", ["scope"])
+
+
+class DatabaseCollector:
+    """Gauges read from the database when Prometheus scrapes."""
+
+    def collect(self):
+        from django.db.models import Count, Min
+        from django.utils import timezone
+
+        from gateway.events.models import OutboxEvent
+        from payments.models import Payment, Refund
+
+        payments = GaugeMetricFamily(
+            "gateway_payments", "Payments by status and currency.", labels=["status", "currency"]
+        )
+        for row in Payment.objects.values("status", "currency").annotate(n=Count("id")).order_by():
+            payments.add_metric([row["status"], row["currency"]], row["n"])
+        yield payments
+        refunds = GaugeMetricFamily(
+            "gateway_refunds", "Refunds by status and currency.", labels=["status", "currency"]
+        )
+        for row in Refund.objects.values("status", "currency").annotate(n=Count("id")).order_by():
+            refunds.add_metric([row["status"], row["currency"]], row["n"])
+        yield refunds
+        backlog = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
+            n=Count("id"), oldest=Min("created_at")
+        )
+        yield GaugeMetricFamily(
+            "gateway_outbox_pending", "Events waiting to be published.", value=backlog["n"]
+        )
+        age = (timezone.now() - backlog["oldest"]).total_seconds() if backlog["oldest"] else 0
+        yield GaugeMetricFamily(
+            "gateway_outbox_oldest_age_seconds", "Age of the oldest unpublished event.", value=age
+        )
+
+
+_database_collector = DatabaseCollector()
+
+
+def _allowed(request) -> bool:
+    token = settings.METRICS_TOKEN
+    if token and request.headers.get("Authorization") == f"Bearer {token}":
+        return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_NETWORKS
+    )
+
+
+def metrics_view(request):
+    if not _allowed(request):
+        return HttpResponse(
+            "Forbidden: metrics are for the configured networks or token.\n",
+            status=403,
+            content_type="text/plain",
+        )
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = prometheus_client.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = prometheus_client.CollectorRegistry()
+        registry.register(_ForwardingCollector(prometheus_client.REGISTRY))
+    registry.register(_database_collector)
+    return HttpResponse(
+        prometheus_client.generate_latest(registry), content_type=prometheus_client.CONTENT_TYPE_LATEST
+    )
+
+
+class _ForwardingCollector:
+    """The process's default registry (django-prometheus and ours), inside a per-scrape registry."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def collect(self):
+        yield from self.registry.collect()
