@@ -11,7 +11,7 @@ TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fresh services services-down services-status kafka-up \
-        fmt lint build clean docker-run migrate
+        fmt lint build clean docker-run migrate bench
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
@@ -46,6 +46,11 @@ kafka-up: services
 test: services
 	set -a && . scripts/services.env && set +a && \
 	  env $(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# A benchmark, not a test: numbers into docs/bench/ (scripts/bench.py).
+bench: services
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 # Drops and recreates the test database instead of reusing it.
 test-fresh:
