@@ -6,19 +6,17 @@ the code is made and "sent" within the request, as `make run` does it.
 
 import logging
 import re
-import threading
 import time
 import uuid
 
 import pytest
 from django.core import mail
-from django.db import connection
 from rest_framework.test import APIClient
 
 from otp import store
 from otp.services import otp_expire_payments
 from payments.models import Payment, PaymentEvent
-from payments.tests.fixtures import payment_body
+from payments.tests.fixtures import payment_body, run_at_once
 from stripe_integration.client import stripe_client
 
 EMAIL = "jane.doe@example.com"
@@ -295,22 +293,13 @@ def test_two_threads_validating_the_same_code_charge_once(merchant, localstripe,
         format="json",
     ).json()
     code = _last_code()
-    barrier, statuses = threading.Barrier(2), []
 
-    def validate():
+    def validate() -> int:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {merchant.raw_key}")
-        try:
-            barrier.wait()
-            statuses.append(_validate(client, body["payment_id"], code).status_code)
-        finally:
-            connection.close()
+        return _validate(client, body["payment_id"], code).status_code
 
-    threads = [threading.Thread(target=validate) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_at_once(2, validate)
 
     assert sorted(statuses)[0] == 200 and sorted(statuses)[1] in (409, 410)
     intents = stripe_client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()

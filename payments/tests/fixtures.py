@@ -1,6 +1,9 @@
 """Fixtures and helpers for tests that call the payment API (loaded by the root conftest)."""
 
+import threading
+
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from payments.services.api_clients import api_client_create
@@ -48,3 +51,23 @@ def pay(api, localstripe):
         )
 
     return _pay
+
+
+def run_at_once(count: int, action) -> list:
+    """Runs `action` in `count` threads released together, each on its own database
+    connection (tests need django_db(transaction=True)); returns their results."""
+    barrier, results = threading.Barrier(count), []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(action())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -1,18 +1,16 @@
 """Idempotency-Key on POST: replays never charge or refund twice."""
 
-import threading
 import uuid
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments.models import IdempotencyKey, Payment, Refund
-from payments.tests.fixtures import payment_body
+from payments.tests.fixtures import payment_body, run_at_once
 from stripe_integration.client import stripe_client
 
 
@@ -112,29 +110,19 @@ def test_a_key_whose_first_request_is_in_flight_is_409(pay):
 @pytest.mark.django_db(transaction=True)
 def test_the_same_key_at_the_same_moment_from_two_threads_charges_once(merchant, localstripe):
     order_id = f"order_{uuid.uuid4().hex}"
-    barrier = threading.Barrier(2)
-    statuses: list[int] = []
 
-    def send():
+    def send() -> int:
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Bearer {merchant.raw_key}")
-        try:
-            barrier.wait()
-            response = api.post(
-                "/api/v1/payments/process",
-                payment_body(order_id=order_id),
-                format="json",
-                HTTP_IDEMPOTENCY_KEY="race-key",
-            )
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+        response = api.post(
+            "/api/v1/payments/process",
+            payment_body(order_id=order_id),
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="race-key",
+        )
+        return response.status_code
 
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_at_once(2, send)
 
     assert sorted(statuses) in ([201, 201], [201, 409])
     assert Payment.objects.filter(order_id=order_id).count() == 1

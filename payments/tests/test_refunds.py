@@ -1,13 +1,11 @@
 """Refunds through POST /payments/{id}/refund and the refund service, at localstripe."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from gateway.errors import GatewayError
 from payments.models import Payment, Refund
 from payments.services.refunds import payment_refund
+from payments.tests.fixtures import run_at_once
 from stripe_integration.client import stripe_client
 
 
@@ -102,24 +100,15 @@ def test_an_invalid_refund_amount_is_400(api, pay, amount):
 def test_twenty_concurrent_refunds_never_exceed_the_capture(api, pay):
     payment_id = pay(amount="19.99").json()["payment_id"]
     payment = Payment.objects.get(public_id=payment_id)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(20)
 
-    def refund_two_dollars():
+    def refund_two_dollars() -> str:
         try:
-            barrier.wait()
             payment_refund(payment=payment, amount_minor=200, reason="", actor="test")
-            outcomes.append("ok")
+            return "ok"
         except GatewayError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
+            return exc.code
 
-    threads = [threading.Thread(target=refund_two_dollars) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_at_once(20, refund_two_dollars)
 
     payment.refresh_from_db()
     succeeded = Refund.objects.filter(payment=payment, status="succeeded")
