@@ -55,6 +55,19 @@ def _empty_test_broker():
             pass  # the tests that need Redis fail on their own, with a clear message
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (Redis db 2 under `make test`), as
+    it would with the local-memory cache: no rate-limit counter, OTP or queued
+    outbox mark left by an earlier test."""
+    from django.core.cache import cache
+
+    try:
+        cache.clear()
+    except Exception:
+        return  # Redis is down: the tests that need it say so themselves
+
+
 def service_unavailable(name: str, detail: str) -> None:
     pytest.fail(
         f"{name} is not reachable ({detail}). Start the services with `make services`.", pytrace=False

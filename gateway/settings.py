@@ -205,6 +205,8 @@ KAFKA_REQUEST_TIMEOUT_MS = env.int("KAFKA_REQUEST_TIMEOUT_MS", default=5000)
 OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=15)
 # After a failed publish, after-commit tasks leave the outbox to the sweeper this long.
 OUTBOX_BACKOFF_SECONDS = env.int("OUTBOX_BACKOFF_SECONDS", default=10)
+# A queued relay task is marked for this long at most (outbox_publish_soon).
+OUTBOX_QUEUED_MARK_SECONDS = env.int("OUTBOX_QUEUED_MARK_SECONDS", default=10)
 
 # --- Stripe / dj-stripe -----------------------------------------------------------
 # Real Stripe is used when STRIPE_SECRET_KEY is set and STRIPE_API_BASE is not.
@@ -400,3 +402,5 @@ PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="stripe_integration.provi
 ACCEPT_RAW_CARD_DATA = env.bool("ACCEPT_RAW_CARD_DATA", default=DEBUG)
 # Idempotency keys are kept this long.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# Active API clients are cached this long; a save or revoke drops the entry at once.
+API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=300)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from gateway.events.outbox import outbox_relay
+from gateway.events.outbox import outbox_publish_started, outbox_relay
 
 
 @shared_task(acks_late=True)
-def outbox_publish_task(outbox_pk: int) -> int:
-    """Enqueued after commit. Relays the outbox in order (this row and any
-    older one still waiting). Running it twice publishes nothing twice."""
+def outbox_publish_task(outbox_pk: int | None = None) -> int:
+    """Queued after commit (outbox_publish_soon). Relays every waiting row in
+    order. Running it twice publishes nothing twice. (outbox_pk: tasks queued
+    by older versions carried a row id; every waiting row is relayed anyway.)"""
+    outbox_publish_started()
     return outbox_relay(respect_backoff=True).published
 
 

@@ -10,6 +10,12 @@ class PaymentsConfig(AppConfig):
 
         # For every app: the permissions it grants come from several apps.
         post_migrate.connect(_operators_group, dispatch_uid="payments-operators-group")
+        from django.db.models.signals import post_delete, post_save
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                _api_client_changed, sender="payments.ApiClient", dispatch_uid=f"apiclient-{signal}"
+            )
 
 
 def _operators_group(sender, **kwargs) -> None:
@@ -17,3 +23,12 @@ def _operators_group(sender, **kwargs) -> None:
     from payments.services.operators import operators_group_ensure
 
     operators_group_ensure()
+
+
+def _api_client_changed(sender, instance, **kwargs) -> None:
+    # After commit: dropped earlier, a request could cache the row as it was.
+    from django.db import transaction
+
+    from payments.selectors import api_client_cache_forget
+
+    transaction.on_commit(lambda: api_client_cache_forget(key_prefix=instance.key_prefix), robust=True)

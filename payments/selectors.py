@@ -3,22 +3,57 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from gateway.errors import NotFound
 from payments.api_keys import api_key_hash, api_key_prefix
 from payments.models import ApiClient, Payment, PaymentEvent
 
+logger = logging.getLogger("payments")
+
+
+def _api_client_cache_key(prefix: str) -> str:
+    return f"apiclient:{prefix}"
+
 
 def api_client_get_by_key(*, raw_key: str) -> ApiClient | None:
+    """The active client this key belongs to, or None.
+
+    Active clients are cached (Redis in production) for API_CLIENT_CACHE_SECONDS
+    to spare every request a query; any save or delete of a client drops its
+    entry after commit (api_client_cache_forget), so a revoked key stops
+    working at once. Without the cache, it is read from the database.
+    """
     prefix = api_key_prefix(raw_key)
     if prefix is None:
         return None
-    client = ApiClient.objects.filter(key_prefix=prefix, is_active=True).first()
+    cache_key = _api_client_cache_key(prefix)
+    try:
+        client = cache.get(cache_key)
+    except Exception:  # the cache is an optimisation: Redis down means a query
+        client = None
+    if client is None:
+        client = ApiClient.objects.filter(key_prefix=prefix, is_active=True).first()
+        if client is not None:
+            try:
+                cache.set(cache_key, client, settings.API_CLIENT_CACHE_SECONDS)
+            except Exception:
+                logger.debug("API client cache unavailable; read from the database")
     if client is None or not hmac.compare_digest(client.key_hash, api_key_hash(raw_key)):
         return None
     return client
+
+
+def api_client_cache_forget(*, key_prefix: str) -> None:
+    try:
+        cache.delete(_api_client_cache_key(key_prefix))
+    except Exception:
+        # Redis is down: nothing can be read from it either; its entry expires on its own.
+        logger.warning("Could not drop the cached API client %s", key_prefix)
 
 
 def payment_get_for_client(*, client: ApiClient, public_id: str, with_refunds: bool = True) -> Payment:

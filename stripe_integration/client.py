@@ -8,6 +8,7 @@ get dataclasses, and Stripe errors become errors of the gateway's one family.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 
@@ -56,16 +57,31 @@ class _TimedRequestsClient(stripe.RequestsClient):
 
 
 def stripe_client(*, timeout: float | None = None, retries: int | None = None) -> stripe.StripeClient:
-    """A client built from the current settings, with timeouts and retries."""
-    base = settings.STRIPE_API_BASE
-    return stripe.StripeClient(
+    """The client for the current settings, with timeouts and retries.
+
+    Settings are read at every call, so a changed key or API base takes effect
+    at once; the client itself is built once per distinct configuration and
+    reused, so its HTTP sessions (one per thread, kept by stripe-python) keep
+    their connections alive instead of opening one per call.
+    """
+    return _stripe_client_for(
         settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE,
+        timeout or settings.STRIPE_TIMEOUT_SECONDS,
+        settings.STRIPE_MAX_NETWORK_RETRIES if retries is None else retries,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _stripe_client_for(key: str, base: str, timeout: float, retries: int) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        key,
         base_addresses={"api": base} if base else None,
-        http_client=_TimedRequestsClient(timeout=timeout or settings.STRIPE_TIMEOUT_SECONDS),
+        http_client=_TimedRequestsClient(timeout=timeout),
         # stripe-python retries only on network errors and 409/429/5xx with
         # Stripe-Should-Retry, and sends an idempotency key with every retried
         # POST; see the payments core for our own keys.
-        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES if retries is None else retries,
+        max_network_retries=retries,
     )
 
 

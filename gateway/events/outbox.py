@@ -52,14 +52,39 @@ def outbox_record_timeline_event(*, timeline_event) -> OutboxEvent | None:
         ),
     )
     # robust: if the broker of Celery is down the change still commits; the sweeper publishes.
-    transaction.on_commit(lambda: _enqueue_publish(row.pk), robust=True)
+    transaction.on_commit(outbox_publish_soon, robust=True)
     return row
 
 
-def _enqueue_publish(outbox_pk: int) -> None:
+_QUEUED_KEY = "outbox:publish-queued"
+
+
+def outbox_publish_soon() -> None:
+    """After commit: queues a relay task, unless one is queued and not started
+    yet; that one will see this row (it clears the mark before reading rows),
+    so a burst of payments costs one task, not one per event. Without the
+    cache, one task per commit, as the sweeper would catch up anyway."""
     from gateway.tasks import outbox_publish_task
 
-    outbox_publish_task.delay(outbox_pk)
+    try:
+        first = cache.add(_QUEUED_KEY, 1, timeout=settings.OUTBOX_QUEUED_MARK_SECONDS)
+    except Exception:
+        first = True
+    if not first:
+        return
+    try:
+        outbox_publish_task.delay()
+    except Exception:
+        outbox_publish_started()  # nothing is queued: let the next commit try
+        raise
+
+
+def outbox_publish_started() -> None:
+    """Called by the relay task before it reads rows (see outbox_publish_soon)."""
+    try:
+        cache.delete(_QUEUED_KEY)
+    except Exception:
+        logger.debug("outbox queued mark not cleared (cache unavailable); it expires on its own")
 
 
 @dataclass(frozen=True)
@@ -93,51 +118,61 @@ def outbox_relay(*, limit: int = 500, respect_backoff: bool = False) -> RelayRes
             OutboxEvent.objects.select_for_update().filter(published_at__isnull=True).order_by("id")[:limit]
         )
         timeout = settings.KAFKA_REQUEST_TIMEOUT_MS / 1000
-        for row in rows:
-            try:
-                producer = kafka_producer()
-                headers = [
-                    ("event_type", row.type.encode()),
-                    ("event_id", str(row.event_id).encode()),
-                    ("version", str(row.version).encode()),
-                ]
-                value = json.dumps(row.payload, separators=(",", ":")).encode()
-                futures = [
-                    producer.send(topic, key=row.aggregate_id.encode(), value=value, headers=headers)
-                    for topic in row.topics
-                ]
+        done: list[OutboxEvent] = []
+        try:
+            # Every row is sent first, then the acknowledgements are read in
+            # order: one round trip for the batch, not one per row.
+            producer = kafka_producer()
+            sent = [(row, [_send(producer, row, topic) for topic in row.topics]) for row in rows]
+            for row, futures in sent:
                 acks = [future.get(timeout=timeout) for future in futures]
-            except Exception as exc:  # kafka-python raises many types; all mean "not now"
-                error = f"{type(exc).__name__}: {exc}"[:500]
+                row.published_at = timezone.now()
                 row.attempts += 1
-                row.last_error = error
-                row.save(update_fields=["attempts", "last_error"])
-                cache.set(_BACKOFF_KEY, 1, settings.OUTBOX_BACKOFF_SECONDS)
-                kafka_producer_reset()
-                logger.warning(
-                    "Kafka publish failed; %s event(s) wait in the outbox: %s", len(rows) - published, error
-                )
-                break  # the rest keep their order and wait for the next relay
-            row.published_at = timezone.now()
-            row.attempts += 1
-            row.last_error = ""
-            row.kafka_partition, row.kafka_offset = acks[0].partition, acks[0].offset
-            row.save(
-                update_fields=["published_at", "attempts", "last_error", "kafka_partition", "kafka_offset"]
+                row.last_error = ""
+                row.kafka_partition, row.kafka_offset = acks[0].partition, acks[0].offset
+                done.append(row)
+        except Exception as exc:  # kafka-python raises many types; all mean "not now"
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            failed = rows[len(done)]
+            failed.attempts += 1
+            failed.last_error = error
+            failed.save(update_fields=["attempts", "last_error"])
+            cache.set(_BACKOFF_KEY, 1, settings.OUTBOX_BACKOFF_SECONDS)
+            kafka_producer_reset()
+            logger.warning(
+                "Kafka publish failed; %s event(s) wait in the outbox: %s", len(rows) - len(done), error
             )
-            published += 1
+            # The rows after the failed one keep their order and wait for the
+            # next relay; any of them Kafka did take is sent again then
+            # (at-least-once: consumers deduplicate on event_id).
+        if done:
+            OutboxEvent.objects.bulk_update(
+                done, ["published_at", "attempts", "last_error", "kafka_partition", "kafka_offset"]
+            )
+        published = len(done)
+        for row in done:
             logger.info(
                 "Published %s %s for %s to %s (partition %s, offset %s)",
                 row.type,
                 row.event_id,
                 row.aggregate_id,
                 ",".join(row.topics),
-                acks[0].partition,
-                acks[0].offset,
+                row.kafka_partition,
+                row.kafka_offset,
             )
     if published and not error:
         cache.delete(_BACKOFF_KEY)
     return RelayResult(published, outbox_pending_count(), error)
+
+
+def _send(producer, row: OutboxEvent, topic: str):
+    headers = [
+        ("event_type", row.type.encode()),
+        ("event_id", str(row.event_id).encode()),
+        ("version", str(row.version).encode()),
+    ]
+    value = json.dumps(row.payload, separators=(",", ":")).encode()
+    return producer.send(topic, key=row.aggregate_id.encode(), value=value, headers=headers)
 
 
 def outbox_replay(*, payment_id: str | None = None, since=None) -> int:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest
 from payments.enums import ALLOWED_TRANSITIONS, EventType, PaymentStatus, transition_allowed
-from payments.models import ApiClient, Payment
+from payments.models import ApiClient, Payment, Refund
 from payments.providers import (
     CardInput,
+    CardSummary,
     ChargeRequest,
     ChargeResult,
     PspOutcomeUnknown,
@@ -69,6 +71,22 @@ def payment_lock(*, payment: Payment) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment.pk)
 
 
+class _RowMoved(Exception):
+    """A compare-and-set save found the payment no longer in the status it expected."""
+
+
+def _payment_save(payment: Payment, *, fields: list[str], expected_status: str | None) -> None:
+    """Saves the fields; with expected_status, only if the row is still in it
+    (one UPDATE … WHERE status=…, which also takes the row lock)."""
+    if expected_status is None:
+        payment.save(update_fields=[*fields, "updated_at"])
+        return
+    payment.updated_at = timezone.now()
+    values = {name: getattr(payment, name) for name in {*fields, "updated_at"}}
+    if not Payment.objects.filter(pk=payment.pk, status=expected_status).update(**values):
+        raise _RowMoved()
+
+
 def payment_transition(
     *,
     payment: Payment,
@@ -77,8 +95,13 @@ def payment_transition(
     actor: str,
     data: dict | None = None,
     update_fields: list[str] | None = None,
+    expected_status: str | None = None,
 ) -> Payment:
-    """Moves a locked payment to a new status, or raises 409 for an illegal move."""
+    """Moves a payment to a new status, or raises 409 for an illegal move.
+
+    The payment is locked (payment_lock), or expected_status is its status as
+    last read and the save is a compare-and-set that raises _RowMoved.
+    """
     before = payment.status
     if not transition_allowed(before, new_status):
         raise Conflict(
@@ -87,7 +110,7 @@ def payment_transition(
             extra={"status": before, "allowed": sorted(ALLOWED_TRANSITIONS.get(before, ()))},
         )
     payment.status = new_status
-    payment.save(update_fields=["status", "updated_at", *(update_fields or [])])
+    _payment_save(payment, fields=["status", *(update_fields or [])], expected_status=expected_status)
     payment_event_record(
         payment=payment,
         type=event_type,
@@ -99,11 +122,21 @@ def payment_transition(
     return payment
 
 
-def payment_create(*, client: ApiClient, data: PaymentInput, actor: str) -> Payment:
+def payment_create(
+    *,
+    client: ApiClient,
+    data: PaymentInput,
+    actor: str,
+    status: str = PaymentStatus.PENDING,
+    card: CardSummary | None = None,
+) -> Payment:
+    """Records a new payment and its `created` event. A payment charged at once
+    is created `processing`: its first event carries that status, and the
+    separate `processing` step (a lock, an update, an event) is skipped."""
     public_id = data.public_id or _generate_public_id()
     try:
         with transaction.atomic():
-            payment = Payment.objects.create(
+            payment = Payment(
                 public_id=public_id,
                 client=client,
                 order_id=data.order_id,
@@ -115,7 +148,10 @@ def payment_create(*, client: ApiClient, data: PaymentInput, actor: str) -> Paym
                 # A PSP token (pm_… or a legacy tok_…), never card data.
                 payment_method_id=data.payment_method_id or data.token,
                 capture_method=data.capture_method,
+                status=status,
             )
+            _apply_card(payment, card)  # the PSP's summary of a tokenized card
+            payment.save(force_insert=True)
             payment_event_record(
                 payment=payment,
                 type=EventType.CREATED,
@@ -128,7 +164,14 @@ def payment_create(*, client: ApiClient, data: PaymentInput, actor: str) -> Paym
             code="duplicate_payment_id",
             param="payment_id",
         ) from exc
+    payment_refunds_known_empty(payment)
     return payment
+
+
+def payment_refunds_known_empty(payment: Payment) -> None:
+    """A payment just created has no refunds: say so to its in-memory refunds
+    relation, so rendering it does not query for them."""
+    payment._prefetched_objects_cache = {"refunds": Refund.objects.none()}
 
 
 def _card_input(card: dict) -> CardInput:
@@ -185,19 +228,14 @@ def payment_process(
         # PSP is unreachable nothing is recorded, so the client can simply retry.
         method = get_provider().tokenize_card(card=card)
         data = replace(data, payment_method_id=method.payment_method_id, card=None)
-    payment = payment_create(client=client, data=data, actor=actor)
-    if method is not None:
-        _apply_card(payment, method.card)
-        payment.save(
-            update_fields=[
-                "card_brand",
-                "card_last4",
-                "card_exp_month",
-                "card_exp_year",
-                "card_fingerprint",
-                "updated_at",
-            ]
-        )
+    charge_now = not needs_otp and not run_async
+    payment = payment_create(
+        client=client,
+        data=data,
+        actor=actor,
+        status=PaymentStatus.PROCESSING if charge_now else PaymentStatus.PENDING,
+        card=method.card if method is not None else None,
+    )
 
     if needs_otp:
         with transaction.atomic():
@@ -248,15 +286,16 @@ def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> Pay
     payment `processing` for the webhook or reconciliation to settle: its
     outcome is unknown, so it is not marked failed.
     """
-    with transaction.atomic():
-        payment = payment_lock(payment=payment)
-        if payment.status != PaymentStatus.PROCESSING:
-            payment = payment_transition(
-                payment=payment,
-                new_status=PaymentStatus.PROCESSING,
-                event_type=EventType.PROCESSING,
-                actor=actor,
-            )
+    if payment.status != PaymentStatus.PROCESSING:
+        with transaction.atomic():
+            payment = payment_lock(payment=payment)
+            if payment.status != PaymentStatus.PROCESSING:
+                payment = payment_transition(
+                    payment=payment,
+                    new_status=PaymentStatus.PROCESSING,
+                    event_type=EventType.PROCESSING,
+                    actor=actor,
+                )
     request = ChargeRequest(
         amount_minor=payment.amount_minor,
         currency=payment.currency,
@@ -324,47 +363,63 @@ def payment_apply_charge_result(
 ) -> Payment:
     """Settles a payment from the PSP's view of its charge. Idempotent: a result
     that is already applied (the webhook came first) changes nothing, and a
-    result the transition table forbids (an old event) is ignored."""
+    result the transition table forbids (an old event) is ignored.
+
+    First as a compare-and-set on the status the caller last read (no lock
+    read); if a webhook or another request moved the payment meanwhile, again
+    from the row read under lock.
+    """
     with transaction.atomic():
-        payment = payment_lock(payment=payment)
         psp_state_applied_after_commit(payment.pk)
-        payment.stripe_payment_intent_id = result.payment_intent_id or payment.stripe_payment_intent_id
-        payment.stripe_charge_id = result.charge_id or payment.stripe_charge_id
-        payment.payment_method_id = result.payment_method_id or payment.payment_method_id
-        _apply_card(payment, result.card)
-        target = _RESULT_TO_STATUS.get(result.status)
-        fields = [
-            "stripe_payment_intent_id",
-            "stripe_charge_id",
-            "payment_method_id",
-            "card_brand",
-            "card_last4",
-            "card_exp_month",
-            "card_exp_year",
-            "card_fingerprint",
-        ]
-        if target is None or payment.status == target[0] or not transition_allowed(payment.status, target[0]):
-            payment.save(update_fields=[*fields, "updated_at"])
-            return payment
-        new_status, default_event = target
-        if new_status == PaymentStatus.SUCCEEDED:
-            payment.captured_minor = result.amount_received_minor or payment.amount_minor
-            payment.failure_code = payment.failure_message = ""
-        if new_status == PaymentStatus.REQUIRES_ACTION:
-            payment.next_action = result.next_action
-        else:
-            payment.next_action = None
-        if new_status == PaymentStatus.FAILED:
-            payment.failure_code = (result.decline_code or result.failure_code or "payment_failed")[:100]
-            payment.failure_message = result.failure_message[:500]
-        return payment_transition(
-            payment=payment,
-            new_status=new_status,
-            event_type=event_type or default_event,
-            actor=actor,
-            data={"payment_intent": result.payment_intent_id},
-            update_fields=[*fields, "captured_minor", "next_action", "failure_code", "failure_message"],
-        )
+        try:
+            return _settle(payment, result, actor, event_type, expected_status=payment.status)
+        except _RowMoved:
+            return _settle(payment_lock(payment=payment), result, actor, event_type, expected_status=None)
+
+
+_SETTLE_FIELDS = [
+    "stripe_payment_intent_id",
+    "stripe_charge_id",
+    "payment_method_id",
+    "card_brand",
+    "card_last4",
+    "card_exp_month",
+    "card_exp_year",
+    "card_fingerprint",
+]
+
+
+def _settle(
+    payment: Payment, result: ChargeResult, actor: str, event_type: str | None, *, expected_status: str | None
+) -> Payment:
+    payment.stripe_payment_intent_id = result.payment_intent_id or payment.stripe_payment_intent_id
+    payment.stripe_charge_id = result.charge_id or payment.stripe_charge_id
+    payment.payment_method_id = result.payment_method_id or payment.payment_method_id
+    _apply_card(payment, result.card)
+    target = _RESULT_TO_STATUS.get(result.status)
+    if target is None or payment.status == target[0] or not transition_allowed(payment.status, target[0]):
+        _payment_save(payment, fields=_SETTLE_FIELDS, expected_status=expected_status)
+        return payment
+    new_status, default_event = target
+    if new_status == PaymentStatus.SUCCEEDED:
+        payment.captured_minor = result.amount_received_minor or payment.amount_minor
+        payment.failure_code = payment.failure_message = ""
+    if new_status == PaymentStatus.REQUIRES_ACTION:
+        payment.next_action = result.next_action
+    else:
+        payment.next_action = None
+    if new_status == PaymentStatus.FAILED:
+        payment.failure_code = (result.decline_code or result.failure_code or "payment_failed")[:100]
+        payment.failure_message = result.failure_message[:500]
+    return payment_transition(
+        payment=payment,
+        new_status=new_status,
+        event_type=event_type or default_event,
+        actor=actor,
+        data={"payment_intent": result.payment_intent_id},
+        update_fields=[*_SETTLE_FIELDS, "captured_minor", "next_action", "failure_code", "failure_message"],
+        expected_status=expected_status,
+    )
 
 
 _CANCELABLE_LOCALLY = (PaymentStatus.PENDING, PaymentStatus.REQUIRES_OTP)

@@ -163,7 +163,8 @@ def test_get_status_and_events_of_a_payment(api, pay):
         "status": "succeeded",
     }
     events = api.get(f"/api/v1/payments/{payment_id}/events").json()
-    assert [e["type"] for e in events] == ["created", "processing", "charge_succeeded"]
+    assert [e["type"] for e in events] == ["created", "charge_succeeded"]
+    assert events[0]["status_after"] == "processing"  # charged at once: created processing
     assert events[-1]["status_after"] == "succeeded"
 
 
