@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from gateway.idempotency import idempotent
 from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
 from payments.money import to_minor_units
-from payments.selectors import payment_events, payment_get_for_client, payment_list
+from payments.selectors import payment_events, payment_get_for_client, payment_list, payment_with_refunds
 from payments.serializers import (
     AmountOnlySerializer,
     PaymentEventSerializer,
@@ -142,9 +142,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             actor=client_actor(request),
         )
         body = RefundSerializer(refund).data
-        body["payment"] = PaymentSerializer(
-            payment_get_for_client(client=request.auth, public_id=payment_id)
-        ).data
+        body["payment"] = PaymentSerializer(payment_with_refunds(refund.payment)).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -80,15 +80,16 @@ def main() -> None:
     for _ in range(5):  # warm-up: connections, caches, imports
         call()
 
-    app_ms, psp_ms, db_ms, queries = [], [], [], []
+    app_ms, psp_ms, db_ms, cpu_ms, queries = [], [], [], [], []
     profiler = Profiler(interval=0.0005)
     if not args.no_profile:
         profiler.start()
     for _ in range(args.n):
         with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             response = call()
             elapsed = (time.perf_counter() - started) * 1000
+            cpu_ms.append((time.thread_time() - cpu_started) * 1000)
         assert response.status_code < 300, response.content
         timing = dict(
             part.split(";dur=") for part in response["Server-Timing"].split(", ") if ";dur=" in part
@@ -104,7 +105,7 @@ def main() -> None:
     print(
         f"{args.scenario}: n={args.n} app p50={statistics.median(app_ms):.2f} ms "
         f"p99={app_ms[int(0.99 * (len(app_ms) - 1))]:.2f} ms psp p50={statistics.median(psp_ms):.2f} ms "
-        f"db p50={statistics.median(db_ms):.2f} ms "
+        f"db p50={statistics.median(db_ms):.2f} ms cpu p50={statistics.median(cpu_ms):.2f} ms "
         f"queries/request={statistics.mean(queries):.1f}"
     )
     for sql in captured.captured_queries:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -32,7 +33,9 @@ def outbox_record_timeline_event(*, timeline_event) -> OutboxEvent | None:
         return None
     payment = timeline_event.payment
     refund_id = (timeline_event.data or {}).get("refund_id")
-    refund = Refund.objects.filter(public_id=refund_id).first() if refund_id else None
+    refund = getattr(timeline_event, "refund", None)  # given by payment_event_record
+    if refund is None and refund_id:
+        refund = Refund.objects.filter(public_id=refund_id).first()
     event_id = uuid.uuid4()
     row = OutboxEvent.objects.create(
         event_id=event_id,
@@ -117,23 +120,10 @@ def outbox_relay(*, limit: int = 500, respect_backoff: bool = False) -> RelayRes
         rows = list(
             OutboxEvent.objects.select_for_update().filter(published_at__isnull=True).order_by("id")[:limit]
         )
-        timeout = settings.KAFKA_REQUEST_TIMEOUT_MS / 1000
-        done: list[OutboxEvent] = []
-        try:
-            # Every row is sent first, then the acknowledgements are read in
-            # order: one round trip for the batch, not one per row.
-            producer = kafka_producer()
-            sent = [(row, [_send(producer, row, topic) for topic in row.topics]) for row in rows]
-            for row, futures in sent:
-                acks = [future.get(timeout=timeout) for future in futures]
-                row.published_at = timezone.now()
-                row.attempts += 1
-                row.last_error = ""
-                row.kafka_partition, row.kafka_offset = acks[0].partition, acks[0].offset
-                done.append(row)
-        except Exception as exc:  # kafka-python raises many types; all mean "not now"
+        done, failure = _publish_in_rounds(rows)
+        if failure is not None:
+            failed, exc = failure
             error = f"{type(exc).__name__}: {exc}"[:500]
-            failed = rows[len(done)]
             failed.attempts += 1
             failed.last_error = error
             failed.save(update_fields=["attempts", "last_error"])
@@ -142,9 +132,6 @@ def outbox_relay(*, limit: int = 500, respect_backoff: bool = False) -> RelayRes
             logger.warning(
                 "Kafka publish failed; %s event(s) wait in the outbox: %s", len(rows) - len(done), error
             )
-            # The rows after the failed one keep their order and wait for the
-            # next relay; any of them Kafka did take is sent again then
-            # (at-least-once: consumers deduplicate on event_id).
         if done:
             OutboxEvent.objects.bulk_update(
                 done, ["published_at", "attempts", "last_error", "kafka_partition", "kafka_offset"]
@@ -163,6 +150,48 @@ def outbox_relay(*, limit: int = 500, respect_backoff: bool = False) -> RelayRes
     if published and not error:
         cache.delete(_BACKOFF_KEY)
     return RelayResult(published, outbox_pending_count(), error)
+
+
+def _publish_in_rounds(rows: list[OutboxEvent]):
+    """Sends the rows in rounds: each round holds the oldest waiting row of
+    each payment, sent together and then acknowledged, so one round trip
+    serves many payments while a payment's next event is sent only once the
+    previous one is acknowledged. After a failed round nothing more is sent:
+    a payment's events are never reordered, and a row is never sent twice
+    except when a crash comes between Kafka's ack and our commit.
+
+    Returns (rows acknowledged, (a failed row, its error) or None).
+    """
+    timeout = settings.KAFKA_REQUEST_TIMEOUT_MS / 1000
+    done: list[OutboxEvent] = []
+    failure = None
+    waiting = rows
+    while waiting and failure is None:
+        this_round, later, seen = [], [], set()
+        for row in waiting:
+            (later if row.aggregate_id in seen else this_round).append(row)
+            seen.add(row.aggregate_id)
+        try:
+            producer = kafka_producer()
+            sent = [(row, [_send(producer, row, topic) for topic in row.topics]) for row in this_round]
+        except Exception as exc:  # kafka-python raises many types; all mean "not now"
+            return done, (this_round[0], exc)
+        # One deadline for the whole round: after a failure, the rows still
+        # unacknowledged are not waited on one timeout each.
+        deadline = time.monotonic() + timeout
+        for row, futures in sent:
+            try:
+                acks = [future.get(timeout=max(deadline - time.monotonic(), 0.001)) for future in futures]
+            except Exception as exc:
+                failure = failure or (row, exc)
+                continue
+            row.published_at = timezone.now()
+            row.attempts += 1
+            row.last_error = ""
+            row.kafka_partition, row.kafka_offset = acks[0].partition, acks[0].offset
+            done.append(row)
+        waiting = later
+    return done, failure
 
 
 def _send(producer, row: OutboxEvent, topic: str):

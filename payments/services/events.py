@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.request_context import current_request_id
-from payments.models import Payment, PaymentEvent
+from payments.models import Payment, PaymentEvent, Refund
 
 
 def payment_event_record(
@@ -14,8 +14,12 @@ def payment_event_record(
     status_before: str = "",
     status_after: str = "",
     data: dict | None = None,
+    refund: Refund | None = None,
 ) -> PaymentEvent:
-    return PaymentEvent.objects.create(
+    """Appends to the timeline. `refund`, for a refund's event, rides along
+    unsaved to the post_save receivers (the outbox), which would otherwise
+    read it again."""
+    event = PaymentEvent(
         payment=payment,
         type=type,
         actor=actor,
@@ -24,3 +28,6 @@ def payment_event_record(
         data=data or {},
         request_id=current_request_id() or "",
     )
+    event.refund = refund
+    event.save(force_insert=True)
+    return event

@@ -96,6 +96,7 @@ def payment_transition(
     data: dict | None = None,
     update_fields: list[str] | None = None,
     expected_status: str | None = None,
+    refund: Refund | None = None,
 ) -> Payment:
     """Moves a payment to a new status, or raises 409 for an illegal move.
 
@@ -118,6 +119,7 @@ def payment_transition(
         status_before=before,
         status_after=new_status,
         data=data,
+        refund=refund,
     )
     return payment
 

@@ -12,6 +12,7 @@ import secrets
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from gateway.errors import Conflict, GatewayError, InvalidRequest
 from payments.enums import REFUNDABLE_STATUSES, EventType, PaymentStatus, RefundReason, RefundStatus
@@ -87,7 +88,9 @@ def _refund_row_reserve(
     data = {"refund_id": refund.public_id, "amount_minor": amount_minor}
     if stripe_refund_id:
         data["external"] = True
-    payment_event_record(payment=payment, type=EventType.REFUND_CREATED, actor=actor, data=data)
+    payment_event_record(
+        payment=payment, type=EventType.REFUND_CREATED, actor=actor, data=data, refund=refund
+    )
     return refund
 
 
@@ -100,18 +103,35 @@ def refund_settle(
     failure_code: str = "",
     failure_message: str = "",
 ) -> Refund:
-    """Applies a refund's final state. Idempotent; a failed refund frees its amount."""
+    """Applies a refund's final state. Idempotent; a failed refund frees its amount.
+
+    Every change of a payment's refunds happens under the payment's row lock;
+    the refund row itself moves out of `pending` by compare-and-set, so a
+    refund settled meanwhile (the webhook came first) is left as it is.
+    """
     with transaction.atomic():
         payment = payment_lock(payment=refund.payment)
-        refund = Refund.objects.select_for_update().get(pk=refund.pk)
         psp_state_applied_after_commit(payment.pk)
         refund.stripe_refund_id = stripe_refund_id or refund.stripe_refund_id
-        if refund.status != RefundStatus.PENDING or status == RefundStatus.PENDING:
-            refund.save(update_fields=["stripe_refund_id", "updated_at"])
+        refund.updated_at = timezone.now()
+        settled = status != RefundStatus.PENDING and Refund.objects.filter(
+            pk=refund.pk, status=RefundStatus.PENDING
+        ).update(
+            status=status,
+            stripe_refund_id=refund.stripe_refund_id,
+            failure_code=failure_code[:100],
+            failure_message=failure_message[:500],
+            updated_at=refund.updated_at,
+        )
+        if not settled:
+            Refund.objects.filter(pk=refund.pk).update(
+                stripe_refund_id=refund.stripe_refund_id, updated_at=refund.updated_at
+            )
+            refund = Refund.objects.get(pk=refund.pk)
+            refund.payment = payment
             return refund
         refund.status = status
         refund.failure_code, refund.failure_message = failure_code[:100], failure_message[:500]
-        refund.save()
         if status == RefundStatus.FAILED:
             payment.refunded_minor -= refund.amount_minor
             payment.save(update_fields=["refunded_minor", "updated_at"])
@@ -120,7 +140,9 @@ def refund_settle(
                 type=EventType.REFUND_FAILED,
                 actor=actor,
                 data={"refund_id": refund.public_id, "failure_code": refund.failure_code},
+                refund=refund,
             )
+            refund.payment = payment
             return refund
         succeeded = payment.refunds.filter(status=RefundStatus.SUCCEEDED).aggregate(total=Sum("amount_minor"))
         new_status = (
@@ -134,6 +156,7 @@ def refund_settle(
             event_type=EventType.REFUND_SUCCEEDED,
             actor=actor,
             data={"refund_id": refund.public_id, "amount_minor": refund.amount_minor},
+            refund=refund,
         )
     refund.payment = payment
     return refund
