@@ -6,7 +6,7 @@ bind = f"{os.environ.get('SERVER_HOST', '127.0.0.1')}:{os.environ.get('SERVER_PO
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # Threads: a request spends most of its time waiting on the PSP, so a few
 # threads per worker serve more concurrent payments per MB of memory.
-worker_class = "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # On SIGTERM, gunicorn stops accepting and lets requests in flight finish for
 # this long before killing workers (the seed's 30-second graceful shutdown).

@@ -112,6 +112,8 @@ def run_wrk(base: str, scenario: str, connections: int, duration: int, env: dict
     apps = [float(v) for v in data.pop("app_ms").split(",") if v]
     data["rps"] = round(data["requests"] / data["seconds"], 1) if data["seconds"] else 0
     data["app_p50_ms"], data["app_p99_ms"] = percentile(apps, 50), percentile(apps, 99)
+    psps = [float(v) for v in data.pop("psp_ms").split(",") if v]
+    data["psp_p50_ms"] = percentile(psps, 50)
     data["queries_per_request"] = (
         round(data.pop("db_queries") / data["requests"], 1) if data["requests"] else None
     )
@@ -122,11 +124,31 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=5, help="Seconds per run.")
     parser.add_argument("--connections", default="1,16,64")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--workers", type=int, default=None, help="GUNICORN_WORKERS (default: the config's)")
+    parser.add_argument("--threads", type=int, default=None, help="GUNICORN_THREADS")
+    parser.add_argument("--worker-class", default=None, help="GUNICORN_WORKER_CLASS: gthread or sync")
+    parser.add_argument("--tag", default="", help="appended to the report's file name")
     args = parser.parse_args()
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        sys.exit(f"unknown scenarios: {sorted(unknown)}; choose from {SCENARIOS}")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
     levels = [int(c) for c in args.connections.split(",")]
     env = services_env()
+    for name, value in (
+        ("GUNICORN_WORKERS", args.workers),
+        ("GUNICORN_THREADS", args.threads),
+        ("GUNICORN_WORKER_CLASS", args.worker_class),
+    ):
+        if value is not None:
+            env[name] = str(value)
+    server_model = (
+        f"{env.get('GUNICORN_WORKER_CLASS', 'gthread')} workers={env.get('GUNICORN_WORKERS', '2')} "
+        f"threads={env.get('GUNICORN_THREADS', '4')}"
+    )
     key = manage(env, "create_api_client", "bench", "--rotate").strip().splitlines()[-1]
 
     port = free_port()
@@ -157,7 +179,7 @@ def main() -> None:
         )
         env = {**env, "BENCH_KEY": key, "BENCH_PAYMENT_ID": payment["payment_id"]}
         results = []
-        for scenario in SCENARIOS:
+        for scenario in scenarios:
             for connections in levels:
                 row = {
                     "scenario": scenario,
@@ -167,7 +189,8 @@ def main() -> None:
                 results.append(row)
                 print(
                     f"{scenario:<14} c={connections:<3} {row['rps']:>8} req/s  p50 {row['p50_ms']:.1f} ms  "
-                    f"p99 {row['p99_ms']:.1f} ms  app p99 {row['app_p99_ms']} ms  non-2xx {row['non_2xx']} "
+                    f"p99 {row['p99_ms']:.1f} ms  app p50/p99 {row['app_p50_ms']}/{row['app_p99_ms']} ms  "
+                    f"psp p50 {row['psp_p50_ms']} ms  non-2xx {row['non_2xx']} "
                     f"(429: {row['limited']}, 5xx: {row['5xx']})  queries/req {row['queries_per_request']}",
                     flush=True,
                 )
@@ -187,11 +210,12 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "duration_s": args.duration,
         "machine": f"{os.cpu_count()} cores",
+        "server": server_model,
         "results": results,
         "events": events,
         "targets": targets(results, events),
     }
-    stem = ROOT / "docs" / "bench" / f"{datetime.date.today()}-{commit}"
+    stem = ROOT / "docs" / "bench" / f"{datetime.date.today()}-{commit}{'-' + args.tag if args.tag else ''}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
     stem.with_suffix(".md").write_text(markdown(report))
     print(f"\nwritten {stem}.json and .md")
@@ -241,16 +265,18 @@ def targets(results: list[dict], events: dict) -> dict:
 
 def markdown(report: dict) -> str:
     lines = [
-        f"Commit `{report['commit']}`, {report['date']}, {report['machine']}, {report['duration_s']} s per run.",
+        f"Commit `{report['commit']}`, {report['date']}, {report['machine']}, {report['duration_s']} s per run, "
+        f"gunicorn {report.get('server', '')}.",
         "",
-        "| scenario | conns | req/s | p50 ms | p95 ms | p99 ms | app p50 ms | app p99 ms | non-2xx | 429 | 5xx "
-        "| queries/req |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | conns | req/s | p50 ms | p95 ms | p99 ms | app p50 ms | app p99 ms | psp p50 ms | non-2xx "
+        "| 429 | 5xx | queries/req |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
             f"| {r['scenario']} | {r['connections']} | {r['rps']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['app_p50_ms']} | {r['app_p99_ms']} | {r['non_2xx']} | {r['limited']} | "
+            f"{r['p99_ms']:.1f} | {r['app_p50_ms']} | {r['app_p99_ms']} | {r.get('psp_p50_ms')} | {r['non_2xx']} | "
+            f"{r['limited']} | "
             f"{r['5xx']} | {r['queries_per_request']} |"
         )
     lines += ["", f"Events: {report['events']}", "", "| target | measured |", "|---|---|"]
