@@ -221,3 +221,42 @@ def silent_port():
     for conn in accepted:
         conn.close()
     server.close()
+
+
+def gunicorn_start(**env_overrides: str) -> tuple[subprocess.Popen, str]:
+    """Starts the gateway under gunicorn, as configured for production
+    (gateway/gunicorn.conf.py), on the test database and a free port, and
+    waits until it answers. Returns the process and its base URL; the caller
+    stops it."""
+    import requests
+    from django.db import connection
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url_of(connection.settings_dict),
+        SERVER_PORT=str(port),
+        GUNICORN_WORKERS="1",
+        **env_overrides,
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:  # until the worker has booted and answers
+        try:
+            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                return server, base
+        except requests.RequestException:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"gunicorn did not start on {base}")
+        time.sleep(0.2)

@@ -1,59 +1,26 @@
 """Gunicorn, as configured for production (gateway/gunicorn.conf.py): on SIGTERM
 it stops accepting and lets requests in flight finish."""
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import requests
 
-from conftest import ROOT, database_url_of
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from conftest import gunicorn_start
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_request_in_flight_finishes_after_sigterm(merchant, silent_port, settings):
-    from django.db import connection
 
-    port = _free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url_of(connection.settings_dict),
-        SERVER_PORT=str(port),
+    server, base = gunicorn_start(
         # The PSP hangs, so the payment request stays in flight for about 3 s.
         STRIPE_API_BASE=f"http://127.0.0.1:{silent_port}",
         STRIPE_TIMEOUT_SECONDS="3",
         STRIPE_MAX_NETWORK_RETRIES="0",
-        GUNICORN_WORKERS="1",
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:  # until the worker has booted and answers
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
         result: dict = {}
 
         def slow_payment():

@@ -4,8 +4,10 @@ import logging
 import random
 
 import pytest
+import requests
 from rest_framework.test import APIClient
 
+from conftest import gunicorn_start
 from gateway.ratelimit import client_ip
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +110,27 @@ def test_with_redis_down_and_fail_closed_the_answer_is_503(api, settings, closed
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "rate_limit_unavailable"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_gunicorn_processes_share_one_limit_through_redis(merchant, redis_client):
+    # An hour's window: a window boundary cannot fall inside the test.
+    servers = [gunicorn_start(RATE_LIMIT_DEFAULT="10/h") for _ in range(2)]
+    try:
+        headers = {"Authorization": f"Bearer {merchant.raw_key}"}
+        answers = [
+            (base, requests.get(f"{base}/api/v1/payments", headers=headers, timeout=10).status_code)
+            for _ in range(8)
+            for _, base in servers
+        ]
+    finally:
+        for server, _ in servers:
+            server.terminate()
+            server.wait(timeout=35)
+
+    statuses = [status for _, status in answers]
+    assert statuses.count(200) == 10  # one budget for both processes, not 10 each
+    assert statuses.count(429) == 6
+    assert statuses[:10] == [200] * 10  # the budget is spent in order, across both
+    for _, base in servers:
+        assert {status for b, status in answers if b == base} == {200, 429}
