@@ -11,7 +11,7 @@ TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fresh services services-down services-status kafka-up \
-        fmt lint build clean docker-run migrate bench
+        fmt lint build clean docker-run migrate bench profile
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
@@ -51,6 +51,10 @@ test: services
 bench: services
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
+
+# Where one endpoint's time goes, in-process with pyinstrument (scripts/profile_payment.py).
+profile: services
+	$(PY) scripts/profile_payment.py $(PROFILE_ARGS)
 
 # Drops and recreates the test database instead of reusing it.
 test-fresh:

@@ -59,3 +59,21 @@ def test_a_failing_sync_never_fails_the_payment(pay, settings, django_capture_on
 
     assert response.status_code == 201
     assert Payment.objects.get().djstripe_payment_intent_id is None
+
+
+def test_a_second_refund_syncs_only_itself(api, pay, djstripe_rows):
+    payment_id = pay(amount="20.00").json()["payment_id"]
+    payment = Payment.objects.get(public_id=payment_id)
+    api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "1.00"}, format="json")
+    first = djstripe_sync_task(payment.pk)
+    api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "2.00"}, format="json")
+
+    second = djstripe_sync_task(payment.pk)
+
+    old, new = payment.refunds.order_by("id")
+    assert old.stripe_refund_id in first
+    assert new.stripe_refund_id in second and old.stripe_refund_id not in second
+    assert (
+        djstripe_models.Refund.objects.filter(id__in=[old.stripe_refund_id, new.stripe_refund_id]).count()
+        == 2
+    )
