@@ -229,7 +229,14 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         param=err.param,
         extra=err.extra,
     )
-    return Response(body, status=err.status_code, headers=err.headers)
+    headers = dict(err.headers or {})
+    view, request = context.get("view"), context.get("request")
+    if err.status_code == 401 and view is not None and request is not None:
+        # RFC 9110: a 401 says how to authenticate.
+        challenge = view.get_authenticate_header(request)
+        if challenge:
+            headers.setdefault("WWW-Authenticate", challenge)
+    return Response(body, status=err.status_code, headers=headers)
 
 
 def _django_error_response(err: GatewayError) -> JsonResponse:

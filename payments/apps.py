@@ -26,9 +26,12 @@ def _operators_group(sender, **kwargs) -> None:
 
 
 def _api_client_changed(sender, instance, **kwargs) -> None:
-    # After commit: dropped earlier, a request could cache the row as it was.
+    # Dropped at once (a revoked key must stop working even if the commit
+    # hooks never run) and again after commit (a request between the two could
+    # have cached the row as it was before the change).
     from django.db import transaction
 
     from payments.selectors import api_client_cache_forget
 
+    api_client_cache_forget(key_prefix=instance.key_prefix)
     transaction.on_commit(lambda: api_client_cache_forget(key_prefix=instance.key_prefix), robust=True)

@@ -1,0 +1,157 @@
+"""Hostile input: each case gets a clear 4xx in the standard error body, and
+nothing is recorded. (Schemathesis, in test_fuzz_schema.py, covers the rest
+of the input space.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from payments.models import IdempotencyKey, Payment
+from payments.tests.fixtures import payment_body
+
+pytestmark = pytest.mark.django_db
+
+PROCESS = "/api/v1/payments/process"
+
+
+def _raw(api, body: bytes | str, content_type="application/json", **headers):
+    return api.generic("POST", PROCESS, body, content_type=content_type, **headers)
+
+
+def _assert_refused(response, status: int, code: str | None = None):
+    assert response.status_code == status, response.content[:300]
+    error = response.json()["error"]
+    assert error["message"] and error["request_id"]
+    if code:
+        assert error["code"] == code, error
+    assert Payment.objects.count() == 0
+    assert IdempotencyKey.objects.count() == 0
+    assert "Traceback" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b'{"order_id": "o1",}', b"\xff\xfe not utf-8", b"null", b"[]", b'"a string"', b"{'single': 1}"],
+)
+def test_malformed_json_is_400(api, body):
+    _assert_refused(_raw(api, body), 400)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/xml", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"],
+)
+def test_a_wrong_content_type_is_415(api, content_type):
+    _assert_refused(_raw(api, json.dumps(payment_body()), content_type=content_type), 415)
+
+
+def test_a_huge_body_is_413(api, settings):
+    body = json.dumps(payment_body(description="x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)))
+    _assert_refused(_raw(api, body), 413)
+
+
+# 100,000 levels is a body over the request cap, refused before it is parsed.
+@pytest.mark.parametrize(("depth", "status"), [(50, 400), (5000, 400), (100_000, 413)])
+def test_deeply_nested_json_is_refused(api, depth, status):
+    body = (
+        '{"order_id": "o1", "amount": "1.00", "currency": "usd", "metadata": '
+        + "[" * depth
+        + "]" * depth
+        + "}"
+    )
+    _assert_refused(_raw(api, body), status)
+
+
+@pytest.mark.parametrize(
+    ("amount", "code"),
+    [
+        ("1e400", "invalid_amount"),
+        ("NaN", "invalid_amount"),
+        ("Infinity", "invalid_amount"),
+        ("-0", "invalid_amount"),
+        ("0.1+0.2", "invalid_amount"),
+        ("99999999999999999999", "amount_too_large"),
+        ("19.999", "amount_too_precise"),
+        ("", "invalid_amount"),
+        (None, None),
+    ],
+)
+def test_hostile_amounts_are_400(api, amount, code):
+    body = payment_body(card=None, payment_method="pm_card_visa")
+    body["amount"] = amount
+    _assert_refused(api.post(PROCESS, body, format="json"), 400, code)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"order_id":"o1","amount":1e400,"currency":"usd","payment_method":"pm_card_visa"}',
+        b'{"order_id":"o1","amount":NaN,"currency":"usd","payment_method":"pm_card_visa"}',
+        b'{"order_id":"o1","amount":-0,"currency":"usd","payment_method":"pm_card_visa"}',
+    ],
+)
+def test_hostile_json_numbers_are_400(api, raw):
+    _assert_refused(_raw(api, raw), 400)
+
+
+def test_currency_with_a_space_is_refused_and_upper_case_is_normalised(api, localstripe):
+    body = payment_body(card=None, payment_method="pm_card_visa")
+    _assert_refused(api.post(PROCESS, {**body, "currency": "usd "}, format="json"), 400)
+    upper = api.post(PROCESS, {**body, "currency": "USD"}, format="json")
+    assert upper.status_code == 201 and upper.json()["currency"] == "usd"
+
+
+def test_a_10000_character_idempotency_key_is_400(api):
+    response = api.post(
+        PROCESS,
+        payment_body(card=None, payment_method="pm_card_visa"),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k" * 10_000,
+    )
+    _assert_refused(response, 400, "invalid_idempotency_key")
+
+
+def test_unicode_in_every_string_field_is_kept_exactly(api, localstripe):
+    text = "Zoë 🧾 ✓ 中文 \u202e ﷽"
+    body = payment_body(
+        card=None,
+        payment_method="pm_card_visa",
+        order_id=f"order {text}"[:64],
+        description=f"desc {text}",
+        metadata={"note": text},
+    )
+    response = api.post(PROCESS, body, format="json")
+
+    assert response.status_code == 201, response.json()
+    payment = Payment.objects.get()
+    assert (payment.order_id, payment.description, payment.metadata) == (
+        body["order_id"],
+        body["description"],
+        {"note": text},
+    )
+    assert response.json()["description"] == body["description"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'; DROP TABLE payments_payment; --",
+        '" OR 1=1 --',
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+    ],
+)
+def test_sql_and_html_in_order_id_and_description_are_plain_text(api, admin_client, localstripe, text):
+    response = api.post(
+        PROCESS,
+        payment_body(card=None, payment_method="pm_card_visa", order_id=text[:64], description=text),
+        format="json",
+    )
+
+    assert response.status_code == 201, response.json()
+    payment = Payment.objects.get()
+    assert (payment.order_id, payment.description) == (text[:64], text)
+    page = admin_client.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+    assert "<script>alert(1)</script>" not in page and "<img src=x onerror" not in page
