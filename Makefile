@@ -11,7 +11,7 @@ TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fresh services services-down services-status kafka-up \
-        fmt lint build clean docker-run migrate bench profile
+        fmt lint build clean docker-run migrate bench profile fuzz
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
@@ -47,6 +47,12 @@ test: services
 	set -a && . scripts/services.env && set +a && \
 	  env $(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# A longer Schemathesis run than the bounded one in `make test` (gateway/tests/test_fuzz_schema.py).
+FUZZ_EXAMPLES ?= 500
+fuzz: services
+	set -a && . scripts/services.env && set +a && \
+	  env $(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(VENV)/bin/pytest gateway/tests/test_fuzz_schema.py -q
+
 # A benchmark, not a test: numbers into docs/bench/ (scripts/bench.py).
 bench: services
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
@@ -71,6 +77,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	scripts/compose_config.sh
+	$(PY) scripts/security_lint.py
 
 build: venv
 	$(PY) manage.py check

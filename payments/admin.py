@@ -306,7 +306,9 @@ class PaymentAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": "Payments overview",
             "data": data,
-            "chart": mark_safe(overview_chart_svg(data["days"], data["chart_currency"])),  # noqa: S308
+            # Safe: the SVG is built from numbers, dates and escaped amount and
+            # currency text only (payments.overview.overview_chart_svg).
+            "chart": mark_safe(overview_chart_svg(data["days"], data["chart_currency"])),  # noqa: S308  # nosec B308, B703
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/payments/overview.html", context)

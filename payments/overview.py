@@ -95,8 +95,14 @@ def _daily(queryset, first_day: date, currency: str | None) -> list[DayPoint]:
 def overview_chart_svg(
     days: list[DayPoint], currency: str | None, *, width: int = 720, height: int = 220
 ) -> str:
-    """Bars: daily volume in the main currency. Line: daily success rate (0-100 %)."""
-    from payments.money import format_amount
+    """Bars: daily volume in the main currency. Line: daily success rate (0-100 %).
+    Every text in it is escaped: the admin marks the result safe."""
+    from django.utils.html import escape
+
+    from payments.money import format_amount as _format_amount
+
+    def format_amount(minor: int, code: str) -> str:
+        return escape(_format_amount(minor, code))
 
     pad_left, pad_right, pad_top, pad_bottom = 56, 44, 16, 28
     plot_w, plot_h = width - pad_left - pad_right, height - pad_top - pad_bottom
@@ -138,7 +144,7 @@ def overview_chart_svg(
         f'<text x="{pad_left}" y="{height - 8}">{first_day}</text>',
         f'<text x="{width - pad_right}" y="{height - 8}" text-anchor="end">{last_day}</text>',
         f'<text x="{pad_left + plot_w / 2}" y="{height - 8}" text-anchor="middle">bars: volume '
-        f"({(currency or '').upper()}) · line: success rate</text>",
+        f"({escape((currency or '').upper())}) · line: success rate</text>",
         "</svg>",
     ]
     return "".join(parts)
