@@ -43,9 +43,13 @@ services-status:
 # The seed's name for "start Kafka and its dependencies".
 kafka-up: services
 
+# After the suite, scripts/scan_card_data.py looks for card data in every log
+# record of the run, the service logs, the databases and Kafka.
 test: services
+	mkdir -p .test-artifacts && rm -f .test-artifacts/pytest-log.txt
 	set -a && . scripts/services.env && set +a && \
-	  env $(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	  env $(TEST_ENV) $(VENV)/bin/pytest --log-file=.test-artifacts/pytest-log.txt --log-file-level=INFO $(PYTEST_ARGS) && \
+	  $(PY) scripts/scan_card_data.py
 
 # A longer Schemathesis run than the bounded one in `make test` (gateway/tests/test_fuzz_schema.py).
 FUZZ_EXAMPLES ?= 500
