@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from django import db
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -199,6 +200,14 @@ def to_gateway_error(exc: Exception) -> GatewayError | None:
         return PermissionDeniedError()
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        # The database went away (restart, failover): nothing was half-written,
+        # as every change is one transaction; the client retries.
+        return ServiceUnavailable(
+            "The database is not reachable; retry shortly.",
+            code="database_unavailable",
+            headers={"Retry-After": "5"},
+        )
     for drf_class, ours in _DRF_MAP.items():
         if isinstance(exc, drf_class):
             err = ours(str(exc.detail))

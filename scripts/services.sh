@@ -297,18 +297,24 @@ status() {
 }
 
 # For the fault tests: stop and start the Kafka broker this script started.
-stop_kafka() {
-  [ -f "$SVC/kafka.pid" ] || die "kafka was not started by this checkout (no $SVC/kafka.pid)"
-  stop_pid kafka "$SVC/kafka.pid"
-  for _ in $(seq 1 80); do port_open $KAFKA_PORT || return 0; sleep 0.25; done
-  die "kafka still answers on $KAFKA_PORT"
+# (The same for Redis and MariaDB.)
+stop_service() {
+  local name=$1 port=$2
+  [ -f "$SVC/$name.pid" ] || die "$name was not started by this checkout (no $SVC/$name.pid)"
+  stop_pid "$name" "$SVC/$name.pid"
+  for _ in $(seq 1 80); do port_open "$port" || return 0; sleep 0.25; done
+  die "$name still answers on $port"
 }
 
 case "${1:-up}" in
   up) up ;;
-  kafka-stop) stop_kafka ;;
+  kafka-stop) stop_service kafka $KAFKA_PORT ;;
   kafka-start) mkdir -p "$LOGS"; start_kafka ;;
+  redis-stop) stop_service redis $REDIS_PORT ;;
+  redis-start) mkdir -p "$LOGS"; start_redis ;;
+  mariadb-stop) stop_service mariadb $MARIADB_PORT ;;
+  mariadb-start) mkdir -p "$LOGS"; start_mariadb ;;
   down) down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status|kafka-stop|kafka-start" ;;
+  *) die "usage: $0 up|down|status|kafka-stop|kafka-start|redis-stop|redis-start|mariadb-stop|mariadb-start" ;;
 esac

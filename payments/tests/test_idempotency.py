@@ -1,14 +1,17 @@
 """Idempotency-Key on POST: replays never charge or refund twice."""
 
+import threading
 import uuid
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+import requests
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from conftest import gunicorn_start
 from payments.models import IdempotencyKey, Payment, Refund
 from payments.tests.fixtures import payment_body, run_at_once
 from stripe_integration.client import stripe_client
@@ -138,3 +141,39 @@ def test_expired_keys_are_purged_and_can_be_used_again(pay, merchant):
 
     assert not IdempotencyKey.objects.exists()
     assert pay(headers={"HTTP_IDEMPOTENCY_KEY": "old"}, payment_id="pay_new").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_identical_requests_across_two_gunicorn_processes_charge_once(merchant, localstripe):
+    order_id = f"order_{uuid.uuid4().hex}"
+    servers = [gunicorn_start(GUNICORN_THREADS="8") for _ in range(2)]
+    barrier, answers = threading.Barrier(50), []
+
+    def send(base: str) -> None:
+        barrier.wait()
+        response = requests.post(
+            f"{base}/api/v1/payments/process",
+            json=payment_body(order_id=order_id, card=None, payment_method="pm_card_visa"),
+            headers={"Authorization": f"Bearer {merchant.raw_key}", "Idempotency-Key": "storm"},
+            timeout=60,
+        )
+        answers.append((response.status_code, response.json()))
+
+    try:
+        threads = [threading.Thread(target=send, args=(servers[i % 2][1],)) for i in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=90)
+    finally:
+        for server, _ in servers:
+            server.terminate()
+            server.wait(timeout=35)
+
+    assert len(answers) == 50
+    assert {status for status, _ in answers} <= {201, 409}
+    created = [body for status, body in answers if status == 201]
+    assert created and len({body["payment_id"] for body in created}) == 1  # the same payment every time
+    assert all(body["error"]["code"] == "idempotency_key_in_use" for status, body in answers if status == 409)
+    assert Payment.objects.filter(order_id=order_id).count() == 1
+    assert len(_intents_for_order(order_id)) == 1  # one charge at the PSP
