@@ -11,7 +11,7 @@ TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fresh services services-down services-status kafka-up \
-        fmt lint build clean docker-run migrate bench profile fuzz
+        fmt lint build clean docker-run migrate bench profile fuzz reliability
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
@@ -56,6 +56,11 @@ FUZZ_EXAMPLES ?= 500
 fuzz: services
 	set -a && . scripts/services.env && set +a && \
 	  env $(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(VENV)/bin/pytest gateway/tests/test_fuzz_schema.py -q
+
+# docs/RELIABILITY.md, from a run of the reliability tests (scripts/reliability_report.py).
+reliability: services
+	set -a && . scripts/services.env && set +a && \
+	  env $(TEST_ENV) $(PY) scripts/reliability_report.py
 
 # A benchmark, not a test: numbers into docs/bench/ (scripts/bench.py).
 bench: services

@@ -1,0 +1,230 @@
+"""Writes docs/RELIABILITY.md from a test run: each case of the reliability
+issue, the tests that prove it, their result in this run, and the command that
+reproduces it. `make reliability` runs it (against the services of
+`make services`); gateway/tests/test_reliability_report.py checks that every
+test named here exists, so the table cannot silently point at nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (area, case, [test node ids])
+CASES: list[tuple[str, str, list[str]]] = [
+    (
+        "Bad input",
+        "Schemathesis on every operation of /api/schema/: no 5xx, no response outside the schema",
+        ["gateway/tests/test_fuzz_schema.py::test_no_operation_answers_5xx_or_breaks_its_schema"],
+    ),
+    (
+        "Bad input",
+        "Malformed JSON, non-UTF-8, non-object bodies: 400, nothing recorded",
+        ["gateway/tests/test_hostile_input.py::test_malformed_json_is_400"],
+    ),
+    (
+        "Bad input",
+        "Wrong content types: 415",
+        ["gateway/tests/test_hostile_input.py::test_a_wrong_content_type_is_415"],
+    ),
+    (
+        "Bad input",
+        "Body over the 64 KiB cap: 413",
+        ["gateway/tests/test_hostile_input.py::test_a_huge_body_is_413"],
+    ),
+    (
+        "Bad input",
+        "Deeply nested JSON: 400 (or 413 over the cap)",
+        ["gateway/tests/test_hostile_input.py::test_deeply_nested_json_is_refused"],
+    ),
+    (
+        "Bad input",
+        "Unicode in every string field: kept exactly",
+        ["gateway/tests/test_hostile_input.py::test_unicode_in_every_string_field_is_kept_exactly"],
+    ),
+    (
+        "Bad input",
+        "Amounts 1e400, NaN, Infinity, -0, 0.1+0.2, 20 digits, 3 decimals: 400 with a code",
+        [
+            "gateway/tests/test_hostile_input.py::test_hostile_amounts_are_400",
+            "gateway/tests/test_hostile_input.py::test_hostile_json_numbers_are_400",
+        ],
+    ),
+    (
+        "Bad input",
+        "Currency `usd ` (trailing space) refused, `USD` normalised to `usd`",
+        [
+            "gateway/tests/test_hostile_input.py::test_currency_with_a_space_is_refused_and_upper_case_is_normalised"
+        ],
+    ),
+    (
+        "Bad input",
+        "SQL and HTML in order_id and description: stored as text, escaped in the admin",
+        ["gateway/tests/test_hostile_input.py::test_sql_and_html_in_order_id_and_description_are_plain_text"],
+    ),
+    (
+        "Bad input",
+        "Idempotency-Key of 10,000 characters: 400",
+        ["gateway/tests/test_hostile_input.py::test_a_10000_character_idempotency_key_is_400"],
+    ),
+    (
+        "Faults",
+        "MariaDB restarted: 503 database_unavailable, then 201; nothing half-written",
+        ["gateway/tests/test_faults.py::test_with_mariadb_restarted_requests_get_503_then_succeed"],
+    ),
+    (
+        "Faults",
+        "Redis stopped: payments work, rate limits fail open, OTP answers 503",
+        [
+            "gateway/tests/test_faults.py::test_with_redis_stopped_payments_work_limits_fail_open_and_otp_is_503",
+            "otp/tests/test_otp.py::test_otp_answers_503_when_redis_is_down",
+        ],
+    ),
+    (
+        "Faults",
+        "Kafka stopped: payments succeed, the outbox keeps every event, all published once after",
+        [
+            "gateway/tests/test_events.py::test_with_kafka_stopped_payments_still_succeed_and_the_sweeper_publishes_all_of_them_once"
+        ],
+    ),
+    (
+        "Faults",
+        "PSP slow (timeout) or refused: processing or 503, never wrongly settled; reconciliation settles",
+        [
+            "payments/tests/test_psp_outages.py::test_a_psp_timeout_leaves_the_payment_processing_and_reconciliation_settles_it",
+            "payments/tests/test_psp_outages.py::test_a_refused_connection_on_charge_is_also_an_unknown_outcome",
+            "payments/tests/test_psp_outages.py::test_an_unreachable_psp_during_tokenization_is_503_and_the_client_can_retry",
+        ],
+    ),
+    (
+        "Faults",
+        "SIGKILL during a burst: every PSP charge has its payment; reconciliation settles all "
+        "(gap: localstripe ignores idempotency keys, so a charge cut off mid-call may be made twice there)",
+        ["gateway/tests/test_crash.py::test_sigkill_during_a_burst_loses_no_charge"],
+    ),
+    (
+        "Faults",
+        "SIGTERM: the request in flight finishes, new ones are refused",
+        ["gateway/tests/test_graceful_shutdown.py::test_a_request_in_flight_finishes_after_sigterm"],
+    ),
+    (
+        "Concurrency",
+        "50 identical requests, one Idempotency-Key, two gunicorn processes: one charge",
+        [
+            "payments/tests/test_idempotency.py::test_fifty_identical_requests_across_two_gunicorn_processes_charge_once"
+        ],
+    ),
+    (
+        "Concurrency",
+        "20 concurrent partial refunds over the total: never beyond the capture",
+        ["payments/tests/test_refunds.py::test_twenty_concurrent_refunds_never_exceed_the_capture"],
+    ),
+    (
+        "Concurrency",
+        "Concurrent OTP validation: one charge",
+        ["otp/tests/test_otp.py::test_two_threads_validating_the_same_code_charge_once"],
+    ),
+    (
+        "Concurrency",
+        "Two gunicorn processes share one rate limit",
+        ["gateway/tests/test_rate_limits.py::test_two_gunicorn_processes_share_one_limit_through_redis"],
+    ),
+    (
+        "Security",
+        "Every API operation: no key, revoked key: 401; another client's payment: 404, nothing leaked",
+        [
+            "gateway/tests/test_security.py::test_without_a_key_every_operation_is_401",
+            "gateway/tests/test_security.py::test_with_a_revoked_key_every_operation_is_401",
+            "gateway/tests/test_security.py::test_another_clients_payment_is_a_404_that_says_nothing",
+        ],
+    ),
+    (
+        "Security",
+        "Webhook: forged, other-secret or expired (> 300 s) signature: 400, nothing changes",
+        [
+            "stripe_integration/tests/test_webhooks.py::test_a_missing_or_bad_signature_is_400_and_changes_nothing",
+            "stripe_integration/tests/test_webhooks.py::test_an_old_signature_is_rejected",
+        ],
+    ),
+    (
+        "Security",
+        "Card data: none in the database, logs, responses or events; the scanner finds what it must",
+        [
+            "payments/tests/test_card_data_never_kept.py::test_no_card_number_in_the_database_logs_or_responses",
+            "gateway/tests/test_events.py::test_no_card_data_otp_or_email_in_any_event",
+            "gateway/tests/test_card_data_scan.py::test_it_finds_card_numbers_and_cvcs_in_any_shape",
+            "gateway/tests/test_card_data_scan.py::test_it_leaves_alone_what_is_not_card_data",
+        ],
+    ),
+    (
+        "Security",
+        "Admin behind staff login with CSRF; security headers; check --deploy clean",
+        [
+            "gateway/tests/test_security.py::test_the_admin_needs_a_staff_login_and_a_csrf_token",
+            "gateway/tests/test_security.py::test_security_headers_are_set",
+            "gateway/tests/test_settings.py::test_production_settings_pass_check_deploy",
+        ],
+    ),
+]
+
+
+def node_ids() -> list[str]:
+    return [node for _, _, nodes in CASES for node in nodes]
+
+
+def run() -> dict[str, str]:
+    out = ROOT / ".test-artifacts" / "reliability.xml"
+    out.parent.mkdir(exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", f"--junitxml={out}", *node_ids()],
+        cwd=ROOT,
+        env=os.environ,
+        check=False,
+    )
+    results: dict[str, str] = {}
+    for case in ET.parse(out).getroot().iter("testcase"):  # noqa: S314 (our own pytest report)
+        path = case.get("classname", "").replace(".", "/") + ".py"
+        name = case.get("name", "").split("[")[0]
+        failed = case.find("failure") is not None or case.find("error") is not None
+        key = f"{path}::{name}"
+        if failed or key not in results:
+            results[key] = "fail" if failed else "pass"
+    return results
+
+
+def markdown(results: dict[str, str]) -> str:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        "# Reliability and security matrix",
+        "",
+        f"Generated by `make reliability` (scripts/reliability_report.py) at commit `{commit}`, "
+        f"{datetime.date.today()}, against the real services of `make services`. Every row is the result "
+        "of the tests named in it in that run; `make test` runs the same tests.",
+        "",
+        "| area | case | result | reproduce |",
+        "|---|---|---|---|",
+    ]
+    for area, case, nodes in CASES:
+        states = [results.get(node, "not run") for node in nodes]
+        result = "pass" if all(s == "pass" for s in states) else ", ".join(sorted(set(states)))
+        command = "make test PYTEST_ARGS='" + " ".join(nodes) + "'"
+        lines.append(f"| {area} | {case} | {result} | `{command}` |")
+    lines += [
+        "",
+        "Also: `make fuzz` (a longer Schemathesis run), `make lint` (bandit; pip-audit, reported as skipped "
+        "when its advisory data is unreachable), and the card-data scan that ends `make test`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    (ROOT / "docs" / "RELIABILITY.md").write_text(markdown(run()))
+    print((ROOT / "docs" / "RELIABILITY.md").read_text())
