@@ -223,6 +223,28 @@ def silent_port():
     server.close()
 
 
+def services_command(command: str) -> None:
+    """scripts/services.sh <command>: the fault tests stop and start real services with it."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts/services.sh"), command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def load_script(name: str):
+    """Imports scripts/<name>.py (the scripts directory is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def gunicorn_start(**env_overrides: str) -> tuple[subprocess.Popen, str]:
     """Starts the gateway under gunicorn, as configured for production
     (gateway/gunicorn.conf.py), on the test database and a free port, and

@@ -1,13 +1,9 @@
 """The scanner `make test` runs over everything a test run leaves behind
 (scripts/scan_card_data.py) finds card data, and only card data."""
 
-import importlib.util
+from conftest import load_script
 
-from conftest import ROOT
-
-_spec = importlib.util.spec_from_file_location("scan_card_data", ROOT / "scripts" / "scan_card_data.py")
-scanner = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(scanner)
+scanner = load_script("scan_card_data")
 
 
 def test_it_finds_card_numbers_and_cvcs_in_any_shape():

@@ -8,7 +8,6 @@ real worker process, and the outage tests stop the real broker.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import jsonschema
@@ -16,7 +15,7 @@ import pytest
 from django.db import transaction
 from kafka import KafkaConsumer, TopicPartition
 
-from conftest import ROOT
+from conftest import ROOT, services_command
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_relay
 from gateway.tasks import outbox_publish_task
@@ -198,23 +197,12 @@ def test_a_real_worker_publishes_after_commit(celery_worker_process, kafka_broke
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
 
 
-def _services(command: str) -> None:
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts/services.sh"), command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.mark.django_db
 def test_with_kafka_stopped_payments_still_succeed_and_the_sweeper_publishes_all_of_them_once(
     pay, reader, eager, settings
 ):
     settings.KAFKA_REQUEST_TIMEOUT_MS = 1500
-    _services("kafka-stop")
+    services_command("kafka-stop")
     try:
         statuses = []
         with eager():
@@ -222,7 +210,7 @@ def test_with_kafka_stopped_payments_still_succeed_and_the_sweeper_publishes_all
                 statuses.append(pay(order_id=f"outage_{n}").status_code)
         waiting = OutboxEvent.objects.filter(published_at__isnull=True, type="payment.succeeded").count()
     finally:
-        _services("kafka-start")
+        services_command("kafka-start")
     # Read from after the restart: a consumer that lived through the outage
     # may still be in its reconnect backoff, which is not what this tests.
     success = reader("payment-success")

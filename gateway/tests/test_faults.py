@@ -6,7 +6,6 @@ have been started by this checkout (`make services`)."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 
@@ -14,15 +13,8 @@ import pytest
 import requests
 from django.db import connection
 
-from conftest import ROOT, gunicorn_start
+from conftest import gunicorn_start, services_command
 from payments.models import Payment
-
-
-def _services(command: str) -> None:
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts/services.sh"), command], capture_output=True, text=True, timeout=180
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _pay(base: str, key: str, order_id: str, **extra) -> requests.Response:
@@ -46,11 +38,11 @@ def test_with_mariadb_restarted_requests_get_503_then_succeed(merchant, localstr
     server, base = gunicorn_start()
     try:
         before = _pay(base, merchant.raw_key, f"{prefix}-before")
-        _services("mariadb-stop")
+        services_command("mariadb-stop")
         try:
             during = [_pay(base, merchant.raw_key, f"{prefix}-during-{n}") for n in range(3)]
         finally:
-            _services("mariadb-start")
+            services_command("mariadb-start")
             connection.close()  # this test's own connection died with the server
         after = None
         for _ in range(20):  # the connections the workers held are checked and reopened
@@ -82,7 +74,7 @@ def test_with_redis_stopped_payments_work_limits_fail_open_and_otp_is_503(mercha
         _pay(base, merchant.raw_key, f"{prefix}-warm")  # the key is now cached in Redis
         held = _pay(base, merchant.raw_key, f"{prefix}-held", require_otp=True, email="p@example.com")
         assert held.status_code == 201 and held.json()["status"] == "requires_otp", held.text
-        _services("redis-stop")
+        services_command("redis-stop")
         try:
             paid = _pay(base, merchant.raw_key, f"{prefix}-paid")
             otp = requests.post(
@@ -92,7 +84,7 @@ def test_with_redis_stopped_payments_work_limits_fail_open_and_otp_is_503(mercha
                 timeout=30,
             )
         finally:
-            _services("redis-start")
+            services_command("redis-start")
     finally:
         server.terminate()
         server.wait(timeout=35)

@@ -1,17 +1,12 @@
 """docs/RELIABILITY.md is generated from tests (scripts/reliability_report.py):
 every test it names must exist, and the document must list every case."""
 
-import importlib.util
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
-_spec = importlib.util.spec_from_file_location(
-    "reliability_report", ROOT / "scripts" / "reliability_report.py"
-)
-report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(report)
+report = load_script("reliability_report")
 
 
 def test_every_test_the_matrix_names_exists():
