@@ -68,6 +68,56 @@ def _empty_cache():
         return  # Redis is down: the tests that need it say so themselves
 
 
+# Limits far above what any test sends, so that no test depends on how fast the
+# machine is (a burst on a fast machine once tripped the default 100/s). The
+# rate-limit tests set their own small limits on top of these.
+GENEROUS_RATE_LIMIT = "100000/s"
+_RATE_LIMIT_VARIABLES = (
+    "RATE_LIMIT_DEFAULT",
+    "RATE_LIMIT_VALIDATE_CARD",
+    "RATE_LIMIT_OTP_SEND",
+    "RATE_LIMIT_OTP_VALIDATE",
+    "RATE_LIMIT_WEBHOOK",
+)
+
+
+@pytest.fixture(autouse=True)
+def _generous_rate_limits(settings):
+    settings.RATE_LIMITS = {name: GENEROUS_RATE_LIMIT for name in settings.RATE_LIMITS}
+
+
+@pytest.fixture
+def fail_once(monkeypatch):
+    """Fault injection, in tests only: `fail_once("module.function")` makes that
+    function raise once (OperationalError, as a database failing mid-request
+    would), on its n-th call (`on_call`), then behave again. It patches the name
+    in the module where callers look it up, for this test only; production code
+    has no hook for it. Returns a dict whose "calls" and "fired" the test can check."""
+    import functools
+    import importlib
+
+    from django.db import OperationalError
+
+    def arm(target: str, *, on_call: int = 1, exc: Exception | None = None) -> dict:
+        module_name, name = target.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        original = getattr(module, name)
+        state = {"calls": 0, "fired": False}
+
+        @functools.wraps(original)
+        def failing(*args, **kwargs):
+            state["calls"] += 1
+            if state["calls"] == on_call:
+                state["fired"] = True
+                raise exc or OperationalError(f"fault injected into {target}")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, failing)
+        return state
+
+    return arm
+
+
 def service_unavailable(name: str, detail: str) -> None:
     pytest.fail(
         f"{name} is not reachable ({detail}). Start the services with `make services`.", pytrace=False
@@ -122,6 +172,25 @@ def localstripe(settings) -> str:
     if not result.ok:
         service_unavailable("localstripe", f"{settings.STRIPE_API_BASE}: {result.detail}")
     return settings.STRIPE_API_BASE
+
+
+@pytest.fixture
+def stripe_mock(settings) -> str:
+    """Stripe's own mock (stripe-mock, started by `make services`), with the
+    client sending exactly real Stripe's request shapes (LOCALSTRIPE_QUIRKS off)."""
+    import requests
+
+    url = os.environ.get("STRIPE_MOCK_URL", "")
+    if not url:
+        service_unavailable("stripe-mock", "STRIPE_MOCK_URL is not set")
+    try:
+        requests.get(f"{url}/v1/balance", auth=("sk_test_123", ""), timeout=3).raise_for_status()
+    except requests.RequestException as exc:
+        service_unavailable("stripe-mock", f"{url}: {exc}")
+    settings.STRIPE_API_BASE = url
+    settings.LOCALSTRIPE_QUIRKS = False
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    return url
 
 
 def database_url_of(settings_dict: dict) -> str:
@@ -261,8 +330,9 @@ def gunicorn_start(**env_overrides: str) -> tuple[subprocess.Popen, str]:
         DATABASE_URL=database_url_of(connection.settings_dict),
         SERVER_PORT=str(port),
         GUNICORN_WORKERS="1",
-        **env_overrides,
+        **{name: GENEROUS_RATE_LIMIT for name in _RATE_LIMIT_VARIABLES},
     )
+    env.update(env_overrides)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
         cwd=ROOT,

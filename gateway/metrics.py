@@ -49,6 +49,11 @@ class DatabaseCollector:
         for row in Refund.objects.values("status", "currency").annotate(n=Count("id")).order_by():
             refunds.add_metric([row["status"], row["currency"]], row["n"])
         yield refunds
+        yield GaugeMetricFamily(
+            "gateway_payments_needing_review",
+            "Payments reconciliation could not settle on its own (review_reason set): an operator decides.",
+            value=Payment.objects.exclude(review_reason="").count(),
+        )
         backlog = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
             n=Count("id"), oldest=Min("created_at")
         )

@@ -218,6 +218,19 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="" if _stripe_key_from_env 
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_localdevelopment" if DEBUG else "")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# The PSP is localstripe: work around its known differences from Stripe (it
+# refuses `description`, a refund's `reason` and `return_url`, which then travel
+# in metadata; it registers webhooks through its own /_config route). Named for
+# the stand-in and set explicitly (scripts/services.env, scripts/run.sh), never
+# guessed from STRIPE_API_BASE: pointed at stripe-mock with this off, the client
+# sends exactly what real Stripe receives. On by default only in the embedded
+# development default (no STRIPE_SECRET_KEY in the environment).
+LOCALSTRIPE_QUIRKS = env.bool("LOCALSTRIPE_QUIRKS", default=not _stripe_key_from_env)
+# Stripe keeps an idempotency key for at least 24 hours. Within this many hours
+# of a payment's creation, resending its charge with the same key is safe (Stripe
+# answers with the first PaymentIntent); past it, reconciliation searches for the
+# PaymentIntent by our metadata first and never charges blindly.
+PSP_IDEMPOTENCY_WINDOW_HOURS = env.int("PSP_IDEMPOTENCY_WINDOW_HOURS", default=23)
 
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
 STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
@@ -402,5 +415,12 @@ PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="stripe_integration.provi
 ACCEPT_RAW_CARD_DATA = env.bool("ACCEPT_RAW_CARD_DATA", default=DEBUG)
 # Idempotency keys are kept this long.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# A request holds its Idempotency-Key this long. A claim left behind by a process
+# that died (SIGKILL, or a database down when the release ran) is taken over by a
+# retry after it; longer than the slowest request (a PSP call with its retries).
+IDEMPOTENCY_LEASE_SECONDS = env.int(
+    "IDEMPOTENCY_LEASE_SECONDS",
+    default=int(STRIPE_TIMEOUT_SECONDS * (STRIPE_MAX_NETWORK_RETRIES + 1)) + 30,
+)
 # Active API clients are cached this long; a save or revoke drops the entry at once.
 API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=300)

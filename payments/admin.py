@@ -4,6 +4,8 @@ payment's timeline with the operator as actor, and the admin's own history)."""
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -22,7 +24,7 @@ from payments.money import format_amount, format_money, to_minor_units
 from payments.overview import overview_chart_svg, payments_overview
 from payments.services.api_clients import api_client_issue_key, api_client_revoke
 from payments.services.payments import payment_reconcile
-from payments.services.refunds import payment_refund
+from payments.services.refunds import payment_refund, refund_reconcile
 
 STATUS_COLOURS = {
     "succeeded": "#1e7e34",
@@ -105,7 +107,23 @@ class PaymentEventInline(ReadOnlyInline):
     ordering = ["id"]
 
 
+class NeedsReviewFilter(admin.SimpleListFilter):
+    title = "needs review"
+    parameter_name = "needs_review"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Needs an operator")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(review_reason="")
+        return queryset
+
+
 class RefundForm(forms.Form):
+    # One per form shown: a second submit of the same form (a double click, a
+    # reload) finds the refund the first made instead of making another.
+    submission_token = forms.UUIDField(widget=forms.HiddenInput)
     amount = forms.CharField(help_text="Major units, e.g. 10.00. Defaults to what remains refundable.")
     reason = forms.CharField(
         max_length=500,
@@ -126,7 +144,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "card_text",
         "created_at",
     ]
-    list_filter = ["status", "currency", "client", HasRefundsFilter]
+    list_filter = ["status", NeedsReviewFilter, "currency", "client", HasRefundsFilter]
     search_fields = ["=public_id", "=order_id", "email", "=card_last4", "=stripe_payment_intent_id"]
     date_hierarchy = "created_at"
     ordering = ["-id"]
@@ -169,6 +187,7 @@ class PaymentAdmin(admin.ModelAdmin):
                     "failure_code",
                     "failure_message",
                     "next_action",
+                    "review_reason",
                 ]
             },
         ),
@@ -271,7 +290,10 @@ class PaymentAdmin(admin.ModelAdmin):
         if not self.has_refund_permission(request):
             raise PermissionDenied
         payment = get_object_or_404(Payment, pk=pk)
-        initial = {"amount": format_amount(payment.refundable_minor, payment.currency)}
+        initial = {
+            "amount": format_amount(payment.refundable_minor, payment.currency),
+            "submission_token": uuid.uuid4(),
+        }
         form = RefundForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
@@ -280,6 +302,8 @@ class PaymentAdmin(admin.ModelAdmin):
                     actor=operator_actor(request),
                     reason=form.cleaned_data["reason"],
                     amount_minor=to_minor_units(form.cleaned_data["amount"].strip(), payment.currency),
+                    operation_key=f"admin:{form.cleaned_data['submission_token']}",
+                    resume=True,
                 )
             except GatewayError as exc:
                 messages.error(request, f"Refund refused: {exc.message}")
@@ -353,9 +377,23 @@ class RefundAdmin(admin.ModelAdmin):
     search_fields = ["=public_id", "=payment__public_id", "=stripe_refund_id"]
     date_hierarchy = "created_at"
     list_select_related = ["payment"]
+    actions = ["reconcile"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Refund._meta.fields]
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm("payments.refund_payment")
+
+    @admin.action(description="Settle pending refunds from the PSP", permissions=["refund"])
+    def reconcile(self, request, queryset):
+        settled = 0
+        for refund in queryset.filter(status="pending").select_related("payment"):
+            try:
+                settled += refund_reconcile(refund=refund, actor=operator_actor(request)).status != "pending"
+            except GatewayError as exc:
+                messages.error(request, f"{refund.public_id}: {exc.message}")
+        messages.info(request, f"{settled} pending refund(s) settled.")
 
     def has_add_permission(self, request):
         return False

@@ -79,3 +79,4 @@ class EventType(models.TextChoices):
     STATUS_SYNCED = "status_synced"
     DISPUTE_CREATED = "dispute_created"
     OPERATOR_ACTION = "operator_action"
+    REVIEW_REQUIRED = "review_required"

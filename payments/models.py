@@ -82,6 +82,10 @@ class Payment(models.Model):
     next_action = models.JSONField(null=True, blank=True)
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
+    # Why reconciliation could not settle this payment on its own (for example,
+    # past the PSP's idempotency window it found no PaymentIntent, or several).
+    # Empty when nothing needs an operator; shown in the admin and /metrics.
+    review_reason = models.CharField(max_length=200, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -173,7 +177,13 @@ class PaymentEvent(models.Model):
 
 class IdempotencyKey(models.Model):
     """One Idempotency-Key of one client. The unique constraint, not memory, is
-    what makes two processes receiving the same key at once charge only once."""
+    what makes two processes receiving the same key at once charge only once.
+
+    `operation_uuid` names what the request creates: the payment's uuid (and so
+    its PSP idempotency key), or the seed of the refund's id. A retry after a
+    5xx takes the same record over, so it reaches the same payment or refund and
+    the same PSP operation, never a second one. `locked_until` is the claim's
+    lease: a claim left by a process that died is taken over after it."""
 
     class State(models.TextChoices):
         IN_FLIGHT = "in_flight"
@@ -185,6 +195,8 @@ class IdempotencyKey(models.Model):
     path = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    operation_uuid = models.UUIDField(default=uuid.uuid4, editable=False)
+    locked_until = models.DateTimeField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -101,6 +101,7 @@ class RefundResult:
     status: str  # pending, succeeded or failed
     amount_minor: int
     failure_reason: str = ""
+    metadata: dict = field(default_factory=dict)
 
 
 class PaymentProvider(Protocol):
@@ -109,6 +110,14 @@ class PaymentProvider(Protocol):
     def charge(self, *, request: ChargeRequest) -> ChargeResult: ...
 
     def retrieve_charge(self, *, payment_intent_id: str) -> ChargeResult: ...
+
+    def find_charges(self, *, metadata: dict[str, str]) -> list[ChargeResult]:
+        """The PSP's charges carrying all these metadata pairs (a search)."""
+        ...
+
+    def retrieve_refund(self, *, refund_id: str) -> RefundResult: ...
+
+    def list_refunds(self, *, payment_intent_id: str) -> list[RefundResult]: ...
 
     def refund(self, *, request: RefundRequest) -> RefundResult: ...
 

@@ -11,7 +11,8 @@ from django.db.models import QuerySet, prefetch_related_objects
 
 from gateway.errors import NotFound
 from payments.api_keys import api_key_hash, api_key_prefix
-from payments.models import ApiClient, Payment, PaymentEvent
+from payments.enums import RefundStatus
+from payments.models import ApiClient, Payment, PaymentEvent, Refund
 
 logger = logging.getLogger("payments")
 
@@ -96,6 +97,15 @@ def payments_to_reconcile(*, statuses: list[str], created_since, updated_before)
     return Payment.objects.filter(
         status__in=statuses, created_at__gte=created_since, updated_at__lte=updated_before
     ).order_by("id")
+
+
+def refunds_to_reconcile(*, updated_before) -> QuerySet[Refund]:
+    """Pending refunds (outcome unknown) last touched before updated_before, oldest first."""
+    return (
+        Refund.objects.filter(status=RefundStatus.PENDING, updated_at__lte=updated_before)
+        .select_related("payment")
+        .order_by("id")
+    )
 
 
 def payment_get_for_otp(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from gateway.idempotency import idempotent
+from gateway.idempotency import idempotency_claim, idempotent
 from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
 from payments.money import to_minor_units
 from payments.selectors import payment_events, payment_get_for_client, payment_list, payment_with_refunds
@@ -41,6 +43,24 @@ class PaymentCursorPagination(CursorPagination):
 
 def client_actor(request) -> str:
     return f"api:{request.auth.key_prefix}"
+
+
+def payment_input(request, serializer: PaymentProcessSerializer):
+    """The validated payment, tied to the request's Idempotency-Key claim, if any:
+    every attempt with that key works on the same payment and PSP charge."""
+    data = serializer.to_payment_input()
+    claim = idempotency_claim(request)
+    if claim is None:
+        return data
+    return replace(data, uuid=claim.operation_uuid, resume=claim.resumed)
+
+
+def refund_operation(request) -> dict:
+    """payment_refund's operation_key and resume, from the request's Idempotency-Key claim."""
+    claim = idempotency_claim(request)
+    if claim is None:
+        return {}
+    return {"operation_key": str(claim.operation_uuid), "resume": claim.resumed}
 
 
 def wants_async(request, data: dict) -> bool:
@@ -82,14 +102,11 @@ class PaymentViewSet(viewsets.GenericViewSet):
         data = serializer.validated_data
         outcome = payment_process(
             client=request.auth,
-            data=serializer.to_payment_input(),
+            data=payment_input(request, serializer),
             actor=client_actor(request),
             run_async=wants_async(request, data),
         )
-        done = outcome.payment.status not in ("processing",)
-        return Response(
-            payment_body(outcome), status=status.HTTP_201_CREATED if done else status.HTTP_202_ACCEPTED
-        )
+        return Response(payment_body(outcome), status=process_status(outcome))
 
     @extend_schema(
         parameters=[
@@ -140,6 +157,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             amount_minor=None if amount is None else to_minor_units(amount, payment.currency),
             reason=serializer.validated_data.get("reason", ""),
             actor=client_actor(request),
+            **refund_operation(request),
         )
         body = RefundSerializer(refund).data
         body["payment"] = PaymentSerializer(payment_with_refunds(refund.payment)).data

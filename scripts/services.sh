@@ -27,6 +27,8 @@ REDIS_PORT=6379
 KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 LOCALSTRIPE_PORT=8420
+STRIPE_MOCK_PORT=12111
+STRIPE_MOCK_VERSION=v0.203.0
 
 log() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -194,10 +196,28 @@ start_kafka() {
 }
 
 # --- localstripe --------------------------------------------------------------------
+# Our launcher (scripts/localstripe_loopback.py) adds Stripe's idempotency keys and
+# PaymentIntent search to localstripe; the tests rely on both, so a server on the
+# port that lacks them (a plain localstripe, an older launcher) is not reused.
+LOCALSTRIPE_LAUNCHER_VERSION=2
+localstripe_is_ours() {
+  "$PY" - "$LOCALSTRIPE_PORT" "$LOCALSTRIPE_LAUNCHER_VERSION" <<'PY' 2>/dev/null
+import json, sys, urllib.request
+with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_config/launcher", timeout=3) as r:
+    sys.exit(0 if json.load(r).get("version") == int(sys.argv[2]) else 1)
+PY
+}
+
 start_localstripe() {
   if port_open $LOCALSTRIPE_PORT; then
-    log "localstripe: reusing the server on port $LOCALSTRIPE_PORT"
-    return
+    if localstripe_is_ours; then
+      log "localstripe: reusing the server on port $LOCALSTRIPE_PORT"
+      return
+    fi
+    pid_alive "$SVC/localstripe.pid" \
+      || die "port $LOCALSTRIPE_PORT answers, but not as scripts/localstripe_loopback.py v$LOCALSTRIPE_LAUNCHER_VERSION (no idempotency keys); stop that server"
+    log "localstripe: restarting an older launcher"
+    stop_pid localstripe "$SVC/localstripe.pid"
   fi
   log "localstripe: starting"
   # From scratch: its state is test data, and a long-lived store only slows its lists.
@@ -205,6 +225,30 @@ start_localstripe() {
     >"$LOGS/localstripe.log" 2>&1 &
   echo $! >"$SVC/localstripe.pid"
   wait_port $LOCALSTRIPE_PORT 30 localstripe "$LOGS/localstripe.log"
+}
+
+# --- stripe-mock ----------------------------------------------------------------------
+# Stripe's own mock (a Go module): it checks every request against Stripe's published
+# OpenAPI spec. The contract test (stripe_integration/tests/test_stripe_contract.py)
+# sends it every request shape the client can produce. Built once into .services/bin.
+start_stripe_mock() {
+  local bin="$SVC/bin/stripe-mock"
+  if port_open $STRIPE_MOCK_PORT; then
+    log "stripe-mock: reusing the server on port $STRIPE_MOCK_PORT"
+    return
+  fi
+  if [ ! -x "$bin" ] || [ "$(cat "$SVC/bin/stripe-mock.version" 2>/dev/null)" != "$STRIPE_MOCK_VERSION" ]; then
+    command -v go >/dev/null || die "stripe-mock needs Go (go install github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION)"
+    log "stripe-mock: building $STRIPE_MOCK_VERSION (about a minute, once)"
+    mkdir -p "$SVC/bin"
+    GOBIN="$SVC/bin" go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" >"$LOGS/stripe-mock-build.log" 2>&1 \
+      || { tail -n 20 "$LOGS/stripe-mock-build.log" >&2; die "go install stripe-mock failed"; }
+    echo "$STRIPE_MOCK_VERSION" >"$SVC/bin/stripe-mock.version"
+  fi
+  log "stripe-mock: starting"
+  nohup "$bin" -http-addr "127.0.0.1:$STRIPE_MOCK_PORT" >"$LOGS/stripe-mock.log" 2>&1 </dev/null &
+  echo $! >"$SVC/stripe-mock.pid"
+  wait_port $STRIPE_MOCK_PORT 30 stripe-mock "$LOGS/stripe-mock.log"
 }
 
 # --- the gateway's own database and the Celery worker --------------------------------
@@ -255,6 +299,7 @@ up() {
   start_mariadb
   start_redis
   start_localstripe
+  start_stripe_mock
   start_kafka
   prepare_database
   start_worker
@@ -280,6 +325,7 @@ down() {
   stop_pid "celery beat" "$SVC/celery-beat.pid"
   stop_pid "celery worker" "$SVC/celery-worker.pid"
   stop_pid localstripe "$SVC/localstripe.pid"
+  stop_pid stripe-mock "$SVC/stripe-mock.pid"
   stop_pid kafka "$SVC/kafka.pid"
   stop_pid redis "$SVC/redis.pid"
   stop_pid mariadb "$SVC/mariadb.pid"
@@ -287,7 +333,7 @@ down() {
 
 status() {
   local name port
-  for pair in mariadb:$MARIADB_PORT redis:$REDIS_PORT kafka:$KAFKA_PORT localstripe:$LOCALSTRIPE_PORT; do
+  for pair in mariadb:$MARIADB_PORT redis:$REDIS_PORT kafka:$KAFKA_PORT localstripe:$LOCALSTRIPE_PORT stripe-mock:$STRIPE_MOCK_PORT; do
     name="${pair%%:*}"
     port="${pair##*:}"
     if port_open "$port"; then echo "  $name	up	127.0.0.1:$port"; else echo "  $name	down	127.0.0.1:$port"; fi

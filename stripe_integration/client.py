@@ -86,7 +86,8 @@ def _stripe_client_for(key: str, base: str, timeout: float, retries: int) -> str
 
 
 def using_localstripe() -> bool:
-    return bool(settings.STRIPE_API_BASE)
+    """The explicit LOCALSTRIPE_QUIRKS setting, never a guess from the API base."""
+    return settings.LOCALSTRIPE_QUIRKS
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,24 @@ def payment_method_create(*, card: CardInput) -> PaymentMethodResult:
     )
 
 
+def _payment_method_from_token(request: ChargeRequest) -> str:
+    """A legacy tok_ token becomes a PaymentMethod first (`card[token]`), under a
+    key derived from the charge's, so a retried charge reuses it. Stripe's spec
+    refuses `payment_method_data[type]=card` on a PaymentIntent (the stripe-mock
+    contract test found it); localstripe supports neither, so tok_ is tested
+    against stripe-mock only."""
+    try:
+        pm = stripe_client().v1.payment_methods.create(
+            params={"type": "card", "card": {"token": request.token}},
+            options={"idempotency_key": f"{request.idempotency_key}-pm"},
+        )
+    except stripe.CardError as exc:
+        raise _translate(exc, outcome_may_be_unknown=False) from None
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=True) from None
+    return pm.id
+
+
 def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
     """Creates and confirms a PaymentIntent (confirm=True) with our idempotency key."""
     params: dict = {
@@ -284,19 +303,24 @@ def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
         "payment_method_types": ["card"],
         "metadata": request.metadata,
     }
+    localstripe_metadata = {}
     if request.description and using_localstripe():
         # localstripe rejects `description` ("Unexpected description"); keep it in metadata there.
-        params["metadata"] = {**request.metadata, "description": request.description[:500]}
+        localstripe_metadata["description"] = request.description[:500]
     elif request.description:
         params["description"] = request.description
     if request.payment_method_id:
         params["payment_method"] = request.payment_method_id
     elif request.token:
-        # Stripe's documented way to pay with a legacy tok_ token. localstripe
-        # does not support it (it answers 400), so tok_ is tested on Stripe only.
-        params["payment_method_data"] = {"type": "card", "card": {"token": request.token}}
-    if request.return_url:
+        params["payment_method"] = _payment_method_from_token(request)
+    if request.return_url and using_localstripe():
+        # localstripe rejects `return_url` ("Unexpected return_url"); Stripe takes
+        # it with confirm=true, which the stripe-mock contract test checks.
+        localstripe_metadata["return_url"] = request.return_url[:500]
+    elif request.return_url:
         params["return_url"] = request.return_url
+    if localstripe_metadata:
+        params["metadata"] = {**request.metadata, **localstripe_metadata}
     if request.capture_method == "manual":
         params["capture_method"] = "manual"
     try:
@@ -316,6 +340,18 @@ def payment_intent_retrieve(*, payment_intent_id: str) -> ChargeResult:
     except stripe.StripeError as exc:
         raise _translate(exc, outcome_may_be_unknown=False) from None
     return _charge_result(_as_dict(pi))
+
+
+def payment_intent_search(*, metadata: dict[str, str]) -> list[ChargeResult]:
+    """PaymentIntents whose metadata holds all these pairs, newest first (Stripe's
+    search API; its index may lag by about a minute, so only use it for objects
+    older than that)."""
+    query = " AND ".join(f"metadata['{key}']:'{value}'" for key, value in sorted(metadata.items()))
+    try:
+        found = stripe_client().v1.payment_intents.search(params={"query": query, "limit": 10})
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=False) from None
+    return [_charge_result(_as_dict(pi)) for pi in found.data]
 
 
 def refund_create(*, request: RefundRequest) -> RefundResult:
@@ -338,6 +374,10 @@ def refund_create(*, request: RefundRequest) -> RefundResult:
         )
     except stripe.StripeError as exc:
         raise _translate(exc, outcome_may_be_unknown=True) from None
+    return _refund_result(refund)
+
+
+def _refund_result(refund: dict) -> RefundResult:
     status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(
         refund.get("status", ""), "pending"
     )
@@ -346,7 +386,24 @@ def refund_create(*, request: RefundRequest) -> RefundResult:
         status=status,
         amount_minor=refund.get("amount") or 0,
         failure_reason=refund.get("failure_reason") or "",
+        metadata=dict(refund.get("metadata") or {}),
     )
+
+
+def refund_retrieve(*, refund_id: str) -> RefundResult:
+    try:
+        return _refund_result(_as_dict(stripe_client().v1.refunds.retrieve(refund_id)))
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=False) from None
+
+
+def refund_list_for_payment_intent(*, payment_intent_id: str) -> list[RefundResult]:
+    """Every refund of a PaymentIntent (a list, not a search: it is up to date)."""
+    try:
+        page = stripe_client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
+        return [_refund_result(_as_dict(refund)) for refund in page.auto_paging_iter()]
+    except stripe.StripeError as exc:
+        raise _translate(exc, outcome_may_be_unknown=False) from None
 
 
 def payment_intent_capture(

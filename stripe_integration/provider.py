@@ -23,6 +23,15 @@ class StripeProvider:
     def retrieve_charge(self, *, payment_intent_id: str) -> ChargeResult:
         return client.payment_intent_retrieve(payment_intent_id=payment_intent_id)
 
+    def find_charges(self, *, metadata: dict[str, str]) -> list[ChargeResult]:
+        return client.payment_intent_search(metadata=metadata)
+
+    def retrieve_refund(self, *, refund_id: str) -> RefundResult:
+        return client.refund_retrieve(refund_id=refund_id)
+
+    def list_refunds(self, *, payment_intent_id: str) -> list[RefundResult]:
+        return client.refund_list_for_payment_intent(payment_intent_id=payment_intent_id)
+
     def refund(self, *, request: RefundRequest) -> RefundResult:
         return client.refund_create(request=request)
 

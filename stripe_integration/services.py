@@ -33,7 +33,7 @@ def stripe_local_bootstrap(*, webhook_url: str, register_at_psp: bool = True) ->
     """
     if not using_localstripe():
         raise InvalidRequest(
-            "stripe_local_bootstrap is for localstripe only (STRIPE_API_BASE is not set).",
+            "stripe_local_bootstrap is for localstripe only (LOCALSTRIPE_QUIRKS is off).",
             code="not_localstripe",
         )
     secret = settings.STRIPE_WEBHOOK_SECRET

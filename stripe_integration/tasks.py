@@ -10,29 +10,43 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway.errors import GatewayError
-from payments.selectors import payments_to_reconcile
+from payments.selectors import payments_to_reconcile, refunds_to_reconcile
 from payments.services.payments import RECONCILABLE_STATUSES, payment_reconcile
+from payments.services.refunds import refund_reconcile
 
 logger = logging.getLogger("stripe_integration.tasks")
 
 
 @shared_task
 def stripe_reconcile_stuck_task() -> dict:
-    """Settles payments stuck in processing (or awaiting action) for longer than
-    RECONCILE_AFTER_MINUTES: the same service as `manage.py stripe_reconcile`."""
+    """Settles payments stuck in processing (or awaiting action), and refunds
+    left pending, for longer than RECONCILE_AFTER_MINUTES: the same services as
+    `manage.py stripe_reconcile` and `manage.py refund_reconcile`."""
     now = timezone.now()
-    settled = failed = 0
+    stuck_since = now - timedelta(minutes=settings.RECONCILE_AFTER_MINUTES)
+    settled = failed = refunds_settled = refunds_failed = 0
     for payment in payments_to_reconcile(
         statuses=list(RECONCILABLE_STATUSES),
         created_since=now - timedelta(days=7),
-        updated_before=now - timedelta(minutes=settings.RECONCILE_AFTER_MINUTES),
+        updated_before=stuck_since,
     ):
         try:
             payment_reconcile(payment=payment, actor="system:reconcile")
             settled += 1
         except GatewayError:
             failed += 1
-    return {"settled": settled, "failed": failed}
+    for refund in refunds_to_reconcile(updated_before=stuck_since):
+        try:
+            refund_reconcile(refund=refund, actor="system:reconcile")
+            refunds_settled += 1
+        except GatewayError:
+            refunds_failed += 1
+    return {
+        "settled": settled,
+        "failed": failed,
+        "refunds_settled": refunds_settled,
+        "refunds_failed": refunds_failed,
+    }
 
 
 @shared_task

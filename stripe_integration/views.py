@@ -15,7 +15,14 @@ from payments.selectors import payment_get_for_client
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
 from payments.services.payments import PaymentOutcome, payment_process, payment_sync_from_psp
 from payments.services.refunds import payment_refund
-from payments.views import client_actor, payment_body, process_status, wants_async
+from payments.views import (
+    client_actor,
+    payment_body,
+    payment_input,
+    process_status,
+    refund_operation,
+    wants_async,
+)
 from stripe_integration.cards import card_validate
 from stripe_integration.serializers import (
     StripeRefundSerializer,
@@ -69,7 +76,7 @@ class StripeViewSet(viewsets.ViewSet):
         serializer.is_valid(raise_exception=True)
         outcome = payment_process(
             client=request.auth,
-            data=serializer.to_payment_input(),
+            data=payment_input(request, serializer),
             actor=client_actor(request),
             run_async=wants_async(request, serializer.validated_data),
         )
@@ -103,6 +110,7 @@ class StripeViewSet(viewsets.ViewSet):
             actor=client_actor(request),
             reason=data.get("reason", ""),
             amount_minor=None if amount is None else to_minor_units(amount, payment.currency),
+            **refund_operation(request),
         )
         body = RefundSerializer(refund).data
         body["payment"] = PaymentSerializer(

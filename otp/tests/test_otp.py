@@ -16,8 +16,7 @@ from rest_framework.test import APIClient
 from otp import store
 from otp.services import otp_expire_payments
 from payments.models import Payment, PaymentEvent
-from payments.tests.fixtures import payment_body, run_at_once
-from stripe_integration.client import stripe_client
+from payments.tests.fixtures import payment_body, psp_intents, run_at_once
 
 EMAIL = "jane.doe@example.com"
 
@@ -302,5 +301,4 @@ def test_two_threads_validating_the_same_code_charge_once(merchant, localstripe,
     statuses = run_at_once(2, validate)
 
     assert sorted(statuses)[0] == 200 and sorted(statuses)[1] in (409, 410)
-    intents = stripe_client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
-    assert len([pi for pi in intents if (pi.metadata or {}).get("order_id") == order_id]) == 1
+    assert len(psp_intents(order_id=order_id)) == 1

@@ -1,4 +1,18 @@
-"""Idempotency-Key records: a replay returns the first answer, never a second charge."""
+"""Idempotency-Key records: a replay returns the first answer, never a second charge.
+
+A claim is an INSERT under a unique constraint, committed before the request
+does anything, with a lease (`locked_until`). The request then works on the
+record's `operation_uuid`: the payment it creates has that uuid, and so the
+same PSP idempotency key on every attempt.
+
+- A definite answer (2xx, or a 4xx such as a decline) completes the record and
+  is replayed to every retry.
+- A 5xx releases the claim (its lease ends at once) but keeps the record: the
+  retry takes it over and resumes the same operation, so a charge that reached
+  the PSP before the failure is found again, not made twice.
+- A claim whose process died (SIGKILL, or a database still down when the
+  release ran) is taken over once its lease has run out.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +35,19 @@ class Replay:
     body: dict
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The right to run one request of a key. `resumed`: an earlier attempt
+    with this key may have done part of the work (it ended in a 5xx, or died)."""
+
+    record: IdempotencyKey
+    resumed: bool
+
+    @property
+    def operation_uuid(self):
+        return self.record.operation_uuid
+
+
 def idempotency_key_validate(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise InvalidRequest(
@@ -31,27 +58,29 @@ def idempotency_key_validate(key: str) -> str:
     return key
 
 
+def _lease_end(now):
+    return now + timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+
+
 def idempotency_begin(
     *, client: ApiClient, key: str, method: str, path: str, fingerprint: str
-) -> IdempotencyKey | Replay:
-    """Claims the key for this request, or answers what the first request got.
-
-    The claim is an INSERT under a unique constraint, committed before the
-    request does anything, so two processes with the same key cannot both go on.
-    """
+) -> Claim | Replay:
+    """Claims the key for this request, or answers what the first request got."""
     key = idempotency_key_validate(key)
     now = timezone.now()
     for _ in range(2):
         try:
             with transaction.atomic():
-                return IdempotencyKey.objects.create(
+                record = IdempotencyKey.objects.create(
                     client=client,
                     key=key,
                     method=method,
                     path=path[:255],
                     fingerprint=fingerprint,
+                    locked_until=_lease_end(now),
                     expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
                 )
+                return Claim(record=record, resumed=False)
         except IntegrityError:
             existing = IdempotencyKey.objects.filter(client=client, key=key).first()
             if existing is None:
@@ -65,25 +94,47 @@ def idempotency_begin(
                 or existing.path != path[:255]
             ):
                 raise IdempotencyMismatch() from None
-            if existing.state == IdempotencyKey.State.IN_FLIGHT:
-                raise Conflict(
-                    "A request with this Idempotency-Key is still being processed.",
-                    code="idempotency_key_in_use",
-                    headers={"Retry-After": "1"},
-                ) from None
-            return Replay(status=existing.response_status, body=existing.response_body)
+            if existing.state == IdempotencyKey.State.COMPLETED:
+                return Replay(status=existing.response_status, body=existing.response_body)
+            return _take_over(existing, now)
     raise Conflict("The Idempotency-Key could not be claimed; retry.", code="idempotency_key_in_use")
 
 
-def idempotency_complete(*, record: IdempotencyKey, status: int, body: dict) -> None:
-    IdempotencyKey.objects.filter(pk=record.pk).update(
-        state=IdempotencyKey.State.COMPLETED, response_status=status, response_body=body
+def _take_over(record: IdempotencyKey, now) -> Claim:
+    """An in-flight record whose lease ran out (released after a 5xx, or left by
+    a dead process) goes to this request; compare-and-set on the lease, so two
+    retries cannot both take it."""
+    if record.locked_until is not None and record.locked_until > now:
+        wait = max(1, int((record.locked_until - now).total_seconds()))
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed.",
+            code="idempotency_key_in_use",
+            headers={"Retry-After": str(min(wait, 5))},
+        )
+    taken = IdempotencyKey.objects.filter(
+        pk=record.pk, state=IdempotencyKey.State.IN_FLIGHT, locked_until=record.locked_until
+    ).update(locked_until=_lease_end(now))
+    if not taken:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed.",
+            code="idempotency_key_in_use",
+            headers={"Retry-After": "1"},
+        )
+    return Claim(record=record, resumed=True)
+
+
+def idempotency_complete(*, claim: Claim, status: int, body: dict) -> None:
+    IdempotencyKey.objects.filter(pk=claim.record.pk).update(
+        state=IdempotencyKey.State.COMPLETED, response_status=status, response_body=body, locked_until=None
     )
 
 
-def idempotency_release(*, record: IdempotencyKey) -> None:
-    """Frees the key after a server-side failure, so the client may retry with it."""
-    IdempotencyKey.objects.filter(pk=record.pk, state=IdempotencyKey.State.IN_FLIGHT).delete()
+def idempotency_release(*, claim: Claim) -> None:
+    """Ends the claim's lease after a server-side failure, so that a retry takes
+    the record over at once and resumes the same operation."""
+    IdempotencyKey.objects.filter(pk=claim.record.pk, state=IdempotencyKey.State.IN_FLIGHT).update(
+        locked_until=timezone.now()
+    )
 
 
 def idempotency_purge_expired(*, now=None) -> int:

@@ -10,7 +10,9 @@ leaves a row that reconciliation can settle.
 from __future__ import annotations
 
 import secrets
+import uuid as uuid_lib
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -47,6 +49,11 @@ class PaymentInput:
     require_otp: bool = False
     return_url: str = ""
     capture_method: str = "automatic"
+    # From the request's Idempotency-Key claim: the payment's uuid, and so its
+    # PSP idempotency key, is the same on every attempt with that key; `resume`
+    # when an earlier attempt may already have recorded (and charged) it.
+    uuid: uuid_lib.UUID | None = None
+    resume: bool = False
 
     def __repr__(self) -> str:  # the card never reaches a log or a traceback
         card = "***" if self.card else None
@@ -139,6 +146,7 @@ def payment_create(
     try:
         with transaction.atomic():
             payment = Payment(
+                uuid=data.uuid or uuid_lib.uuid4(),
                 public_id=public_id,
                 client=client,
                 order_id=data.order_id,
@@ -204,8 +212,10 @@ def payment_process(
     *, client: ApiClient, data: PaymentInput, actor: str, run_async: bool = False
 ) -> PaymentOutcome:
     """The one path of every new payment: record it, tokenize a raw card, then
-    hold it for OTP, queue it (async) or charge it now."""
-    from otp.services import otp_required, otp_send_after_commit  # otp builds on payments
+    hold it for OTP, queue it (async) or charge it now. A retry of a request
+    that ended in a 5xx (data.resume) goes on with the payment the first
+    attempt recorded, never a second one."""
+    from otp.services import otp_required  # otp builds on payments
 
     needs_otp = data.require_otp or otp_required(amount_minor=data.amount_minor, currency=data.currency)
     if needs_otp and not data.email:
@@ -224,6 +234,17 @@ def payment_process(
             )
         card = _card_input(data.card)  # validated locally before anything is recorded
 
+    if data.resume and data.uuid is not None:
+        earlier = Payment.objects.filter(client=client, uuid=data.uuid).first()
+        if earlier is not None:
+            return _payment_resume(
+                payment=earlier,
+                actor=actor,
+                needs_otp=needs_otp,
+                run_async=run_async,
+                return_url=data.return_url,
+            )
+
     method = None
     if card is not None:
         # Tokenized first: the card goes to the PSP and nowhere else, and if the
@@ -238,8 +259,17 @@ def payment_process(
         status=PaymentStatus.PROCESSING if charge_now else PaymentStatus.PENDING,
         card=method.card if method is not None else None,
     )
+    return _payment_advance(
+        payment=payment, actor=actor, needs_otp=needs_otp, run_async=run_async, return_url=data.return_url
+    )
 
-    if needs_otp:
+
+def _payment_advance(
+    *, payment: Payment, actor: str, needs_otp: bool, run_async: bool, return_url: str
+) -> PaymentOutcome:
+    if payment.status == PaymentStatus.PENDING and needs_otp:
+        from otp.services import otp_send_after_commit  # otp builds on payments
+
         with transaction.atomic():
             payment = payment_transition(
                 payment=payment_lock(payment=payment),
@@ -250,9 +280,36 @@ def payment_process(
             # The first code goes out after commit (the OTP app makes and sends it).
             otp_send_after_commit(payment=payment)
         return PaymentOutcome(payment=payment)
-    if run_async:
+    if payment.status == PaymentStatus.PENDING and run_async:
         return PaymentOutcome(payment=payment_queue(payment=payment, actor=actor))
-    return payment_charge(payment=payment, actor=actor, return_url=data.return_url)
+    return payment_charge(payment=payment, actor=actor, return_url=return_url)
+
+
+def _payment_resume(
+    *, payment: Payment, actor: str, needs_otp: bool, run_async: bool, return_url: str
+) -> PaymentOutcome:
+    """Goes on from wherever an earlier attempt of the same request stopped.
+
+    Still `pending`: the step after recording it. `processing`: its charge is
+    sent again with the same PSP idempotency key (the PSP answers with the first
+    charge if there was one), or read from the PSP once its PaymentIntent is
+    known. Anything else is the outcome, answered as the first attempt would
+    have; a failed payment as its decline."""
+    if payment.status == PaymentStatus.PENDING:
+        return _payment_advance(
+            payment=payment, actor=actor, needs_otp=needs_otp, run_async=run_async, return_url=return_url
+        )
+    if payment.status == PaymentStatus.PROCESSING and not payment.stripe_payment_intent_id:
+        return payment_charge(payment=payment, actor=actor, return_url=return_url)
+    if payment.status in RECONCILABLE_STATUSES and payment.stripe_payment_intent_id:
+        payment = payment_sync_from_psp(payment=payment, actor=actor)
+    if payment.status == PaymentStatus.FAILED:
+        raise CardDeclined(
+            payment.failure_message or "The card was declined.",
+            code=payment.failure_code or "card_declined",
+            extra={"decline_code": payment.failure_code, "payment_id": payment.public_id},
+        )
+    return PaymentOutcome(payment=payment)
 
 
 def _apply_card(payment: Payment, card) -> None:
@@ -526,17 +583,96 @@ def payment_reconcile(*, payment: Payment, actor: str) -> Payment:
 
     With a PaymentIntent id, the PSP's current state decides. A payment left
     `processing` with no PaymentIntent (the charge call timed out or never got
-    an answer) is charged again with the same idempotency key: Stripe answers
-    with the first charge if there was one, so nothing is charged twice.
-    Idempotent: a settled payment is returned unchanged.
+    an answer) is charged again with the same idempotency key while the PSP
+    still remembers that key: it answers with the first charge if there was
+    one, so nothing is charged twice. Past that window a resent charge would
+    be a new one, so the PaymentIntent is searched for by our metadata
+    instead; when the search cannot decide, the payment is parked for an
+    operator (review_reason). Idempotent: a settled payment is returned unchanged.
     """
     if payment.status not in RECONCILABLE_STATUSES:
         return payment
     if payment.stripe_payment_intent_id:
         return payment_sync_from_psp(payment=payment, actor=actor)
     if payment.status == PaymentStatus.PROCESSING and payment.payment_method_id:
+        if payment_past_psp_idempotency_window(payment):
+            return _payment_reconcile_by_search(payment=payment, actor=actor)
         try:
             return payment_charge(payment=payment, actor=actor).payment
         except GatewayError:
             return Payment.objects.get(pk=payment.pk)  # the decline is recorded on the payment
+    return payment
+
+
+def payment_past_psp_idempotency_window(payment: Payment, *, now=None) -> bool:
+    window = timedelta(hours=settings.PSP_IDEMPOTENCY_WINDOW_HOURS)
+    return payment.created_at <= (now or timezone.now()) - window
+
+
+def _payment_reconcile_by_search(*, payment: Payment, actor: str) -> Payment:
+    try:
+        found = get_provider().find_charges(metadata={"gateway_payment_uuid": str(payment.uuid)})
+    except GatewayError as exc:
+        return payment_park_for_review(
+            payment=payment, reason=f"the PSP search failed ({exc.code}); not charged again", actor=actor
+        )
+    if len(found) == 1:
+        payment = payment_apply_charge_result(
+            payment=payment, result=found[0], actor=actor, event_type=EventType.STATUS_SYNCED
+        )
+        if payment.review_reason:
+            Payment.objects.filter(pk=payment.pk).update(review_reason="")
+            payment.review_reason = ""
+        return payment
+    if not found:
+        reason = "past the PSP's idempotency window, no PaymentIntent carries this payment; not charged again"
+    else:
+        reason = f"{len(found)} PaymentIntents carry this payment's id: " + ", ".join(
+            r.payment_intent_id for r in found
+        )
+    return payment_park_for_review(payment=payment, reason=reason, actor=actor)
+
+
+def payment_park_for_review(*, payment: Payment, reason: str, actor: str) -> Payment:
+    """Leaves the payment as it is and asks an operator to decide (the admin's
+    "needs review" filter, /metrics' gateway_payments_needing_review). Recorded
+    in the timeline once per reason."""
+    with transaction.atomic():
+        payment = payment_lock(payment=payment)
+        if payment.review_reason == reason[:200]:
+            return payment
+        payment.review_reason = reason[:200]
+        payment.save(update_fields=["review_reason", "updated_at"])
+        payment_event_record(
+            payment=payment,
+            type=EventType.REVIEW_REQUIRED,
+            actor=actor,
+            status_before=payment.status,
+            data={"reason": payment.review_reason},
+        )
+    return payment
+
+
+def payment_review_resolve(*, payment: Payment, payment_intent_id: str, actor: str) -> Payment:
+    """An operator's decision on a parked payment: settle it from the
+    PaymentIntent they found at the PSP, or (no id) record that it was never
+    charged, which fails it."""
+    if not payment.review_reason:
+        raise Conflict("This payment does not need a review.", code="no_review_needed")
+    if payment_intent_id:
+        result = get_provider().retrieve_charge(payment_intent_id=payment_intent_id)
+        if result.payment_intent_id != payment_intent_id:
+            raise InvalidRequest("The PSP answered with another PaymentIntent.", param="payment_intent")
+        payment = payment_apply_charge_result(
+            payment=payment, result=result, actor=actor, event_type=EventType.STATUS_SYNCED
+        )
+    else:
+        payment = payment_fail(
+            payment=payment,
+            code="not_charged",
+            message="An operator found no charge at the PSP after reconciliation could not decide.",
+            actor=actor,
+        )
+    Payment.objects.filter(pk=payment.pk).update(review_reason="")
+    payment.review_reason = ""
     return payment

@@ -8,6 +8,7 @@ and this module is why the gateway does not.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from django.db import transaction
@@ -36,7 +37,17 @@ def refund_reason_split(reason: str) -> tuple[str, str]:
     return RefundReason.OTHER, reason[:500]
 
 
-def _reserve(*, payment: Payment, amount_minor: int | None, reason: str, actor: str) -> Refund:
+def refund_public_id_for(*, payment: Payment, operation_key: str) -> str:
+    """The refund id that one submission (an Idempotency-Key's operation, an
+    admin form's one-time token) makes on this payment: the same on every
+    attempt, so a retry or a double submit finds the first refund."""
+    digest = hashlib.sha256(f"{payment.uuid}:{operation_key}".encode()).hexdigest()
+    return f"re_{digest[:20]}"
+
+
+def _reserve(
+    *, payment: Payment, amount_minor: int | None, reason: str, actor: str, public_id: str = ""
+) -> Refund:
     with transaction.atomic():
         payment = payment_lock(payment=payment)
         if payment.status not in REFUNDABLE_STATUSES:
@@ -59,7 +70,12 @@ def _reserve(*, payment: Payment, amount_minor: int | None, reason: str, actor: 
             )
         code, text = refund_reason_split(reason)
         return _refund_row_reserve(
-            payment=payment, amount_minor=amount, reason=code, reason_text=text, actor=actor
+            payment=payment,
+            amount_minor=amount,
+            reason=code,
+            reason_text=text,
+            actor=actor,
+            public_id=public_id,
         )
 
 
@@ -71,10 +87,11 @@ def _refund_row_reserve(
     reason_text: str,
     actor: str,
     stripe_refund_id: str = "",
+    public_id: str = "",
 ) -> Refund:
     """Creates a pending refund and reserves its amount on the locked payment row."""
     refund = Refund.objects.create(
-        public_id=f"re_{secrets.token_hex(10)}",
+        public_id=public_id or f"re_{secrets.token_hex(10)}",
         payment=payment,
         amount_minor=amount_minor,
         currency=payment.currency,
@@ -162,9 +179,39 @@ def refund_settle(
     return refund
 
 
-def payment_refund(*, payment: Payment, amount_minor: int | None, reason: str, actor: str) -> Refund:
-    """Refunds part or all of what remains; with no amount, all of it."""
-    refund = _reserve(payment=payment, amount_minor=amount_minor, reason=reason, actor=actor)
+def payment_refund(
+    *,
+    payment: Payment,
+    amount_minor: int | None,
+    reason: str,
+    actor: str,
+    operation_key: str = "",
+    resume: bool = False,
+) -> Refund:
+    """Refunds part or all of what remains; with no amount, all of it.
+
+    operation_key (an Idempotency-Key's operation, an admin form's one-time
+    token) fixes the refund's id, and so its PSP idempotency key. With resume
+    (a retry after a 5xx, a form submitted twice), a refund already made by
+    that submission is picked up where it stopped instead of made again."""
+    public_id = refund_public_id_for(payment=payment, operation_key=operation_key) if operation_key else ""
+    if resume and public_id:
+        earlier = Refund.objects.filter(public_id=public_id, payment=payment).first()
+        if earlier is not None:
+            return (
+                refund_send(refund=earlier, actor=actor)
+                if earlier.status == RefundStatus.PENDING
+                else earlier
+            )
+    refund = _reserve(
+        payment=payment, amount_minor=amount_minor, reason=reason, actor=actor, public_id=public_id
+    )
+    return refund_send(refund=refund, actor=actor)
+
+
+def refund_send(*, refund: Refund, actor: str) -> Refund:
+    """Sends a pending refund to the PSP with its own idempotency key (the same
+    on every attempt) and settles it from the answer."""
     request = RefundRequest(
         payment_intent_id=refund.payment.stripe_payment_intent_id,
         amount_minor=refund.amount_minor,
@@ -176,7 +223,7 @@ def payment_refund(*, payment: Payment, amount_minor: int | None, reason: str, a
         result = get_provider().refund(request=request)
     except PspOutcomeUnknown:
         # The refund may have happened: it stays pending, its amount reserved,
-        # until the webhook or reconciliation settles it.
+        # until the webhook or reconciliation (refund_reconcile) settles it.
         return refund
     except GatewayError as exc:
         refund_settle(
@@ -188,6 +235,45 @@ def payment_refund(*, payment: Payment, amount_minor: int | None, reason: str, a
         )
         raise
     return refund_settle(refund=refund, status=result.status, actor=actor, stripe_refund_id=result.refund_id)
+
+
+def refund_reconcile(*, refund: Refund, actor: str) -> Refund:
+    """Settles a refund whose outcome is unknown (a timeout, a refused
+    connection, a crash): from the PSP's refund when its id is known, else from
+    the PaymentIntent's refunds that carry our refund id in their metadata (a
+    list, up to date, unlike a search). When the PSP has none, the refund never
+    reached it: it is sent again, which is safe with or without the PSP still
+    remembering its idempotency key. Idempotent: a settled refund is returned as it is."""
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    provider = get_provider()
+    if refund.stripe_refund_id:
+        result = provider.retrieve_refund(refund_id=refund.stripe_refund_id)
+    else:
+        found = [
+            r
+            for r in provider.list_refunds(payment_intent_id=refund.payment.stripe_payment_intent_id)
+            if r.metadata.get("refund_id") == refund.public_id
+        ]
+        if not found:
+            try:
+                return refund_send(refund=refund, actor=actor)
+            except GatewayError:
+                return Refund.objects.get(pk=refund.pk)  # the refusal is recorded on the refund
+        result = found[0]
+    if result.status == RefundStatus.PENDING:
+        if result.refund_id != refund.stripe_refund_id:
+            Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=result.refund_id)
+            refund.stripe_refund_id = result.refund_id
+        return refund
+    return refund_settle(
+        refund=refund,
+        status=result.status,
+        actor=actor,
+        stripe_refund_id=result.refund_id,
+        failure_code=result.failure_reason,
+        failure_message=result.failure_reason,
+    )
 
 
 def refund_record_external(

@@ -71,3 +71,20 @@ def run_at_once(count: int, action) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+def psp_intents(**metadata: str) -> list:
+    """The PaymentIntents at localstripe whose metadata holds all these pairs, by
+    Stripe's search API (which our localstripe launcher serves): how the tests
+    count charges at the PSP."""
+    from stripe_integration.client import stripe_client
+
+    query = " AND ".join(f"metadata['{key}']:'{value}'" for key, value in metadata.items())
+    return list(stripe_client().v1.payment_intents.search(params={"query": query}).data)
+
+
+def psp_refunds(payment_intent_id: str) -> list:
+    """The refunds of one PaymentIntent at localstripe."""
+    from stripe_integration.client import refund_list_for_payment_intent
+
+    return refund_list_for_payment_intent(payment_intent_id=payment_intent_id)

@@ -1,6 +1,7 @@
 """The operators' admin, through Django's test client (the browser test is in gateway/tests)."""
 
 import json
+import re
 from io import StringIO
 
 import pytest
@@ -110,11 +111,17 @@ def test_the_detail_page_is_read_only_and_shows_timeline_outbox_and_refund_butto
     assert 'id="refund-button"' not in viewer_page.content.decode()
 
 
+def _submission_token(form_page) -> str:
+    found = re.search(r'name="submission_token" value="([0-9a-f-]{36})"', form_page.content.decode())
+    assert found, "the refund form carries a one-time submission token"
+    return found.group(1)
+
+
 def test_an_operator_refunds_through_the_form_with_an_audit_trail(alice, paid):
     form = alice.get(f"/admin/payments/payment/{paid.pk}/refund/")
     response = alice.post(
         f"/admin/payments/payment/{paid.pk}/refund/",
-        {"amount": "7.50", "reason": "customer called"},
+        {"amount": "7.50", "reason": "customer called", "submission_token": _submission_token(form)},
         follow=True,
     )
 
@@ -129,9 +136,27 @@ def test_an_operator_refunds_through_the_form_with_an_audit_trail(alice, paid):
     assert "customer called" in LogEntry.objects.get(object_id=str(paid.pk)).change_message
 
 
+def test_the_refund_form_submitted_twice_refunds_once(alice, paid):
+    form = alice.get(f"/admin/payments/payment/{paid.pk}/refund/")
+    submission = {"amount": "5.00", "reason": "double click", "submission_token": _submission_token(form)}
+
+    first = alice.post(f"/admin/payments/payment/{paid.pk}/refund/", submission, follow=True)
+    second = alice.post(f"/admin/payments/payment/{paid.pk}/refund/", submission, follow=True)
+    again = alice.get(f"/admin/payments/payment/{paid.pk}/refund/")
+
+    assert "Refunded $5.00" in first.content.decode() and "Refunded $5.00" in second.content.decode()
+    assert Refund.objects.filter(payment=paid).count() == 1
+    paid.refresh_from_db()
+    assert paid.refunded_minor == 500
+    assert _submission_token(again) != submission["submission_token"]  # a new form, a new refund
+
+
 def test_an_over_refund_from_the_admin_is_refused_with_a_message(alice, paid):
+    form = alice.get(f"/admin/payments/payment/{paid.pk}/refund/")
     response = alice.post(
-        f"/admin/payments/payment/{paid.pk}/refund/", {"amount": "25.00", "reason": "too much"}, follow=True
+        f"/admin/payments/payment/{paid.pk}/refund/",
+        {"amount": "25.00", "reason": "too much", "submission_token": _submission_token(form)},
+        follow=True,
     )
 
     assert "Refund refused" in response.content.decode()

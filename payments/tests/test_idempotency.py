@@ -13,13 +13,11 @@ from rest_framework.test import APIClient
 
 from conftest import gunicorn_start
 from payments.models import IdempotencyKey, Payment, Refund
-from payments.tests.fixtures import payment_body, run_at_once
-from stripe_integration.client import stripe_client
+from payments.tests.fixtures import payment_body, psp_intents, run_at_once
 
 
 def _intents_for_order(order_id: str) -> list:
-    intents = stripe_client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
-    return [pi for pi in intents if (pi.metadata or {}).get("order_id") == order_id]
+    return psp_intents(order_id=order_id)
 
 
 @pytest.mark.django_db
@@ -31,7 +29,10 @@ def test_a_replay_returns_the_first_answer_and_charges_once(pay):
     second = pay(headers=headers, order_id=order_id)
 
     assert first.status_code == second.status_code == 201
-    assert second.json() == first.json()
+    # client_secret is for the first answer only: it is never stored, so never replayed.
+    assert second.json() == {k: v for k, v in first.json().items() if k != "client_secret"}
+    assert "client_secret" in first.json()
+    assert "client_secret" not in IdempotencyKey.objects.get(key="key-1").response_body
     assert second["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first
     assert Payment.objects.count() == 1
@@ -99,15 +100,48 @@ def test_an_unusable_key_is_400_and_nothing_happens(pay, key):
 @pytest.mark.django_db
 def test_a_key_whose_first_request_is_in_flight_is_409(pay):
     pay(headers={"HTTP_IDEMPOTENCY_KEY": "busy"})
-    # As if the first request were still running (the row is claimed before the charge).
-    IdempotencyKey.objects.filter(key="busy").update(state=IdempotencyKey.State.IN_FLIGHT)
+    # As if the first request were still running: claimed, its lease not run out.
+    IdempotencyKey.objects.filter(key="busy").update(
+        state=IdempotencyKey.State.IN_FLIGHT, locked_until=timezone.now() + timedelta(seconds=30)
+    )
 
     response = pay(headers={"HTTP_IDEMPOTENCY_KEY": "busy"})
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "idempotency_key_in_use"
-    assert response["Retry-After"] == "1"
+    assert 1 <= int(response["Retry-After"]) <= 5
     assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(pay):
+    order_id = f"order_{uuid.uuid4().hex}"
+    first = pay(
+        headers={"HTTP_IDEMPOTENCY_KEY": "orphan"},
+        order_id=order_id,
+        card=None,
+        payment_method="pm_card_visa",
+    )
+    # As if the process had died before completing the key: in flight, its lease run out.
+    IdempotencyKey.objects.filter(key="orphan").update(
+        state=IdempotencyKey.State.IN_FLIGHT,
+        response_status=None,
+        response_body=None,
+        locked_until=timezone.now() - timedelta(seconds=1),
+    )
+
+    retry = pay(
+        headers={"HTTP_IDEMPOTENCY_KEY": "orphan"},
+        order_id=order_id,
+        card=None,
+        payment_method="pm_card_visa",
+    )
+
+    assert retry.status_code == 201
+    assert retry.json()["payment_id"] == first.json()["payment_id"]  # the same payment, resumed
+    assert Payment.objects.filter(order_id=order_id).count() == 1
+    assert len(_intents_for_order(order_id)) == 1
+    assert IdempotencyKey.objects.get(key="orphan").state == IdempotencyKey.State.COMPLETED
 
 
 @pytest.mark.django_db(transaction=True)

@@ -55,8 +55,9 @@ def test_the_beat_task_settles_only_payments_stuck_long_enough(pay, settings):
     payment = _authenticated_three_ds_payment(pay)
 
     settings.RECONCILE_AFTER_MINUTES = 60
-    assert stripe_reconcile_stuck_task() == {"settled": 0, "failed": 0}
+    nothing = {"settled": 0, "failed": 0, "refunds_settled": 0, "refunds_failed": 0}
+    assert stripe_reconcile_stuck_task() == nothing
     settings.RECONCILE_AFTER_MINUTES = 0
-    assert stripe_reconcile_stuck_task() == {"settled": 1, "failed": 0}
+    assert stripe_reconcile_stuck_task() == {**nothing, "settled": 1}
     payment.refresh_from_db()
     assert payment.status == "succeeded"

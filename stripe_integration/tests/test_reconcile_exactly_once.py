@@ -1,0 +1,241 @@
+"""Reconciliation never charges or refunds twice, whatever the PSP remembers.
+
+- Past the PSP's idempotency window (Stripe keeps keys about 24 hours), a
+  payment whose PaymentIntent we never stored is found by a search on our
+  metadata, never charged again; when the search cannot decide, the payment is
+  parked for an operator.
+- A refund whose outcome is unknown (a timeout, a refused connection) is found
+  at the PSP and settled, or sent again when the PSP never got it.
+
+Against localstripe through our launcher, which keeps Stripe's idempotency keys
+and can forget them (DELETE /_config/idempotency_keys) as Stripe does after its
+window, and serves Stripe's PaymentIntent search.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+import requests
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from payments.models import Payment, PaymentEvent, Refund
+from payments.providers import ChargeRequest, PspOutcomeUnknown
+from payments.services.payments import PaymentInput, payment_create, payment_reconcile
+from payments.tests.fixtures import psp_intents, psp_refunds
+from stripe_integration import client as psp_client
+
+pytestmark = pytest.mark.django_db
+
+
+def _forget_psp_idempotency_keys(base: str) -> None:
+    """As Stripe does once its window has passed."""
+    requests.delete(f"{base}/_config/idempotency_keys", timeout=5).raise_for_status()
+
+
+def _lost_answer_payment(api, fail_once) -> Payment:
+    """A payment charged at the PSP whose answer we never saved: the charge went
+    through, then the database failed (503), and the client never came back."""
+    order_id = f"lost-{uuid.uuid4().hex[:12]}"
+    fail_once("payments.services.payments.payment_apply_charge_result")
+    response = api.post(
+        "/api/v1/payments/process",
+        {"order_id": order_id, "amount": "30.00", "currency": "usd", "payment_method": "pm_card_visa"},
+        format="json",
+    )
+    assert response.status_code == 503
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.stripe_payment_intent_id) == ("processing", "")
+    assert len(psp_intents(order_id=order_id)) == 1
+    return payment
+
+
+def _age(payment: Payment, hours: int) -> None:
+    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(hours=hours))
+    payment.refresh_from_db()
+
+
+def test_within_the_window_the_charge_is_resent_with_its_key_and_the_psp_answers_the_first(
+    api, localstripe, fail_once
+):
+    payment = _lost_answer_payment(api, fail_once)
+
+    settled = payment_reconcile(payment=payment, actor="system:reconcile")
+
+    assert settled.status == "succeeded"
+    assert [pi.id for pi in psp_intents(order_id=payment.order_id)] == [settled.stripe_payment_intent_id]
+
+
+def test_past_the_window_the_payment_intent_is_found_by_search_not_charged_again(api, localstripe, fail_once):
+    payment = _lost_answer_payment(api, fail_once)
+    _forget_psp_idempotency_keys(localstripe)
+    _age(payment, hours=25)
+
+    settled = payment_reconcile(payment=payment, actor="system:reconcile")
+
+    intents = psp_intents(order_id=payment.order_id)
+    assert len(intents) == 1  # a blind resend would have made a second PaymentIntent
+    assert settled.status == "succeeded"
+    assert settled.stripe_payment_intent_id == intents[0].id
+    assert settled.review_reason == ""
+
+
+def test_past_the_window_with_no_payment_intent_the_payment_is_parked_not_charged(
+    merchant, localstripe, client
+):
+    payment = payment_create(
+        client=merchant,
+        data=PaymentInput(
+            order_id=f"never-{uuid.uuid4().hex[:12]}",
+            amount_minor=1500,
+            currency="usd",
+            payment_method_id="pm_card_visa",
+        ),
+        actor="api:test",
+        status="processing",
+    )
+    _age(payment, hours=30)
+
+    parked = payment_reconcile(payment=payment, actor="system:reconcile")
+    again = payment_reconcile(payment=parked, actor="system:reconcile")
+
+    assert parked.status == "processing"  # neither charged nor failed by a guess
+    assert "no PaymentIntent" in parked.review_reason
+    assert psp_intents(gateway_payment_uuid=str(payment.uuid)) == []
+    assert PaymentEvent.objects.filter(payment=payment, type="review_required").count() == 1  # once
+    assert again.review_reason == parked.review_reason
+    metrics = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert "gateway_payments_needing_review 1.0" in metrics
+
+    out = StringIO()
+    call_command("payment_review_resolve", payment.public_id, "--not-charged", stdout=out)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code, payment.review_reason) == ("failed", "not_charged", "")
+    assert "failed" in out.getvalue()
+
+
+def test_past_the_window_two_payment_intents_for_one_payment_are_left_to_an_operator(merchant, localstripe):
+    payment = payment_create(
+        client=merchant,
+        data=PaymentInput(order_id=f"two-{uuid.uuid4().hex[:12]}", amount_minor=700, currency="usd"),
+        actor="api:test",
+        status="processing",
+    )
+    Payment.objects.filter(pk=payment.pk).update(payment_method_id="pm_card_visa")
+    for attempt in range(2):  # as a blind resend past the window would have made
+        psp_client.payment_intent_create(
+            request=ChargeRequest(
+                amount_minor=700,
+                currency="usd",
+                idempotency_key=f"other-{uuid.uuid4().hex}-{attempt}",
+                payment_method_id="pm_card_visa",
+                metadata={"gateway_payment_uuid": str(payment.uuid), "order_id": payment.order_id},
+            )
+        )
+    _age(payment, hours=25)
+
+    parked = payment_reconcile(payment=Payment.objects.get(pk=payment.pk), actor="system:reconcile")
+
+    assert parked.status == "processing"
+    assert parked.review_reason.startswith("2 PaymentIntents")
+    assert len(psp_intents(gateway_payment_uuid=str(payment.uuid))) == 2  # nothing more was charged
+
+
+# --- refunds whose outcome is unknown ---------------------------------------------------
+
+
+def _refund_answer_lost(monkeypatch, *, reached_the_psp: bool) -> None:
+    """The PSP call of a refund ends without an answer (a timeout): after the PSP
+    made the refund, or before it got the request."""
+    original = psp_client.refund_create
+
+    def lost(*, request):
+        if reached_the_psp:
+            original(request=request)
+        raise PspOutcomeUnknown()
+
+    monkeypatch.setattr(psp_client, "refund_create", lost)
+
+
+@pytest.mark.parametrize("reached_the_psp", [True, False], ids=["psp-made-it", "psp-never-got-it"])
+def test_a_refund_whose_outcome_is_unknown_is_settled_by_the_command(api, pay, monkeypatch, reached_the_psp):
+    payment_id = pay(amount="50.00").json()["payment_id"]
+    _refund_answer_lost(monkeypatch, reached_the_psp=reached_the_psp)
+    answered = api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "20.00"}, format="json")
+    monkeypatch.undo()
+    refund = Refund.objects.get(payment__public_id=payment_id)
+    assert answered.status_code == 201 and answered.json()["status"] == "pending"
+    assert refund.status == "pending"
+
+    out = StringIO()
+    call_command("refund_reconcile", stdout=out)
+    call_command("refund_reconcile", stdout=StringIO())  # again: nothing more happens
+
+    refund.refresh_from_db()
+    payment = Payment.objects.get(public_id=payment_id)
+    assert refund.status == "succeeded"
+    assert (payment.status, payment.refunded_minor) == ("partially_refunded", 2000)
+    assert [r.refund_id for r in psp_refunds(payment.stripe_payment_intent_id)] == [refund.stripe_refund_id]
+    assert "succeeded" in out.getvalue()
+
+
+def test_operators_settle_a_pending_refund_from_the_admin(api, pay, monkeypatch):
+    payment_id = pay(amount="50.00").json()["payment_id"]
+    _refund_answer_lost(monkeypatch, reached_the_psp=True)
+    api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json")
+    monkeypatch.undo()
+    refund = Refund.objects.get(payment__public_id=payment_id)
+    operator = User.objects.create_user("olga", password="pw", is_staff=True)
+    operator.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_refund", "view_payment", "refund_payment"])
+    )
+    viewer = User.objects.create_user("vera", password="pw", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=["view_refund", "view_payment"]))
+    action = {"action": "reconcile", "_selected_action": [refund.pk]}
+
+    as_viewer, as_operator = Client(), Client()
+    as_viewer.force_login(viewer)
+    as_operator.force_login(operator)
+    as_viewer.post("/admin/payments/refund/", action, follow=True)
+    refund.refresh_from_db()
+    assert refund.status == "pending"  # the action is not offered to a viewer
+    response = as_operator.post("/admin/payments/refund/", action, follow=True)
+
+    refund.refresh_from_db()
+    assert "1 pending refund(s) settled" in response.content.decode()
+    assert refund.status == "succeeded"
+
+
+# --- the stand-in keeps Stripe's idempotency contract ------------------------------------
+
+
+def test_localstripe_replays_a_key_and_refuses_it_with_other_parameters(localstripe, settings):
+    auth = (settings.STRIPE_SECRET_KEY, "")
+    key = f"ls-{uuid.uuid4().hex}"
+    body = {"amount": 500, "currency": "usd", "confirm": "true", "payment_method": "pm_card_visa"}
+
+    def create(data, api_key=auth):
+        return requests.post(
+            f"{localstripe}/v1/payment_intents",
+            data=data,
+            auth=api_key,
+            headers={"Idempotency-Key": key},
+            timeout=10,
+        )
+
+    first, second = create(body), create(body)
+    other = create({**body, "amount": 600})
+    other_account = create(body, api_key=("sk_test_anotherAccountKey000000000000", ""))
+
+    assert first.status_code == second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert other.status_code == 400 and other.json()["error"]["type"] == "idempotency_error"
+    assert other_account.json()["id"] != first.json()["id"]  # keys are per account
