@@ -43,7 +43,12 @@ from localstripe.server import app, get_api_key, json_response, store
 
 # What this launcher adds, for scripts/services.sh to tell it from a plain
 # localstripe (or an older launcher) already listening on the port.
-LAUNCHER_FEATURES = {"launcher": "gateway", "version": 2, "idempotency_keys": True, "payment_intent_search": True}
+LAUNCHER_FEATURES = {
+    "launcher": "gateway",
+    "version": 2,
+    "idempotency_keys": True,
+    "payment_intent_search": True,
+}
 
 _KEYS: dict[tuple[str, str], dict | None] = {}  # (api key, idempotency key) -> stored answer; None: running
 _KEPT_STATUSES = range(200, 300)

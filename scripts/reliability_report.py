@@ -16,6 +16,41 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The fault-point matrix of the exactly-once issue: one row per point, for a
+# payment and for a refund (ids and descriptions from the test module itself).
+_EXACTLY_ONCE = "gateway/tests/test_exactly_once.py"
+
+
+def _fault_point_cases() -> list[tuple[str, str, list[str]]]:
+    import ast
+
+    tree = ast.parse((ROOT / _EXACTLY_ONCE).read_text())
+    tables = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in ("PAYMENT_FAULT_POINTS", "REFUND_FAULT_POINTS")
+    }
+    cases = []
+    for kind, table, test in (
+        ("payment", "PAYMENT_FAULT_POINTS", "test_a_payment_retried_after_a_fault_is_charged_once"),
+        ("refund", "REFUND_FAULT_POINTS", "test_a_refund_retried_after_a_fault_is_made_once"),
+    ):
+        for row_id, point, target, on_call in tables[table]:
+            call = "" if on_call == 1 else f" (call {on_call})"
+            cases.append(
+                (
+                    "Exactly once",
+                    f"A {kind} fails once {point} (`{target}`{call} raises OperationalError): the client gets "
+                    f"503, retries with the same Idempotency-Key, and gets 201; one {kind} and one PSP object, "
+                    "in the final status",
+                    [f"{_EXACTLY_ONCE}::{test}[{row_id}]"],
+                )
+            )
+    return cases
+
+
 # (area, case, [test node ids])
 CASES: list[tuple[str, str, list[str]]] = [
     (
@@ -104,9 +139,84 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "Faults",
-        "SIGKILL during a burst: every PSP charge has its payment; reconciliation settles all "
-        "(gap: localstripe ignores idempotency keys, so a charge cut off mid-call may be made twice there)",
+        "SIGKILL during a burst: every PSP charge has its payment; reconciliation settles all; "
+        "zero double charges (the stand-in keeps Stripe's idempotency keys)",
         ["gateway/tests/test_crash.py::test_sigkill_during_a_burst_loses_no_charge"],
+    ),
+    *_fault_point_cases(),
+    (
+        "Exactly once",
+        "A claim left in flight by a dead process is taken over after its lease: the same payment, one charge",
+        [
+            "payments/tests/test_idempotency.py::test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease"
+        ],
+    ),
+    (
+        "Exactly once",
+        "A refund failing before its PSP call, never retried by the client, is sent by reconciliation",
+        [
+            "gateway/tests/test_exactly_once.py::"
+            "test_a_refund_whose_database_fails_before_the_psp_call_and_then_never_retried_is_reconciled"
+        ],
+    ),
+    (
+        "Exactly once",
+        "Reconciliation within the PSP's key window resends the charge with its key: the PSP answers the first",
+        [
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_within_the_window_the_charge_is_resent_with_its_key_and_the_psp_answers_the_first"
+        ],
+    ),
+    (
+        "Exactly once",
+        "Past the PSP's key window (keys forgotten, payment 25 h old): the PaymentIntent is found by search, "
+        "never charged again; none or two found: parked for an operator (admin, /metrics), resolved by command",
+        [
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_past_the_window_the_payment_intent_is_found_by_search_not_charged_again",
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_past_the_window_with_no_payment_intent_the_payment_is_parked_not_charged",
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_past_the_window_two_payment_intents_for_one_payment_are_left_to_an_operator",
+        ],
+    ),
+    (
+        "Exactly once",
+        "A refund of unknown outcome (the PSP made it, or never got it) is settled by `manage.py refund_reconcile` "
+        "and by an admin action; one refund at the PSP",
+        [
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_a_refund_whose_outcome_is_unknown_is_settled_by_the_command",
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_operators_settle_a_pending_refund_from_the_admin",
+        ],
+    ),
+    (
+        "Exactly once",
+        "The admin refund form submitted twice (one-time token): one refund",
+        ["payments/tests/test_admin.py::test_the_refund_form_submitted_twice_refunds_once"],
+    ),
+    (
+        "Exactly once",
+        "The PSP stand-in keeps Stripe's idempotency contract: a key replays, other parameters are a 400",
+        [
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_localstripe_replays_a_key_and_refuses_it_with_other_parameters"
+        ],
+    ),
+    (
+        "Stripe's contract",
+        "Every request shape of the client (each charge form, currency kind, refund reason, capture, cancel, "
+        "reads) is accepted by stripe-mock with LOCALSTRIPE_QUIRKS off; what Stripe refuses is refused",
+        [
+            "stripe_integration/tests/test_stripe_contract.py::"
+            "test_every_charge_shape_in_every_currency_kind_is_one_stripe_accepts",
+            "stripe_integration/tests/test_stripe_contract.py::test_a_raw_card_is_tokenized_with_a_request_stripe_accepts",
+            "stripe_integration/tests/test_stripe_contract.py::test_refunds_with_each_reason_are_ones_stripe_accepts",
+            "stripe_integration/tests/test_stripe_contract.py::"
+            "test_capture_cancel_and_every_read_are_requests_stripe_accepts",
+            "stripe_integration/tests/test_stripe_contract.py::test_stripe_mock_refuses_what_stripe_would_refuse",
+        ],
     ),
     (
         "Faults",
@@ -190,11 +300,13 @@ def run() -> dict[str, str]:
     results: dict[str, str] = {}
     for case in ET.parse(out).getroot().iter("testcase"):  # noqa: S314 (our own pytest report)
         path = case.get("classname", "").replace(".", "/") + ".py"
-        name = case.get("name", "").split("[")[0]
+        full_name = case.get("name", "")
         failed = case.find("failure") is not None or case.find("error") is not None
-        key = f"{path}::{name}"
-        if failed or key not in results:
-            results[key] = "fail" if failed else "pass"
+        # A node named with its parameters ([row-id]) gets its own result; one
+        # named without them, the result of all its parameters.
+        for key in {f"{path}::{full_name}", f"{path}::{full_name.split('[')[0]}"}:
+            if failed or key not in results:
+                results[key] = "fail" if failed else "pass"
     return results
 
 

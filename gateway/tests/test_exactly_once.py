@@ -15,22 +15,26 @@ import pytest
 from payments.models import IdempotencyKey, Payment, PaymentEvent, Refund
 from payments.tests.fixtures import psp_intents, psp_refunds
 
-# (fault point, the function that fails, which of its calls)
+# (id, fault point, the function that fails, which of its calls). The ids name
+# the rows of docs/RELIABILITY.md (scripts/reliability_report.py).
 PAYMENT_FAULT_POINTS = [
-    ("after the idempotency claim", "payments.views.payment_process", 1),
+    ("after-claim", "after the idempotency claim", "payments.views.payment_process", 1),
     (
+        "after-psp-before-save",
         "after the PSP call returns, before its result is saved",
         "payments.services.payments.payment_apply_charge_result",
         1,
     ),
-    ("after the save, before the response", "payments.views.payment_body", 1),
-    ("while the key's answer is stored", "gateway.idempotency.idempotency_complete", 1),
+    ("after-save-before-response", "after the save, before the response", "payments.views.payment_body", 1),
+    ("storing-the-answer", "while the key's answer is stored", "gateway.idempotency.idempotency_complete", 1),
     (
+        "outbox-created",
         "during the outbox write of payment.created",
         "gateway.events.receivers.outbox_record_timeline_event",
         1,
     ),
     (
+        "outbox-settled",
         "during the outbox write of payment.succeeded",
         "gateway.events.receivers.outbox_record_timeline_event",
         2,
@@ -38,12 +42,28 @@ PAYMENT_FAULT_POINTS = [
 ]
 
 REFUND_FAULT_POINTS = [
-    ("after the idempotency claim", "payments.views.payment_refund", 1),
-    ("after the PSP call returns, before its result is saved", "payments.services.refunds.refund_settle", 1),
-    ("after the save, before the response", "payments.views.payment_with_refunds", 1),
-    ("while the key's answer is stored", "gateway.idempotency.idempotency_complete", 1),
-    ("during the outbox write of refund.created", "gateway.events.receivers.outbox_record_timeline_event", 1),
+    ("after-claim", "after the idempotency claim", "payments.views.payment_refund", 1),
     (
+        "after-psp-before-save",
+        "after the PSP call returns, before its result is saved",
+        "payments.services.refunds.refund_settle",
+        1,
+    ),
+    (
+        "after-save-before-response",
+        "after the save, before the response",
+        "payments.views.payment_with_refunds",
+        1,
+    ),
+    ("storing-the-answer", "while the key's answer is stored", "gateway.idempotency.idempotency_complete", 1),
+    (
+        "outbox-created",
+        "during the outbox write of refund.created",
+        "gateway.events.receivers.outbox_record_timeline_event",
+        1,
+    ),
+    (
+        "outbox-settled",
         "during the outbox write of refund.succeeded",
         "gateway.events.receivers.outbox_record_timeline_event",
         2,
@@ -61,7 +81,9 @@ def _process(api, order_id: str, key: str):
 
 
 @pytest.mark.parametrize(
-    "point,target,on_call", PAYMENT_FAULT_POINTS, ids=[point for point, _, _ in PAYMENT_FAULT_POINTS]
+    "point,target,on_call",
+    [row[1:] for row in PAYMENT_FAULT_POINTS],
+    ids=[row[0] for row in PAYMENT_FAULT_POINTS],
 )
 @pytest.mark.django_db(transaction=True)
 def test_a_payment_retried_after_a_fault_is_charged_once(api, localstripe, fail_once, point, target, on_call):
@@ -87,7 +109,9 @@ def test_a_payment_retried_after_a_fault_is_charged_once(api, localstripe, fail_
 
 
 @pytest.mark.parametrize(
-    "point,target,on_call", REFUND_FAULT_POINTS, ids=[point for point, _, _ in REFUND_FAULT_POINTS]
+    "point,target,on_call",
+    [row[1:] for row in REFUND_FAULT_POINTS],
+    ids=[row[0] for row in REFUND_FAULT_POINTS],
 )
 @pytest.mark.django_db(transaction=True)
 def test_a_refund_retried_after_a_fault_is_made_once(api, localstripe, fail_once, point, target, on_call):
