@@ -10,7 +10,7 @@ STAMP := $(VENV)/.requirements-dev
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-fresh services services-down services-status kafka-up \
+.PHONY: help venv run test test-fresh services services-down services-status kafka-up lock \
         fmt lint build clean docker-run migrate bench profile fuzz reliability
 
 help:
@@ -20,10 +20,12 @@ help:
 	@echo "make services-down  stop the services that 'make services' started"
 	@echo "make lint / fmt     ruff, and validate docker/compose.yaml"
 
-$(STAMP): requirements/base.txt requirements/dev.txt
+# The whole dependency tree, transitive packages included, pinned with hashes
+# (requirements/lock/, made from requirements/*.txt by `make lock`).
+$(STAMP): requirements/lock/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q --require-hashes -r requirements/lock/dev.txt
 	@touch $@
 
 venv: $(STAMP)
@@ -75,8 +77,18 @@ profile: services
 test-fresh:
 	$(MAKE) test PYTEST_ARGS="--create-db $(PYTEST_ARGS)"
 
+# requirements/*.txt name what we depend on; requirements/lock/*.txt pin the
+# whole tree with hashes. Run after changing a requirements file.
+UV_VERSION := 0.13.9
+LOCK_OPTS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --quiet
+lock: venv
+	$(PY) -m pip install -q uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile requirements/base.txt $(LOCK_OPTS) -o requirements/lock/base.txt
+	$(VENV)/bin/uv pip compile requirements/mysql.txt $(LOCK_OPTS) -o requirements/lock/mysql.txt
+	$(VENV)/bin/uv pip compile requirements/dev.txt -c requirements/lock/base.txt $(LOCK_OPTS) -o requirements/lock/dev.txt
+
 migrate: venv
-	$(PY) manage.py migrate
+	DJANGO_DEBUG=true $(PY) manage.py migrate
 
 fmt: venv
 	$(VENV)/bin/ruff format .
@@ -86,11 +98,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	scripts/compose_config.sh
+	$(PY) scripts/docker_context_check.py
 	$(PY) scripts/security_lint.py
 
 build: venv
-	$(PY) manage.py check
-	$(PY) manage.py collectstatic --noinput -v0
+	DJANGO_DEBUG=true $(PY) manage.py check
+	DJANGO_DEBUG=true $(PY) manage.py collectstatic --noinput -v0
 
 docker-run:
 	docker compose -f docker/compose.yaml up --build

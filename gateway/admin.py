@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from gateway.admin_base import ReadOnlyModelAdmin
+from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_pending_count, outbox_relay
 
@@ -32,7 +32,10 @@ class OutboxEventAdmin(ReadOnlyModelAdmin):
         }
         return super().changelist_view(request, extra_context)
 
-    @admin.action(description="Publish pending events now")
+    def has_publish_permission(self, request) -> bool:
+        return has_model_permission(self, request, "publish_outboxevent")
+
+    @admin.action(description="Publish pending events now", permissions=["publish"])
     def publish_now(self, request, queryset):
         result = outbox_relay()
         level = messages.ERROR if result.error else messages.SUCCESS

@@ -1,6 +1,15 @@
 """Admin building blocks shared by every app."""
 
+import functools
+
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+
+
+def has_model_permission(model_admin, request, codename: str) -> bool:
+    """`<app>.<codename>` on the admin's model: what `@admin.action(permissions=[…])`
+    and each custom admin view check, so nothing is offered to a mere viewer."""
+    return request.user.has_perm(f"{model_admin.opts.app_label}.{codename}")
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -14,3 +23,59 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Views of installed apps' admins that act without checking any permission.
+# dj-stripe's confirmation view (`djstripe_custom_action`) runs its "resync"
+# and "sync all" actions for any staff user who posts to it, calling Stripe
+# with the key it stores.
+_UNGUARDED_VIEWS = {"djstripe_custom_action"}
+
+
+def _superusers_only(view):
+    @functools.wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def admin_require_declared_permissions(site) -> None:
+    """Least privilege for every admin on the site, ours and installed apps':
+    an action that declares no `permissions=` (Django offers those to anyone
+    who can see the list; dj-stripe's resyncs and axes' cleanup are such) is
+    for superusers only, and so are the installed apps' views that check
+    nothing. Run once the registry is complete (GatewayConfig.ready)."""
+    for model_admin in site._registry.values():
+        if getattr(model_admin, "_declared_permissions_required", False):
+            continue
+        model_admin._declared_permissions_required = True
+        model_admin.get_actions = _declared_actions_only(model_admin.get_actions)
+        model_admin.get_urls = _guarded_urls(model_admin.get_urls)
+
+
+def _declared_actions_only(get_actions):
+    @functools.wraps(get_actions)
+    def actions_for(request):
+        actions = get_actions(request)
+        if request.user.is_superuser:
+            return actions
+        return {
+            name: entry for name, entry in actions.items() if getattr(entry[0], "allowed_permissions", ())
+        }
+
+    return actions_for
+
+
+def _guarded_urls(get_urls):
+    @functools.wraps(get_urls)
+    def urls():
+        patterns = get_urls()
+        for pattern in patterns:
+            if getattr(pattern, "name", None) in _UNGUARDED_VIEWS:
+                pattern.callback = _superusers_only(pattern.callback)
+        return patterns
+
+    return urls

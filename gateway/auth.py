@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import IsAuthenticated
 
 from gateway.errors import AuthenticationFailed
+from gateway.ratelimit import unauthenticated_check, unauthenticated_count
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -22,18 +24,34 @@ class ApiKeyAuthentication(BaseAuthentication):
 
         parts = get_authorization_header(request).split()
         if not parts:
-            return None
+            return None  # ApiKeyRequired counts it, where a key is required
+        unauthenticated_check(request)
         if parts[0].lower() != self.keyword or len(parts) != 2:
+            unauthenticated_count(request)
             raise AuthenticationFailed("Use the header Authorization: Bearer <key>.")
         try:
             raw_key = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
+            unauthenticated_count(request)
             raise AuthenticationFailed() from exc
         client = api_client_get_by_key(raw_key=raw_key)
         if client is None:
+            unauthenticated_count(request)
             raise AuthenticationFailed("The API key is not valid or has been revoked.")
         return (client, client)
 
     def authenticate_header(self, request):
         # Makes DRF answer 401 (not 403) when no credentials were sent.
         return 'Bearer realm="api"'
+
+
+class ApiKeyRequired(IsAuthenticated):
+    """IsAuthenticated, and a request that sent no key at all is counted against
+    its IP's budget of unauthenticated requests (429 once it is spent)."""
+
+    def has_permission(self, request, view) -> bool:
+        if super().has_permission(request, view):
+            return True
+        unauthenticated_check(request)
+        unauthenticated_count(request)
+        return False

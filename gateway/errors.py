@@ -248,6 +248,11 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     return Response(body, status=err.status_code, headers=headers)
 
 
+def django_error_response(err: GatewayError) -> JsonResponse:
+    """The standard error body outside DRF (middleware, Django's own handlers)."""
+    return _django_error_response(err)
+
+
 def _django_error_response(err: GatewayError) -> JsonResponse:
     return JsonResponse(
         error_body(

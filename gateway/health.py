@@ -57,16 +57,41 @@ def check_redis() -> CheckResult:
     return CheckResult("ok", True, _ms(started), "redis")
 
 
+# The checks that call another system (Kafka builds an admin client, the PSP
+# check is an authenticated Stripe call that counts against the account's rate
+# limit) are cached per process for HEALTH_CHECK_CACHE_SECONDS, keyed by the
+# settings they depend on: a flood of /health/ready costs them one call each
+# per interval, not one per request.
+_REMOTE_RESULTS: dict[tuple, tuple[float, CheckResult]] = {}
+
+
+def _cached(key: tuple, check) -> CheckResult:
+    now = time.monotonic()
+    hit = _REMOTE_RESULTS.get(key)
+    if hit is not None and now - hit[0] < settings.HEALTH_CHECK_CACHE_SECONDS:
+        return hit[1]
+    result = check()
+    _REMOTE_RESULTS[key] = (now, result)
+    return result
+
+
 def check_kafka() -> CheckResult:
     if not kafka_enabled():
         return CheckResult("disabled", False, detail="KAFKA_BROKERS is not set: events wait in the outbox")
-    result = kafka_ping()
-    return CheckResult("ok" if result.ok else "down", True, result.latency_ms, result.detail)
+
+    def ping() -> CheckResult:
+        result = kafka_ping()
+        return CheckResult("ok" if result.ok else "down", True, result.latency_ms, result.detail)
+
+    return _cached(("kafka", tuple(settings.KAFKA_BROKERS)), ping)
 
 
 def check_psp() -> CheckResult:
-    result = psp_ping()
-    return CheckResult("ok" if result.ok else "down", True, result.latency_ms, result.detail)
+    def ping() -> CheckResult:
+        result = psp_ping()
+        return CheckResult("ok" if result.ok else "down", True, result.latency_ms, result.detail)
+
+    return _cached(("psp", settings.STRIPE_API_BASE, settings.STRIPE_SECRET_KEY), ping)
 
 
 def check_outbox() -> CheckResult:

@@ -42,14 +42,28 @@ def redact_card_numbers(text: str) -> str:
     return _CVC.sub(r"\1[REDACTED]", _PAN_CANDIDATE.sub(replace, text))
 
 
+_TRACEBACK_FORMATTER = logging.Formatter()
+
+
 class CardNumberRedactionFilter(logging.Filter):
     """Defence in depth: a card number or CVC that reaches a log line anyway is masked.
 
-    It rewrites the record itself, so every handler after it sees the masked text."""
+    It rewrites the record itself, so every handler after it sees the masked
+    text: the message, and the traceback and stack text too (an exception's
+    message or a local's repr may hold what the request carried). The traceback
+    is formatted here once and kept as exc_text, with exc_info dropped, so that
+    no formatter (text or JSON) formats the raw exception again."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = redact_card_numbers(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info:
+            record.exc_text = record.exc_text or _TRACEBACK_FORMATTER.formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = redact_card_numbers(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_card_numbers(record.stack_info)
         return True

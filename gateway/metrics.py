@@ -8,6 +8,7 @@ by status and currency, the outbox backlog) are read at scrape time.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 
@@ -24,6 +25,10 @@ PSP_SECONDS = Histogram(
 )
 PSP_ERRORS = Counter("gateway_psp_errors_total", "PSP errors, by the gateway's error code.", ["code"])
 OTP_EVENTS = Counter("gateway_otp_events_total", "One-time codes sent, wrong, and locked out.", ["event"])
+WEBHOOK_INVALID = Counter(
+    "gateway_webhook_invalid_signature_total",
+    "Webhook deliveries refused for their signature (never stored).",
+)
 RATE_LIMITED = Counter("gateway_rate_limit_rejections_total", "Requests answered 429, by limit.", ["scope"])
 
 
@@ -71,7 +76,9 @@ _database_collector = DatabaseCollector()
 
 def _allowed(request) -> bool:
     token = settings.METRICS_TOKEN
-    if token and request.headers.get("Authorization") == f"Bearer {token}":
+    sent = request.headers.get("Authorization", "")
+    # Compared in constant time: a timing difference must not spell the token out.
+    if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
         return True
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))

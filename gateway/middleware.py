@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import time
 import uuid
 
+from django.utils.http import parse_header_parameters
+
+from gateway.errors import UnsupportedMediaType, django_error_response
 from gateway.request_context import reset_request_id, set_request_id
 
 logger = logging.getLogger("gateway.request")
@@ -50,3 +54,35 @@ class RequestIdMiddleware:
             return response
         finally:
             reset_request_id(token)
+
+
+def _is_text_charset(charset: str) -> bool:
+    try:
+        return codecs.lookup(charset)._is_text_encoding
+    except LookupError:
+        return False
+
+
+class ContentTypeCharsetMiddleware:
+    """A request body is decoded with the charset its Content-Type names, by
+    Django and DRF alike; Python's codec registry also holds bytes-to-bytes
+    codecs (`bz2_codec`, `zlib_codec`, `hex`) and answers unknown names with
+    LookupError, a 500 wherever a body is read. Only real text encodings get
+    through; anything else is a 415 before any view runs."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if content_type:
+            _, params = parse_header_parameters(content_type)
+            charset = params.get("charset")
+            if charset is not None and not _is_text_charset(charset):
+                return django_error_response(
+                    UnsupportedMediaType(
+                        "The Content-Type names a charset that is not a text encoding; use utf-8.",
+                        code="unsupported_charset",
+                    )
+                )
+        return self.get_response(request)

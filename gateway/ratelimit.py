@@ -16,7 +16,7 @@ from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
-from gateway.errors import ServiceUnavailable
+from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.metrics import RATE_LIMITED
 
 logger = logging.getLogger("gateway.ratelimit")
@@ -79,6 +79,38 @@ class ClientRateThrottle(BaseThrottle):
 
     def wait(self) -> int:
         return getattr(self, "_wait", 1)
+
+
+def _unauthenticated_usage(request, *, increment: bool):
+    rate = settings.RATE_LIMITS.get("unauthenticated")
+    if not rate:
+        return None
+    ip = client_ip(request)
+    try:
+        return get_usage(
+            request,
+            group="gw:unauthenticated",
+            key=lambda group, req: f"ip:{ip}",
+            rate=rate,
+            increment=increment,
+        )
+    except Exception:  # the cache is down: counting failures is not worth refusing good keys
+        return None
+
+
+def unauthenticated_check(request) -> None:
+    """Before an API key is looked up: an IP that has sent too many missing or
+    wrong keys gets 429 without costing a database read (authentication runs
+    before DRF's throttles, so they never see these requests)."""
+    usage = _unauthenticated_usage(request, increment=False)
+    if usage is not None and usage["count"] >= usage["limit"]:
+        RATE_LIMITED.labels(scope="unauthenticated").inc()
+        raise RateLimited(headers={"Retry-After": str(max(usage["time_left"], 1))})
+
+
+def unauthenticated_count(request) -> None:
+    """Counts one request with a missing or wrong API key against its IP."""
+    _unauthenticated_usage(request, increment=True)
 
 
 class RateLimitHeadersMiddleware:

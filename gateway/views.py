@@ -43,11 +43,15 @@ class HealthView(APIView):
 
 
 class ReadinessView(APIView):
-    """Readiness: every configured dependency answers. 503 with a per-dependency report otherwise."""
+    """Readiness: every configured dependency answers. 503 with a per-dependency report otherwise.
+
+    Public, but limited per IP (RATE_LIMIT_HEALTH_READY), and its remote checks
+    are cached for a few seconds (gateway.health): unlike /health it calls Kafka
+    and the PSP."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes: list = []  # load balancers poll these
+    rate_limit_scope = "health_ready"
 
     @extend_schema(responses={200: dict, 503: dict})
     def get(self, request):

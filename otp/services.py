@@ -58,10 +58,18 @@ class OtpSendAccepted:
 
 
 def otp_required(*, amount_minor: int, currency: str) -> bool:
-    """OTP_REQUIRED_ABOVE, per currency in minor units ("usd:100000,eur:100000") or "*" for all."""
+    """OTP_REQUIRED_ABOVE, per currency in minor units ("usd:100000,eur:100000"),
+    with "*" for every currency not listed.
+
+    Fails closed: once thresholds are set, a payment in a currency they do not
+    cover (no entry, no "*") is held for a code, whatever its amount; amounts in
+    minor units cannot be compared across currencies, so no other threshold
+    stands in. With no thresholds at all, only `require_otp` holds a payment."""
     thresholds = settings.OTP_REQUIRED_ABOVE
+    if not thresholds:
+        return False
     limit = thresholds.get(currency, thresholds.get("*"))
-    return limit is not None and amount_minor > limit
+    return limit is None or amount_minor > limit
 
 
 def otp_send_after_commit(*, payment: Payment) -> OtpSendAccepted:

@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from gateway.admin_base import ReadOnlyModelAdmin
+from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
 from gateway.errors import GatewayError
 from payments.enums import PaymentStatus
 from payments.models import ApiClient, IdempotencyKey, Payment, PaymentEvent, Refund
@@ -205,7 +205,16 @@ class PaymentAdmin(admin.ModelAdmin):
         return False
 
     def has_refund_permission(self, request):
-        return request.user.has_perm("payments.refund_payment")
+        return has_model_permission(self, request, "refund_payment")
+
+    def has_sync_permission(self, request):
+        return has_model_permission(self, request, "sync_payment")
+
+    def has_resend_otp_permission(self, request):
+        return has_model_permission(self, request, "resend_otp_payment")
+
+    def has_overview_permission(self, request):
+        return has_model_permission(self, request, "view_overview_payment")
 
     # --- columns and fields -----------------------------------------------------------------
     @admin.display(description="amount", ordering="amount_minor")
@@ -325,6 +334,8 @@ class PaymentAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/payments/payment/refund.html", context)
 
     def overview_view(self, request):
+        if not self.has_overview_permission(request):
+            raise PermissionDenied
         data = payments_overview()
         context = {
             **self.admin_site.each_context(request),
@@ -345,7 +356,7 @@ class PaymentAdmin(admin.ModelAdmin):
             return None
         return redirect("admin:payments_payment_refund", queryset.get().pk)
 
-    @admin.action(description="Sync from Stripe")
+    @admin.action(description="Sync from Stripe", permissions=["sync"])
     def sync_from_stripe(self, request, queryset):
         changed = 0
         for payment in queryset:
@@ -356,7 +367,7 @@ class PaymentAdmin(admin.ModelAdmin):
                 messages.error(request, f"{payment.public_id}: {exc.message}")
         messages.info(request, f"Synced {queryset.count()} payment(s); {changed} changed status.")
 
-    @admin.action(description="Resend the one-time code")
+    @admin.action(description="Resend the one-time code", permissions=["resend_otp"])
     def resend_otp(self, request, queryset):
         from otp.services import otp_send_after_commit
 
@@ -383,7 +394,7 @@ class RefundAdmin(admin.ModelAdmin):
         return [f.name for f in Refund._meta.fields]
 
     def has_refund_permission(self, request):
-        return request.user.has_perm("payments.refund_payment")
+        return request.user.has_perm("payments.refund_payment")  # the payments' permission
 
     @admin.action(description="Settle pending refunds from the PSP", permissions=["refund"])
     def reconcile(self, request, queryset):
@@ -456,7 +467,10 @@ class ApiClientAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Revoke the selected keys")
+    def has_revoke_permission(self, request):
+        return has_model_permission(self, request, "revoke_apiclient")
+
+    @admin.action(description="Revoke the selected keys", permissions=["revoke"])
     def revoke(self, request, queryset):
         for client in queryset.filter(is_active=True):
             api_client_revoke(client=client)

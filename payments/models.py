@@ -29,6 +29,7 @@ class ApiClient(models.Model):
     class Meta:
         verbose_name = "API client"
         ordering = ["name"]
+        permissions = [("revoke_apiclient", "Can revoke API keys")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
@@ -106,7 +107,12 @@ class Payment(models.Model):
             models.Index(fields=["client", "order_id"]),
             models.Index(fields=["client", "status"]),
         ]
-        permissions = [("refund_payment", "Can refund payments")]
+        permissions = [
+            ("refund_payment", "Can refund payments"),
+            ("sync_payment", "Can sync payments from the PSP (reconciliation)"),
+            ("resend_otp_payment", "Can resend a payment's one-time code"),
+            ("view_overview_payment", "Can view the payments overview"),
+        ]
 
     def __str__(self) -> str:
         return self.public_id

@@ -110,7 +110,12 @@ def to_minor_units(value: object, currency: str, *, param: str = "amount") -> in
             code="amount_too_precise",
             param=param,
         )
-    return int(scaled)
+    minor = int(scaled)
+    if minor <= 0:
+        # A positive amount so small that scaling underflowed to zero (1e-1000030:
+        # Decimal's exponent range ends near -10**6): as invalid as a zero.
+        raise InvalidRequest("amount must be greater than zero.", code="invalid_amount", param=param)
+    return minor
 
 
 def to_major_units(amount_minor: int, currency: str) -> Decimal:

@@ -102,6 +102,7 @@ class RefundResult:
     amount_minor: int
     failure_reason: str = ""
     metadata: dict = field(default_factory=dict)
+    payment_intent_id: str = ""
 
 
 class PaymentProvider(Protocol):

@@ -38,6 +38,7 @@ def services_env() -> dict[str, str]:
         {
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+            "OTP_SECRET": "bench-otp-" + "y" * 40,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
             "LOG_LEVEL": "WARNING",

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-validate-only}"
 export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-validate-only}"
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-validate-only}"
+export OTP_SECRET="${OTP_SECRET:-validate-only}"
 if docker compose version >/dev/null 2>&1; then
   docker compose -f docker/compose.yaml config -q
 elif command -v docker-compose >/dev/null 2>&1; then

@@ -273,6 +273,132 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "Security hardening",
+        "Idempotency-Key fingerprint: an HMAC under the server's secret, never a plain hash of a body holding a card "
+        "(also for requests refused with raw_card_data_not_accepted)",
+        [
+            "payments/tests/test_idempotency.py::"
+            "test_the_stored_fingerprint_is_a_keyed_hash_never_a_plain_hash_of_the_card"
+        ],
+    ),
+    (
+        "Security hardening",
+        "The stored idempotent answer holds no client_secret; a replay answers without it",
+        ["payments/tests/test_idempotency.py::test_a_replay_returns_the_first_answer_and_charges_once"],
+    ),
+    (
+        "Security hardening",
+        "Log redaction covers tracebacks (exc_info) and stack text; the card-data scanner proves it",
+        [
+            "gateway/tests/test_card_data_scan.py::"
+            "test_a_traceback_through_the_configured_handlers_carries_no_card_data"
+        ],
+    ),
+    (
+        "Security hardening",
+        "With ACCEPT_RAW_CARD_DATA off, /stripe/validate-card refuses card numbers too",
+        [
+            "stripe_integration/tests/test_validate_card.py::"
+            "test_with_raw_card_data_refused_validate_card_refuses_it_too"
+        ],
+    ),
+    (
+        "Security hardening",
+        "Every admin action and custom page declares its permission: refused to a view-only staff user and to a "
+        "user with none; operators get their job's actions, not revoke or reprocess",
+        [
+            "gateway/tests/test_admin_permissions.py::"
+            "test_every_custom_action_is_refused_to_a_viewer_and_to_a_user_without_permissions",
+            "gateway/tests/test_admin_permissions.py::"
+            "test_every_custom_admin_page_is_refused_to_a_viewer_and_to_a_user_without_permissions",
+            "gateway/tests/test_admin_permissions.py::"
+            "test_operators_get_the_actions_of_their_job_and_not_the_administrators",
+        ],
+    ),
+    (
+        "Security hardening",
+        "Admin login lockout per user and per address (django-axes); 15-minute idle session timeout",
+        [
+            "gateway/tests/test_security.py::"
+            "test_admin_logins_lock_out_after_repeated_failures_per_user_and_per_address",
+            "gateway/tests/test_security.py::test_an_idle_admin_session_ends_after_15_minutes",
+        ],
+    ),
+    (
+        "Security hardening",
+        "Events published to merchants say `operator`, never the operator's username",
+        ["payments/tests/test_admin.py::test_events_of_an_operators_refund_do_not_name_the_operator"],
+    ),
+    (
+        "Security hardening",
+        "Production by default; a live key with DEBUG, the development SECRET_KEY or webhook secret, or "
+        "LOCALSTRIPE_QUIRKS stops start-up; production refuses a missing or borrowed OTP secret",
+        [
+            "gateway/tests/test_settings.py::test_with_nothing_set_it_is_production_and_refuses_to_start_without_secrets",
+            "gateway/tests/test_settings.py::test_a_live_key_with_any_development_setting_stops_start_up",
+            "gateway/tests/test_settings.py::test_production_refuses_a_missing_or_borrowed_otp_secret",
+        ],
+    ),
+    (
+        "Security hardening",
+        "Charge and refund webhooks act on the PSP's objects, re-fetched: a forged refund event changes nothing; "
+        "unsigned deliveries are not stored",
+        [
+            "stripe_integration/tests/test_webhooks.py::test_a_forged_refund_event_cannot_mark_a_payment_refunded",
+            "stripe_integration/tests/test_webhooks.py::"
+            "test_a_refund_event_naming_another_payment_intent_is_not_applied_to_ours",
+            "stripe_integration/tests/test_webhooks.py::test_a_missing_or_bad_signature_is_400_and_changes_nothing",
+        ],
+    ),
+    (
+        "Security hardening",
+        "/health/ready limited per IP, its Kafka and PSP checks cached; /metrics token compared in constant time",
+        [
+            "gateway/tests/test_rate_limits.py::test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached",
+            "gateway/tests/test_metrics.py::test_the_metrics_token_is_compared_in_constant_time",
+        ],
+    ),
+    (
+        "Security hardening",
+        "No .env (at any depth) or key file in the Docker build context; checked by `make lint`",
+        [
+            "gateway/tests/test_docker_context.py::test_the_dockerignore_keeps_every_env_file_out_at_any_depth",
+            "gateway/tests/test_docker_context.py::test_the_check_finds_a_secret_file_that_the_patterns_miss",
+            "gateway/tests/test_docker_context.py::test_the_repository_sends_no_secret_file_to_the_builder",
+        ],
+    ),
+    (
+        "Security hardening",
+        "Missing or wrong API keys limited per IP, before any key lookup (429)",
+        [
+            "gateway/tests/test_rate_limits.py::"
+            "test_missing_and_wrong_api_keys_are_limited_per_ip_before_any_key_lookup"
+        ],
+    ),
+    (
+        "Security hardening",
+        "An amount underflowing to zero (1e-1000030) is 400 invalid_amount on every amount path; a charset that is "
+        "not a text encoding (bz2_codec) is 415 everywhere",
+        [
+            "gateway/tests/test_hostile_input.py::test_an_amount_that_underflows_to_zero_is_400_on_every_amount_path",
+            "gateway/tests/test_hostile_input.py::test_a_charset_that_is_not_a_text_encoding_is_415_everywhere",
+        ],
+    ),
+    (
+        "Security hardening",
+        "OTP thresholds fail closed for a currency they do not cover",
+        ["otp/tests/test_otp.py::test_a_currency_the_thresholds_do_not_cover_is_held_for_a_code"],
+    ),
+    (
+        "Security hardening",
+        "The whole dependency tree is locked with hashes and installed with --require-hashes",
+        [
+            "gateway/tests/test_dependency_lock.py::"
+            "test_every_locked_package_has_a_hash_and_every_direct_pin_is_locked",
+            "gateway/tests/test_dependency_lock.py::test_the_dev_lock_agrees_with_the_runtime_lock",
+        ],
+    ),
+    (
         "Security",
         "Admin behind staff login with CSRF; security headers; check --deploy clean",
         [

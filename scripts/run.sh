@@ -12,6 +12,8 @@ PY="$VENV/bin/python"
 RUN_DIR="$ROOT/.services/run"
 mkdir -p "$RUN_DIR"
 export SERVER_PORT="${SERVER_PORT:-8085}"
+# Development mode, explicitly: the settings default to production.
+export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
 # Without Redis the cache (OTP codes and counters) is local to one process:
 # one gunicorn worker (with threads) keeps it shared.
 if [ -z "${REDIS_URL:-}" ]; then export GUNICORN_WORKERS="${GUNICORN_WORKERS:-1}"; fi

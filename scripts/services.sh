@@ -285,12 +285,12 @@ start_beat() {
 
 install_mysql_driver() {
   local sum stamp="$VENV/.requirements-mysql"
-  sum="$(sha256sum "$ROOT/requirements/mysql.txt" | cut -d' ' -f1)"
+  sum="$(sha256sum "$ROOT/requirements/lock/mysql.txt" | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
     return
   fi
   log "installing the MySQL driver (compiles mysqlclient)"
-  "$VENV/bin/pip" install -q -r "$ROOT/requirements/mysql.txt"
+  "$VENV/bin/pip" install -q --require-hashes -r "$ROOT/requirements/lock/mysql.txt"
   echo "$sum" >"$stamp"
 }
 

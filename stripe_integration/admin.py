@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from gateway.admin_base import ReadOnlyModelAdmin
+from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
 from stripe_integration.models import StripeWebhookEvent
 from stripe_integration.webhooks import webhook_reprocess
 
@@ -12,7 +12,10 @@ class StripeWebhookEventAdmin(ReadOnlyModelAdmin):
     search_fields = ["=event_id"]
     actions = ["reprocess"]
 
-    @admin.action(description="Process the selected events again")
+    def has_reprocess_permission(self, request) -> bool:
+        return has_model_permission(self, request, "reprocess_stripewebhookevent")
+
+    @admin.action(description="Process the selected events again", permissions=["reprocess"])
     def reprocess(self, request, queryset):
         done = sum(
             webhook_reprocess(record=record).processed for record in queryset.filter(signature_valid=True)

@@ -163,6 +163,13 @@ def _translate_error(exc: stripe.StripeError, *, outcome_may_be_unknown: bool) -
             "The payment provider saw this idempotency key with other parameters.",
             code="psp_idempotency_conflict",
         )
+    if isinstance(exc, stripe.InvalidRequestError) and getattr(exc, "http_status", None) == 404:
+        # Stripe says resource_missing; localstripe answers the 404 without a code.
+        return InvalidRequest(
+            getattr(exc, "user_message", None) or "The payment provider has no such object.",
+            code=code or "resource_missing",
+            param=getattr(exc, "param", None),
+        )
     if isinstance(exc, stripe.InvalidRequestError):
         return InvalidRequest(
             getattr(exc, "user_message", None) or "The payment provider rejected the request.",
@@ -387,7 +394,15 @@ def _refund_result(refund: dict) -> RefundResult:
         amount_minor=refund.get("amount") or 0,
         failure_reason=refund.get("failure_reason") or "",
         metadata=dict(refund.get("metadata") or {}),
+        payment_intent_id=_id_of(refund.get("payment_intent")),
     )
+
+
+def _id_of(value) -> str:
+    """An expandable field: an id, or the object itself."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
 
 
 def refund_retrieve(*, refund_id: str) -> RefundResult:

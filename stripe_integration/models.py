@@ -26,6 +26,7 @@ class StripeWebhookEvent(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name = "Stripe webhook event"
+        permissions = [("reprocess_stripewebhookevent", "Can process Stripe webhook events again")]
 
     def __str__(self) -> str:
         return self.event_id or f"invalid delivery #{self.pk}"

@@ -10,6 +10,7 @@ from djstripe.models import Account, APIKey, WebhookEndpoint
 
 from gateway.errors import InvalidRequest
 from stripe_integration.client import localstripe_register_webhook, using_localstripe
+from stripe_integration.sync import djstripe_sync_api_key
 
 LOCALSTRIPE_ACCOUNT_ID = "acct_localstripe"
 LOCALSTRIPE_WEBHOOK_ID = "we_localgateway"
@@ -45,7 +46,7 @@ def stripe_local_bootstrap(*, webhook_url: str, register_at_psp: bool = True) ->
             defaults={"livemode": False, "stripe_data": {"id": LOCALSTRIPE_ACCOUNT_ID, "object": "account"}},
         )
         _, key_created = APIKey.objects.get_or_create(
-            secret=settings.STRIPE_SECRET_KEY,
+            secret=djstripe_sync_api_key(),
             defaults={
                 "type": "secret",
                 "livemode": False,

@@ -8,19 +8,39 @@ otherwise add their latency to every payment.
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from djstripe import models as djstripe_models
 
 from payments.models import Payment
 from stripe_integration.client import stripe_object_for_sync
+
+logger = logging.getLogger("stripe_integration.sync")
+
+
+def djstripe_sync_api_key() -> str:
+    """The key dj-stripe syncs with, and so stores in djstripe_apikey: the
+    restricted read-only DJSTRIPE_SYNC_KEY when set; else the secret key, but
+    only a test one. "" (the mirror is off) rather than a live secret at rest."""
+    if settings.DJSTRIPE_SYNC_KEY:
+        return settings.DJSTRIPE_SYNC_KEY
+    if settings.STRIPE_SECRET_KEY.startswith("sk_live_"):
+        return ""
+    return settings.STRIPE_SECRET_KEY
 
 
 def djstripe_sync_payment(*, payment: Payment) -> list[str]:
     """Syncs the payment's PaymentIntent, latest Charge and new Refunds. Returns the synced ids."""
     if not payment.stripe_payment_intent_id:
         return []
+    api_key = djstripe_sync_api_key()
+    if not api_key:
+        logger.info("dj-stripe mirror off: a live secret key and no DJSTRIPE_SYNC_KEY")
+        return []
     synced = []
     intent = stripe_object_for_sync(kind="payment_intent", object_id=payment.stripe_payment_intent_id)
-    djstripe_intent = djstripe_models.PaymentIntent.sync_from_stripe_data(intent)
+    djstripe_intent = djstripe_models.PaymentIntent.sync_from_stripe_data(intent, api_key=api_key)
     synced.append(djstripe_intent.id)
     Payment.objects.filter(pk=payment.pk).update(djstripe_payment_intent=djstripe_intent)
 
@@ -32,14 +52,14 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
         else (stripe_object_for_sync(kind="charge", object_id=latest) if latest else None)
     )
     if charge:
-        synced.append(djstripe_models.Charge.sync_from_stripe_data(charge).id)
+        synced.append(djstripe_models.Charge.sync_from_stripe_data(charge, api_key=api_key).id)
 
     # Refunds already mirrored are skipped: a refund is first synced once it is
     # settled, and syncing them all again made each refund of a payment cost
     # one PSP call per earlier refund (quadratic; seen in `make bench`).
     for refund in payment.refunds.exclude(stripe_refund_id="").filter(djstripe_refund__isnull=True):
         data = stripe_object_for_sync(kind="refund", object_id=refund.stripe_refund_id)
-        djstripe_refund = djstripe_models.Refund.sync_from_stripe_data(data)
+        djstripe_refund = djstripe_models.Refund.sync_from_stripe_data(data, api_key=api_key)
         type(refund).objects.filter(pk=refund.pk).update(djstripe_refund=djstripe_refund)
         synced.append(djstripe_refund.id)
     return synced

@@ -13,7 +13,12 @@ from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
 from payments.money import to_minor_units
 from payments.selectors import payment_get_for_client
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
-from payments.services.payments import PaymentOutcome, payment_process, payment_sync_from_psp
+from payments.services.payments import (
+    PaymentOutcome,
+    payment_process,
+    payment_sync_from_psp,
+    raw_card_data_ensure_accepted,
+)
 from payments.services.refunds import payment_refund
 from payments.views import (
     client_actor,
@@ -46,7 +51,9 @@ class StripeViewSet(viewsets.ViewSet):
     )
     def validate_card(self, request):
         """Validates a card locally; the card is never sent anywhere. A well-formed
-        request answers 200 even when the card is not valid (the seed's contract)."""
+        request answers 200 even when the card is not valid (the seed's contract).
+        Where raw card data is not accepted (ACCEPT_RAW_CARD_DATA off), neither is this."""
+        raw_card_data_ensure_accepted()
         serializer = ValidateCardRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         card = serializer.validated_data["card"]

@@ -3,8 +3,11 @@
 The raw event is stored before processing and outside its transaction, so a
 delivery is never lost even when processing fails; `manage.py
 stripe_webhooks_reprocess --failed` retries those. Handlers do not trust the
-event's snapshot of a PaymentIntent: they re-fetch it, so an old event
-delivered late cannot move a payment backwards.
+event's body: they re-fetch the PaymentIntent or the refunds from the PSP
+and act on what it says, so an old event delivered late cannot move a payment
+backwards, and a forged event (signed with a leaked secret) cannot mark a
+payment refunded. Only deliveries that pass the signature check are stored:
+an unsigned flood costs a counter, not the database.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.errors import InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.metrics import WEBHOOK_INVALID
 from payments.enums import EventType, RefundStatus
 from payments.models import Payment, Refund
+from payments.providers import RefundResult, get_provider
 from payments.services.events import payment_event_record
 from payments.services.payments import payment_sync_from_psp
 from payments.services.refunds import refund_record_external, refund_settle
@@ -39,9 +44,8 @@ def webhook_receive(*, payload: bytes, signature: str, remote_ip: str | None) ->
             payload=payload, signature=signature, secret=settings.STRIPE_WEBHOOK_SECRET
         )
     except InvalidRequest:
-        StripeWebhookEvent.objects.create(
-            payload=text, signature_valid=False, remote_ip=remote_ip, error="invalid signature"
-        )
+        WEBHOOK_INVALID.inc()
+        logger.warning("Webhook delivery with a bad signature from %s (not stored)", remote_ip)
         raise
     try:
         with transaction.atomic():
@@ -101,34 +105,38 @@ def _on_payment_intent(event: dict) -> str:
     return f"{before} -> {payment.status}"
 
 
-_REFUND_STATUS = {
-    "succeeded": RefundStatus.SUCCEEDED,
-    "failed": RefundStatus.FAILED,
-    "canceled": RefundStatus.FAILED,
-}
+def _psp_refund(refund_id: str) -> RefundResult | None:
+    """The refund as the PSP has it; None when it has no such refund."""
+    try:
+        return get_provider().retrieve_refund(refund_id=refund_id)
+    except GatewayError as exc:
+        if exc.code == "resource_missing":
+            return None
+        raise  # the PSP is unreachable: the event is kept and reprocessed
 
 
-def _settle_refund_object(event: dict, refund_object: dict, payment: Payment | None) -> str:
-    refund = Refund.objects.filter(stripe_refund_id=refund_object["id"]).first()
-    refund_id = (refund_object.get("metadata") or {}).get("refund_id")
+def _settle_refund(event: dict, fetched: RefundResult, payment: Payment | None) -> str:
+    refund = Refund.objects.filter(stripe_refund_id=fetched.refund_id).first()
+    refund_id = fetched.metadata.get("refund_id")
     if refund is None and refund_id:
         refund = Refund.objects.filter(public_id=refund_id).first()
-    status = _REFUND_STATUS.get(refund_object.get("status", ""))
     if refund is not None:
-        if status:
+        if refund.payment.stripe_payment_intent_id != fetched.payment_intent_id:
+            return f"ignored: refund {fetched.refund_id} is not of this payment's PaymentIntent"
+        if fetched.status != RefundStatus.PENDING:
             refund_settle(
                 refund=refund,
-                status=status,
+                status=fetched.status,
                 actor=_actor(event),
-                stripe_refund_id=refund_object["id"],
-                failure_code=refund_object.get("failure_reason") or "",
+                stripe_refund_id=fetched.refund_id,
+                failure_code=fetched.failure_reason,
             )
-        return f"refund {refund.public_id}: {refund_object.get('status')}"
-    if payment is not None and status == RefundStatus.SUCCEEDED:
+        return f"refund {refund.public_id}: {fetched.status}"
+    if payment is not None and fetched.status == RefundStatus.SUCCEEDED:
         refund = refund_record_external(
             payment=payment,
-            amount_minor=refund_object["amount"],
-            stripe_refund_id=refund_object["id"],
+            amount_minor=fetched.amount_minor,
+            stripe_refund_id=fetched.refund_id,
             actor=_actor(event),
         )
         return f"external refund recorded as {refund.public_id}"
@@ -136,16 +144,22 @@ def _settle_refund_object(event: dict, refund_object: dict, payment: Payment | N
 
 
 def _on_charge_refunded(event: dict) -> str:
+    """The charge in the event only says which PaymentIntent to look at: its
+    refunds are listed again at the PSP."""
     charge = event["data"]["object"]
     payment = _payment_for_intent(charge.get("payment_intent") or "", charge.get("metadata"))
-    refunds = (charge.get("refunds") or {}).get("data") or []
-    return "; ".join(_settle_refund_object(event, r, payment) for r in refunds) or "no refunds listed"
+    if payment is None or not payment.stripe_payment_intent_id:
+        return "ignored: no payment of ours for this charge"
+    refunds = get_provider().list_refunds(payment_intent_id=payment.stripe_payment_intent_id)
+    return "; ".join(_settle_refund(event, r, payment) for r in refunds) or "no refunds at the PSP"
 
 
 def _on_refund(event: dict) -> str:
-    refund_object = event["data"]["object"]
-    payment = _payment_for_intent(refund_object.get("payment_intent") or "", None)
-    return _settle_refund_object(event, refund_object, payment)
+    fetched = _psp_refund(event["data"]["object"]["id"])
+    if fetched is None:
+        return "ignored: the PSP has no such refund"
+    payment = _payment_for_intent(fetched.payment_intent_id, None)
+    return _settle_refund(event, fetched, payment)
 
 
 def _on_dispute_created(event: dict) -> str:

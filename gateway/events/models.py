@@ -28,6 +28,7 @@ class OutboxEvent(models.Model):
         ordering = ["id"]
         indexes = [models.Index(fields=["published_at", "id"]), models.Index(fields=["aggregate_id", "id"])]
         verbose_name = "outbox event"
+        permissions = [("publish_outboxevent", "Can publish pending outbox events now")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.aggregate_id}"

@@ -91,6 +91,12 @@ def refund_snapshot(refund) -> dict:
     }
 
 
+def published_actor(actor: str) -> str:
+    """The actor as merchants see it. An operator's username is the back-office's
+    business (the timeline in the admin keeps it): events say `operator` only."""
+    return "operator" if actor.startswith("operator:") else actor
+
+
 def event_body(
     *,
     event_id: str,
@@ -108,7 +114,7 @@ def event_body(
         "version": EVENT_VERSION,
         "occurred_at": occurred_at.isoformat(),
         "payment": payment_snapshot(payment),
-        "actor": actor,
+        "actor": published_actor(actor),
         "request_id": request_id or None,
         "details": details,
     }

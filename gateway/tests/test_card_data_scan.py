@@ -26,3 +26,43 @@ def test_it_leaves_alone_what_is_not_card_data():
         "uuid 42424242-4242-4242-4242-424242424242; offset 1795816473; param card.cvc invalid"
     )
     assert scanner.scan("sample", text) == []
+
+
+def _log_a_traceback_holding_a_card(logger_name: str) -> None:
+    import logging
+
+    try:
+        raise ValueError("charge refused for card 4242 4242 4242 4242, cvc=737")
+    except ValueError:
+        logging.getLogger(logger_name).exception("tokenization failed")
+
+
+def test_a_traceback_through_the_configured_handlers_carries_no_card_data():
+    """The redaction filter covers exception text (exc_info) as well as the
+    message; the scanner, which finds the card in the raw traceback, proves it."""
+    import io
+    import logging
+
+    from gateway.logging import CardNumberRedactionFilter
+
+    console = next(
+        handler
+        for handler in logging.getLogger().handlers
+        if any(isinstance(f, CardNumberRedactionFilter) for f in handler.filters)
+    )
+    raw, redacted = io.StringIO(), io.StringIO()
+    unfiltered = logging.StreamHandler(raw)
+    unfiltered.setFormatter(logging.Formatter("%(message)s"))
+    previous = console.setStream(redacted)
+    logger = logging.getLogger("gateway.tests.traceback")
+    logger.addHandler(unfiltered)
+    try:  # the logger's own handler sees the record before the root's console filters it
+        _log_a_traceback_holding_a_card("gateway.tests.traceback")
+    finally:
+        logger.removeHandler(unfiltered)
+        console.setStream(previous)
+
+    assert "Traceback" in redacted.getvalue() and "ValueError" in redacted.getvalue()
+    assert scanner.scan("raw", raw.getvalue())  # the scanner sees the card in a raw traceback
+    assert scanner.scan("console", redacted.getvalue()) == []
+    assert "[REDACTED PAN]" in redacted.getvalue()

@@ -155,3 +155,42 @@ def test_sql_and_html_in_order_id_and_description_are_plain_text(api, admin_clie
     assert (payment.order_id, payment.description) == (text[:64], text)
     page = admin_client.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
     assert "<script>alert(1)</script>" not in page and "<img src=x onerror" not in page
+
+
+@pytest.mark.parametrize("form", ["json-number", "string"])
+def test_an_amount_that_underflows_to_zero_is_400_on_every_amount_path(api, pay, form):
+    """1e-1000030 is positive, but scaling it to minor units underflows to 0:
+    every path that takes an amount answers 400 invalid_amount, never a 409 or a 500."""
+    paid = pay(card=None, payment_method="pm_card_visa").json()["payment_id"]
+    held = pay(card=None, payment_method="pm_card_visa", capture_method="manual").json()["payment_id"]
+    tiny = "1e-1000030"
+    amount = tiny if form == "json-number" else json.dumps(tiny)
+    base = {"order_id": "o-tiny", "currency": "usd", "payment_method": "pm_card_visa"}
+    paths = {
+        PROCESS: base,
+        "/api/v1/stripe/payment": base,
+        f"/api/v1/payments/{paid}/refund": {},
+        f"/api/v1/payments/{held}/capture": {},
+        "/api/v1/stripe/refund": {"payment_id": paid},
+    }
+    payments_before = Payment.objects.count()
+
+    for path, fields in paths.items():
+        body = json.dumps(fields)[:-1] + (", " if fields else "") + f'"amount": {amount}}}'
+        response = api.generic("POST", path, body, content_type="application/json")
+        assert response.status_code == 400, (path, response.content[:300])
+        assert response.json()["error"]["code"] == "invalid_amount", (path, response.json())
+    assert Payment.objects.count() == payments_before
+    assert Payment.objects.get(public_id=paid).refunded_minor == 0
+
+
+@pytest.mark.parametrize("charset", ["bz2_codec", "zlib_codec", "hex", "no-such-charset", "rot13"])
+@pytest.mark.parametrize(
+    "path", [PROCESS, "/api/v1/stripe/validate-card", "/api/v1/stripe/webhook", "/admin/login/"]
+)
+def test_a_charset_that_is_not_a_text_encoding_is_415_everywhere(api, charset, path):
+    response = api.generic(
+        "POST", path, b'{"order_id": "o1"}', content_type=f"application/json; charset={charset}"
+    )
+
+    _assert_refused(response, 415, "unsupported_charset")

@@ -64,3 +64,21 @@ def test_metrics_are_refused_outside_the_allowed_networks_without_the_token(sett
 
     assert refused.status_code == 403
     assert with_token.status_code == 200 and b"gateway_payments" in with_token.content
+
+
+def test_the_metrics_token_is_compared_in_constant_time(settings, monkeypatch):
+    import gateway.metrics
+
+    settings.METRICS_TOKEN = "scrape-secret"
+    compared = []
+    real = gateway.metrics.hmac.compare_digest
+    monkeypatch.setattr(
+        gateway.metrics.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b)
+    )
+    outsider = APIClient(REMOTE_ADDR="203.0.113.5")
+
+    wrong = outsider.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secreT")
+    right = outsider.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret")
+
+    assert (wrong.status_code, right.status_code) == (403, 200)
+    assert (b"Bearer scrape-secreT", b"Bearer scrape-secret") in compared

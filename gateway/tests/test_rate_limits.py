@@ -134,3 +134,53 @@ def test_two_gunicorn_processes_share_one_limit_through_redis(merchant, redis_cl
     assert statuses[:10] == [200] * 10  # the budget is spent in order, across both
     for _, base in servers:
         assert {status for b, status in answers if b == base} == {200, 429}
+
+
+def _new_ip() -> str:
+    return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+def test_missing_and_wrong_api_keys_are_limited_per_ip_before_any_key_lookup(limits, merchant):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    limits(unauthenticated="3/m")
+    ip = _new_ip()
+    wrong = APIClient(REMOTE_ADDR=ip)
+    wrong.credentials(HTTP_AUTHORIZATION="Bearer gw_wrong_key_000000000000000000")
+    missing = APIClient(REMOTE_ADDR=ip)
+    good = APIClient(REMOTE_ADDR=ip)
+    good.credentials(HTTP_AUTHORIZATION=f"Bearer {merchant.raw_key}")
+
+    answers = [wrong.get("/api/v1/payments").status_code, missing.get("/api/v1/payments").status_code]
+    answers.append(wrong.get("/api/v1/payments").status_code)
+    with CaptureQueriesContext(connection) as queries:
+        limited = wrong.get("/api/v1/payments")
+    elsewhere = APIClient(REMOTE_ADDR=_new_ip()).get("/api/v1/payments")
+
+    assert answers == [401, 401, 401]
+    assert limited.status_code == 429 and limited.json()["error"]["type"] == "rate_limit_error"
+    assert int(limited["Retry-After"]) >= 1
+    assert not [q for q in queries.captured_queries if "payments_apiclient" in q["sql"]]  # no key lookup
+    assert missing.get("/api/v1/payments").status_code == 429
+    assert elsewhere.status_code == 401  # another address has its own budget
+    # Until the window ends, the spent budget stops every key from that address, good ones too:
+    # telling them apart would cost the very key lookup the limit saves.
+    assert good.get("/api/v1/payments").status_code == 429
+
+
+def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(limits, monkeypatch, localstripe):
+    import gateway.health
+
+    limits(health_ready="3/m")
+    calls = []
+    real_ping = gateway.health.psp_ping
+    monkeypatch.setattr(gateway.health, "psp_ping", lambda: calls.append(1) or real_ping())
+    gateway.health._REMOTE_RESULTS.clear()
+    poller = APIClient(REMOTE_ADDR=_new_ip())
+
+    answers = [poller.get("/health/ready").status_code for _ in range(4)]
+
+    assert answers[:3] != [429, 429, 429] and answers[3] == 429
+    assert len(calls) == 1  # three checks within HEALTH_CHECK_CACHE_SECONDS: one PSP call
+    assert poller.get("/health").status_code == 200  # /health stays cheap and public

@@ -84,7 +84,7 @@ def test_the_admin_needs_a_staff_login_and_a_csrf_token(client, django_user_mode
     strict = type(client)(enforce_csrf_checks=True)
     refused = strict.post("/admin/login/", {"username": "notstaff", "password": "pw-123456789"})
     assert refused.status_code == 403  # no CSRF token
-    client.login(username="notstaff", password="pw-123456789")
+    client.force_login(django_user_model.objects.get(username="notstaff"))
     assert client.get("/admin/payments/payment/").status_code == 302  # not staff: back to login
 
 
@@ -96,3 +96,54 @@ def test_security_headers_are_set(client, path):
     assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Frame-Options"] == "DENY"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def _login_attempt(ip: str, username: str, password: str):
+    from django.test import Client
+
+    return Client(REMOTE_ADDR=ip).post("/admin/login/", {"username": username, "password": password})
+
+
+def _new_ip() -> str:
+    import random
+
+    return f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+def test_admin_logins_lock_out_after_repeated_failures_per_user_and_per_address(django_user_model, settings):
+    django_user_model.objects.create_user("olga", password="pw-right-987654", is_staff=True)
+    django_user_model.objects.create_user("oscar", password="pw-right-123456", is_staff=True)
+    limit = settings.AXES_FAILURE_LIMIT
+
+    # Per user: failures from many addresses lock the account, even for the right password.
+    failures = [_login_attempt(_new_ip(), "olga", "wrong").status_code for _ in range(limit)]
+    assert failures == [200] * (limit - 1) + [429]  # the form again, until the limit-th failure locks
+    locked_user = _login_attempt(_new_ip(), "olga", "pw-right-987654")
+    # Per address: failures for many names lock the address, even for another user's right password.
+    attacker = _new_ip()
+    for n in range(limit):
+        _login_attempt(attacker, f"guess{n}", "wrong")
+    locked_address = _login_attempt(attacker, "oscar", "pw-right-123456")
+    elsewhere = _login_attempt(_new_ip(), "oscar", "pw-right-123456")
+
+    assert locked_user.status_code == 429
+    assert locked_address.status_code == 429
+    assert elsewhere.status_code == 302  # logged in: the lockout is that user's and that address's only
+
+
+def test_an_idle_admin_session_ends_after_15_minutes(client, django_user_model, settings):
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    staff = django_user_model.objects.create_superuser("idle", password="pw-idle-123456")
+    client.force_login(staff)
+    assert client.get("/admin/").status_code == 200
+    session = Session.objects.get(session_key=client.session.session_key)
+    assert session.expire_date - timezone.now() <= timedelta(minutes=15, seconds=5)  # slides on each request
+
+    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
+
+    assert client.get("/admin/").status_code == 302  # back to the login page
+    assert settings.SESSION_COOKIE_AGE == 900 and settings.SESSION_SAVE_EVERY_REQUEST

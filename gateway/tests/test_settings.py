@@ -34,7 +34,9 @@ PRODUCTION = {
     "DJANGO_ALLOWED_HOSTS": "pay.example.com",
     "STRIPE_SECRET_KEY": "sk_test_51ExampleExampleExampleExample00",
     "STRIPE_WEBHOOK_SECRET": "whsec_example",
+    "OTP_SECRET": "otp-Zq81vN3mW5xR7tY9uB2cD4eF6gH8jK0lM",
 }
+DEVELOPMENT = {"DJANGO_DEBUG": "true"}
 
 
 def _run(args, env_overrides):
@@ -57,8 +59,16 @@ def _settings_with(env):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_with_nothing_set_the_embedded_defaults_are_used():
-    values = _settings_with({})
+def test_with_nothing_set_it_is_production_and_refuses_to_start_without_secrets():
+    result = _run(["-c", PRINT_SETTINGS], {})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_in_development_mode_the_embedded_defaults_are_used():
+    values = _settings_with(DEVELOPMENT)
 
     assert values["engine"] == "django.db.backends.sqlite3"
     assert values["name"] == str(ROOT / "db.sqlite3")
@@ -73,6 +83,7 @@ def test_with_nothing_set_the_embedded_defaults_are_used():
 def test_environment_variables_choose_the_real_services():
     values = _settings_with(
         {
+            **DEVELOPMENT,
             "DATABASE_URL": "mysql://u:p@127.0.0.1:3306/gw",
             "REDIS_URL": "redis://127.0.0.1:6379/0",
             "KAFKA_BROKERS": "k1:9092,k2:9092",
@@ -88,7 +99,7 @@ def test_environment_variables_choose_the_real_services():
 
 
 def test_a_stripe_key_without_an_api_base_means_real_stripe():
-    values = _settings_with({"STRIPE_SECRET_KEY": "sk_test_51ExampleExampleExampleExample00"})
+    values = _settings_with({**DEVELOPMENT, "STRIPE_SECRET_KEY": "sk_test_51ExampleExampleExampleExample00"})
 
     assert values["stripe_base"] == ""
 
@@ -117,3 +128,45 @@ def test_production_settings_pass_check_deploy():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+LIVE_KEY = "sk_live_51ExampleExampleExampleExample00"
+
+
+def test_a_live_key_with_any_development_setting_stops_start_up():
+    cases = {
+        "DJANGO_DEBUG is on": {**PRODUCTION, "STRIPE_SECRET_KEY": LIVE_KEY, "DJANGO_DEBUG": "true"},
+        "the development key": {
+            **PRODUCTION,
+            "STRIPE_SECRET_KEY": LIVE_KEY,
+            "DJANGO_SECRET_KEY": "django-insecure-development-only-key-do-not-deploy",
+        },
+        "the development secret": {
+            **PRODUCTION,
+            "STRIPE_SECRET_KEY": LIVE_KEY,
+            "STRIPE_WEBHOOK_SECRET": "whsec_localdevelopment",
+        },
+        "LOCALSTRIPE_QUIRKS is on": {
+            **PRODUCTION,
+            "STRIPE_SECRET_KEY": LIVE_KEY,
+            "LOCALSTRIPE_QUIRKS": "true",
+        },
+    }
+    for expected, env in cases.items():
+        result = _run(["-c", PRINT_SETTINGS], env)
+        assert result.returncode != 0, expected
+        assert "sk_live" in result.stderr and expected in result.stderr, result.stderr[-500:]
+    assert _settings_with({**PRODUCTION, "STRIPE_SECRET_KEY": LIVE_KEY})["debug"] is False
+
+
+def test_production_refuses_a_missing_or_borrowed_otp_secret():
+    missing = _run(["-c", PRINT_SETTINGS], {k: v for k, v in PRODUCTION.items() if k != "OTP_SECRET"})
+    borrowed = _run(["-c", PRINT_SETTINGS], {**PRODUCTION, "OTP_SECRET": PRODUCTION["DJANGO_SECRET_KEY"]})
+    development = _run(
+        ["-c", PRINT_SETTINGS],
+        {**PRODUCTION, "OTP_SECRET": "django-insecure-development-only-key-do-not-deploy"},
+    )
+
+    for result in (missing, borrowed, development):
+        assert result.returncode != 0
+        assert "OTP_SECRET must be set" in result.stderr

@@ -197,6 +197,26 @@ def test_otp_needs_an_email_and_thresholds_apply(pay, settings, otp_env):
 
 
 @pytest.mark.django_db
+def test_a_currency_the_thresholds_do_not_cover_is_held_for_a_code(pay, settings, otp_env):
+    """Fails closed: with thresholds set, a currency without its own entry and
+    without "*" is held whatever the amount; "*" covers every unlisted one."""
+    settings.OTP_REQUIRED_ABOVE = {"usd": 100000}
+    with otp_env():
+        unlisted = pay(email=EMAIL, amount="5", currency="jpy")
+    settings.OTP_REQUIRED_ABOVE = {"usd": 100000, "*": 10000}
+    with otp_env():
+        covered_below = pay(email=EMAIL, amount="5", currency="jpy")
+        covered_above = pay(email=EMAIL, amount="10001", currency="jpy")
+    settings.OTP_REQUIRED_ABOVE = {}
+    unconfigured = pay(amount="5", currency="jpy")
+
+    assert unlisted.json()["status"] == "requires_otp"
+    assert covered_below.json()["status"] == "succeeded"
+    assert covered_above.json()["status"] == "requires_otp"
+    assert unconfigured.json()["status"] == "succeeded"
+
+
+@pytest.mark.django_db
 def test_the_code_is_in_no_log_response_or_redis_value(api, held, caplog, redis_client):
     caplog.set_level(logging.DEBUG)
     body = held()

@@ -15,7 +15,14 @@ _VIEW = [("payments", m) for m in ("payment", "refund", "paymentevent", "apiclie
 def operators_group_ensure() -> Group:
     """Idempotent; run after every migrate (payments.apps)."""
     group, _ = Group.objects.get_or_create(name=OPERATORS_GROUP)
-    wanted = [("payments", "refund_payment")] + [(app, f"view_{model}") for app, model in _VIEW]
+    # Not revoking merchants' keys, nor reprocessing webhooks: those are for administrators.
+    wanted = [
+        ("payments", "refund_payment"),
+        ("payments", "sync_payment"),
+        ("payments", "resend_otp_payment"),
+        ("payments", "view_overview_payment"),
+        ("gateway", "publish_outboxevent"),
+    ] + [(app, f"view_{model}") for app, model in _VIEW]
     permissions = [
         p
         for app, codename in wanted

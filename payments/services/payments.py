@@ -184,6 +184,18 @@ def payment_refunds_known_empty(payment: Payment) -> None:
     payment._prefetched_objects_cache = {"refunds": Refund.objects.none()}
 
 
+def raw_card_data_ensure_accepted() -> None:
+    """The one check of ACCEPT_RAW_CARD_DATA, for every endpoint that takes a raw
+    card (payments, validate-card): a deployment that refuses raw cards refuses
+    them everywhere."""
+    if not settings.ACCEPT_RAW_CARD_DATA:
+        raise InvalidRequest(
+            "Raw card data is not accepted here; send a PSP token (payment_method pm_… or token tok_…).",
+            code="raw_card_data_not_accepted",
+            param="card",
+        )
+
+
 def _card_input(card: dict) -> CardInput:
     check = card_validate(
         number=card.get("number"),
@@ -226,12 +238,7 @@ def payment_process(
         )
     card = None
     if data.card is not None:
-        if not settings.ACCEPT_RAW_CARD_DATA:
-            raise InvalidRequest(
-                "Raw card data is not accepted here; send a PSP token (payment_method pm_… or token tok_…).",
-                code="raw_card_data_not_accepted",
-                param="card",
-            )
+        raw_card_data_ensure_accepted()
         card = _card_input(data.card)  # validated locally before anything is recorded
 
     if data.resume and data.uuid is not None:

@@ -211,3 +211,32 @@ def test_fifty_identical_requests_across_two_gunicorn_processes_charge_once(merc
     assert all(body["error"]["code"] == "idempotency_key_in_use" for status, body in answers if status == 409)
     assert Payment.objects.filter(order_id=order_id).count() == 1
     assert len(_intents_for_order(order_id)) == 1  # one charge at the PSP
+
+
+@pytest.mark.django_db
+def test_the_stored_fingerprint_is_a_keyed_hash_never_a_plain_hash_of_the_card(pay, settings):
+    import hashlib
+    import json
+
+    from payments.tests.fixtures import card
+
+    settings.ACCEPT_RAW_CARD_DATA = False
+    refused = pay(headers={"HTTP_IDEMPOTENCY_KEY": "fp-card"}, card=card())
+    record = IdempotencyKey.objects.get(key="fp-card")
+    body = payment_body(card=card())
+    # What a plain hash of this body would be, in the usual canonical forms: none may be stored.
+    plain = {
+        hashlib.sha256(f"POST /api/v1/payments/process\n{text}".encode()).hexdigest()
+        for text in (
+            json.dumps(body, sort_keys=True, separators=(",", ":")),
+            json.dumps(body, sort_keys=True),
+            json.dumps(body),
+        )
+    } | {hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()}
+
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "raw_card_data_not_accepted"
+    assert record.fingerprint and record.fingerprint not in plain
+    assert "4242424242424242" not in json.dumps(record.response_body)
+    settings.SECRET_KEY = "another-server-secret-" + "z" * 40
+    again = pay(headers={"HTTP_IDEMPOTENCY_KEY": "fp-card"}, card=card())
+    assert again.status_code == 422  # keyed by the server's secret: another secret, another fingerprint

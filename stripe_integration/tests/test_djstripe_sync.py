@@ -77,3 +77,35 @@ def test_a_second_refund_syncs_only_itself(api, pay, djstripe_rows):
         djstripe_models.Refund.objects.filter(id__in=[old.stripe_refund_id, new.stripe_refund_id]).count()
         == 2
     )
+
+
+def test_the_mirror_never_stores_the_secret_key_when_a_sync_key_is_set(pay, settings, localstripe):
+    from djstripe.models import APIKey
+
+    settings.DJSTRIPE_SYNC_KEY = "sk_test_readOnlySyncKey0000000000000"  # an rk_… key at Stripe
+    stripe_local_bootstrap(webhook_url="http://127.0.0.1:1/unused", register_at_psp=False)
+    payment = Payment.objects.get(public_id=pay().json()["payment_id"])
+
+    synced = djstripe_sync_task(payment.pk)
+
+    assert payment.stripe_payment_intent_id in synced
+    assert not APIKey.objects.filter(secret=settings.STRIPE_SECRET_KEY).exists()
+    assert set(APIKey.objects.values_list("secret", flat=True)) == {settings.DJSTRIPE_SYNC_KEY}
+
+
+def test_with_a_live_secret_and_no_sync_key_the_mirror_is_off(settings, merchant):
+    from djstripe.models import APIKey
+
+    from payments.services.payments import PaymentInput, payment_create
+
+    payment = payment_create(
+        client=merchant,
+        data=PaymentInput(order_id="live-1", amount_minor=100, currency="usd"),
+        actor="api:test",
+    )
+    Payment.objects.filter(pk=payment.pk).update(stripe_payment_intent_id="pi_live_example")
+    settings.STRIPE_SECRET_KEY = "sk_live_51ExampleExampleExampleExample00"
+    settings.DJSTRIPE_SYNC_KEY = ""
+
+    assert djstripe_sync_task(payment.pk) == []
+    assert not APIKey.objects.filter(secret__startswith="sk_live_").exists()

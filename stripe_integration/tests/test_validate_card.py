@@ -116,3 +116,15 @@ def test_a_malformed_body_is_400(api, body):
 
     assert response.status_code == 400
     assert response.json()["error"]["param"].startswith("card")
+
+
+@pytest.mark.django_db
+def test_with_raw_card_data_refused_validate_card_refuses_it_too(api, settings):
+    settings.ACCEPT_RAW_CARD_DATA = False
+    body = {"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+
+    response = api.post("/api/v1/stripe/validate-card", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "raw_card_data_not_accepted"
+    assert "4242424242424242" not in response.content.decode()

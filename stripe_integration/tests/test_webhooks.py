@@ -66,8 +66,7 @@ def test_a_missing_or_bad_signature_is_400_and_changes_nothing(processing_paymen
     assert response.json()["error"]["code"] == "invalid_signature"
     processing_payment.refresh_from_db()
     assert processing_payment.status == "processing"
-    stored = StripeWebhookEvent.objects.get()
-    assert stored.signature_valid is False and stored.processed is False and stored.event_id is None
+    assert not StripeWebhookEvent.objects.exists()  # only what passes the signature check is stored
 
 
 @pytest.mark.django_db
@@ -218,3 +217,60 @@ def test_a_real_signed_delivery_from_localstripe_changes_our_payment(live_server
     assert Payment.objects.get(public_id=body["payment_id"]).status == "succeeded"
     delivered = StripeWebhookEvent.objects.filter(type="payment_intent.succeeded", signature_valid=True)
     assert delivered.filter(processed=True).exists()
+
+
+@pytest.mark.django_db
+def test_a_forged_refund_event_cannot_mark_a_payment_refunded(pay):
+    """Signed with the right secret (as with a leaked one), but about refunds the
+    PSP does not have: the handlers act on the PSP's objects, not the event's."""
+    payment = Payment.objects.get(public_id=pay(amount="20.00").json()["payment_id"])
+    forged_refund = {
+        "id": "re_forged000000000000",
+        "object": "refund",
+        "amount": 2000,
+        "status": "succeeded",
+        "payment_intent": payment.stripe_payment_intent_id,
+    }
+    forged_charge = {
+        "id": payment.stripe_charge_id,
+        "object": "charge",
+        "payment_intent": payment.stripe_payment_intent_id,
+        "refunds": {"data": [forged_refund]},
+    }
+
+    as_refund = _deliver(_event("refund.updated", forged_refund))
+    as_charge = _deliver(_event("charge.refunded", forged_charge))
+
+    assert as_refund.status_code == as_charge.status_code == 200
+    payment.refresh_from_db()
+    assert (payment.status, payment.refunded_minor) == ("succeeded", 0)
+    assert not Refund.objects.filter(payment=payment).exists()
+    notes = set(StripeWebhookEvent.objects.values_list("error", flat=True))
+    assert "ignored: the PSP has no such refund" in notes and "no refunds at the PSP" in notes
+
+
+@pytest.mark.django_db
+def test_a_refund_event_naming_another_payment_intent_is_not_applied_to_ours(api, pay):
+    mine = Payment.objects.get(public_id=pay(amount="20.00").json()["payment_id"])
+    other = Payment.objects.get(public_id=pay(amount="20.00").json()["payment_id"])
+    theirs = stripe_client().v1.refunds.create(
+        params={"payment_intent": other.stripe_payment_intent_id, "amount": 700}
+    )
+
+    response = _deliver(
+        _event(
+            "refund.updated",
+            {
+                "id": theirs.id,
+                "amount": 2000,
+                "status": "succeeded",
+                "payment_intent": mine.stripe_payment_intent_id,
+            },
+        )
+    )
+
+    assert response.status_code == 200
+    mine.refresh_from_db()
+    other.refresh_from_db()
+    assert mine.refunded_minor == 0  # the event's payment_intent is not believed
+    assert other.refunded_minor == 700  # the PSP's refund, recorded on its own payment

@@ -1,0 +1,47 @@
+"""The whole dependency tree is locked with hashes (requirements/lock/, `make lock`),
+and the lock agrees with what requirements/*.txt ask for."""
+
+import re
+
+import pytest
+
+from conftest import ROOT
+
+PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s\\;]+)")
+
+
+def _pins(path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        match = PIN.match(line.strip())
+        if match:
+            pins[re.sub(r"\[.*\]", "", match.group(1)).lower().replace("_", "-")] = match.group(2)
+    return pins
+
+
+def _entries(path) -> list[str]:
+    """Each requirement of a lock file, with its continuation lines."""
+    text = path.read_text()
+    return [block for block in re.split(r"\n(?=\S)", text) if PIN.match(block)]
+
+
+@pytest.mark.parametrize("name", ["base", "dev", "mysql"])
+def test_every_locked_package_has_a_hash_and_every_direct_pin_is_locked(name):
+    lock = ROOT / "requirements" / "lock" / f"{name}.txt"
+    entries = _entries(lock)
+    wanted = _pins(ROOT / "requirements" / f"{name}.txt")
+    if name == "dev":
+        wanted |= _pins(ROOT / "requirements" / "base.txt")
+    locked = _pins(lock)
+
+    assert entries and all("--hash=sha256:" in entry for entry in entries)
+    assert {package: locked.get(package) for package in wanted} == wanted
+    if name != "mysql":  # mysqlclient has no dependencies
+        assert len(locked) > len(wanted)  # transitive packages are pinned too
+
+
+def test_the_dev_lock_agrees_with_the_runtime_lock():
+    base = _pins(ROOT / "requirements" / "lock" / "base.txt")
+    dev = _pins(ROOT / "requirements" / "lock" / "dev.txt")
+
+    assert {package: dev.get(package) for package in base} == base
