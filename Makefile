@@ -97,6 +97,7 @@ fmt: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	scripts/compose_config.sh
 	$(PY) scripts/docker_context_check.py
 	$(PY) scripts/security_lint.py

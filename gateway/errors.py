@@ -97,6 +97,20 @@ class Conflict(GatewayError):
     default_detail = "The request conflicts with the resource's current state."
 
 
+class InvalidStateTransition(Conflict):
+    """The resource's status does not allow this action (409): the one class
+    for every such refusal, with the status it is in (and, when known, where it
+    could go)."""
+
+    default_code = "invalid_state_transition"
+
+    def __init__(self, message: str, *, status: str, allowed=None):
+        extra = {"status": status}
+        if allowed is not None:
+            extra["allowed"] = sorted(allowed)
+        super().__init__(message, extra=extra)
+
+
 class PayloadTooLarge(GatewayError):
     status_code = 413
     error_type = "invalid_request_error"
@@ -141,7 +155,6 @@ class ServiceUnavailable(GatewayError):
 
 def error_body(
     *,
-    status_code: int,
     error_type: str,
     code: str,
     message: str,
@@ -231,7 +244,6 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     elif err.status_code >= 500:
         logger.warning("Dependency error: %s (%s)", err.code, err.message)
     body = error_body(
-        status_code=err.status_code,
         error_type=err.error_type,
         code=err.code,
         message=err.message,
@@ -255,9 +267,7 @@ def django_error_response(err: GatewayError) -> JsonResponse:
 
 def _django_error_response(err: GatewayError) -> JsonResponse:
     return JsonResponse(
-        error_body(
-            status_code=err.status_code, error_type=err.error_type, code=err.code, message=err.message
-        ),
+        error_body(error_type=err.error_type, code=err.code, message=err.message),
         status=err.status_code,
     )
 

@@ -1,4 +1,8 @@
-"""Liveness and readiness checks of the gateway and its dependencies."""
+"""Liveness and readiness checks of the gateway and its dependencies.
+
+The ground checks what it owns (the database, Redis, Kafka, the outbox); an app
+adds the checks of its own integrations with readiness_check_register() from
+its AppConfig.ready (stripe_integration registers the PSP's)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from django.core.cache import cache
 from django.db import connection
 
 from gateway.kafka import kafka_enabled, kafka_ping
-from stripe_integration.client import psp_ping
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def check_redis() -> CheckResult:
 _REMOTE_RESULTS: dict[tuple, tuple[float, CheckResult]] = {}
 
 
-def _cached(key: tuple, check) -> CheckResult:
+def cached_check(key: tuple, check) -> CheckResult:
     now = time.monotonic()
     hit = _REMOTE_RESULTS.get(key)
     if hit is not None and now - hit[0] < settings.HEALTH_CHECK_CACHE_SECONDS:
@@ -83,15 +86,7 @@ def check_kafka() -> CheckResult:
         result = kafka_ping()
         return CheckResult("ok" if result.ok else "down", True, result.latency_ms, result.detail)
 
-    return _cached(("kafka", tuple(settings.KAFKA_BROKERS)), ping)
-
-
-def check_psp() -> CheckResult:
-    def ping() -> CheckResult:
-        result = psp_ping()
-        return CheckResult("ok" if result.ok else "down", True, result.latency_ms, result.detail)
-
-    return _cached(("psp", settings.STRIPE_API_BASE, settings.STRIPE_SECRET_KEY), ping)
+    return cached_check(("kafka", tuple(settings.KAFKA_BROKERS)), ping)
 
 
 def check_outbox() -> CheckResult:
@@ -117,9 +112,13 @@ CHECKS = {
     "database": check_database,
     "redis": check_redis,
     "kafka": check_kafka,
-    "psp": check_psp,
     "outbox": check_outbox,
 }
+
+
+def readiness_check_register(name: str, check) -> None:
+    """Adds an app's check (a callable returning a CheckResult) to /health/ready."""
+    CHECKS[name] = check
 
 
 def readiness() -> tuple[bool, dict[str, dict]]:

@@ -32,6 +32,17 @@ WEBHOOK_INVALID = Counter(
 RATE_LIMITED = Counter("gateway_rate_limit_rejections_total", "Requests answered 429, by limit.", ["scope"])
 
 
+# Apps add gauges read at scrape time (payments' by status and currency) with
+# scrape_gauges_register(), from their AppConfig.ready: the ground imports no app.
+_SCRAPE_GAUGES: list = []
+
+
+def scrape_gauges_register(gauges) -> None:
+    """gauges: a callable yielding prometheus metric families, run at each scrape."""
+    if gauges not in _SCRAPE_GAUGES:
+        _SCRAPE_GAUGES.append(gauges)
+
+
 class DatabaseCollector:
     """Gauges read from the database when Prometheus scrapes."""
 
@@ -40,25 +51,9 @@ class DatabaseCollector:
         from django.utils import timezone
 
         from gateway.events.models import OutboxEvent
-        from payments.models import Payment, Refund
 
-        payments = GaugeMetricFamily(
-            "gateway_payments", "Payments by status and currency.", labels=["status", "currency"]
-        )
-        for row in Payment.objects.values("status", "currency").annotate(n=Count("id")).order_by():
-            payments.add_metric([row["status"], row["currency"]], row["n"])
-        yield payments
-        refunds = GaugeMetricFamily(
-            "gateway_refunds", "Refunds by status and currency.", labels=["status", "currency"]
-        )
-        for row in Refund.objects.values("status", "currency").annotate(n=Count("id")).order_by():
-            refunds.add_metric([row["status"], row["currency"]], row["n"])
-        yield refunds
-        yield GaugeMetricFamily(
-            "gateway_payments_needing_review",
-            "Payments reconciliation could not settle on its own (review_reason set): an operator decides.",
-            value=Payment.objects.exclude(review_reason="").count(),
-        )
+        for gauges in _SCRAPE_GAUGES:
+            yield from gauges()
         backlog = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
             n=Count("id"), oldest=Min("created_at")
         )

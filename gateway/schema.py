@@ -1,9 +1,8 @@
-"""OpenAPI pieces shared by every endpoint: the error body, the Idempotency-Key
-header and the Bearer API-key scheme."""
+"""OpenAPI pieces shared by every endpoint: the error body and the
+Idempotency-Key header (the API key's scheme is payments.auth's)."""
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -49,11 +48,3 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Up to 255 characters. A replay with the same body returns the first answer "
     "(header Idempotent-Replayed: true); another body gives 422. Kept 24 hours.",
 )
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "gateway.auth.ApiKeyAuthentication"
-    name = "ApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer gw_…"}

@@ -277,7 +277,7 @@ if STRIPE_API_BASE:
 
 # --- REST framework and OpenAPI ----------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.auth.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["payments.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["gateway.auth.ApiKeyRequired"],
     "DEFAULT_PARSER_CLASSES": ["gateway.parsers.DecimalJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -353,7 +353,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=64 * 102
 # A lockout after repeated failures, per user and per address separately
 # (django-axes), and an idle timeout: the session ends after 15 minutes without
 # a request (8.2.8), each request sliding it on. MFA (8.4) is not built in yet:
-# see the README.
+# see docs/operations.md.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",

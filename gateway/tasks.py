@@ -8,10 +8,9 @@ from gateway.events.outbox import outbox_publish_started, outbox_relay
 
 
 @shared_task(acks_late=True)
-def outbox_publish_task(outbox_pk: int | None = None) -> int:
+def outbox_publish_task() -> int:
     """Queued after commit (outbox_publish_soon). Relays every waiting row in
-    order. Running it twice publishes nothing twice. (outbox_pk: tasks queued
-    by older versions carried a row id; every waiting row is relayed anyway.)"""
+    order. Running it twice publishes nothing twice."""
     outbox_publish_started()
     return outbox_relay(respect_backoff=True).published
 

@@ -19,7 +19,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.errors import Conflict, GatewayError, InvalidRequest, RateLimited, ServiceUnavailable
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    InvalidStateTransition,
+    RateLimited,
+    ServiceUnavailable,
+)
 from gateway.metrics import OTP_EVENTS
 from otp import store
 from otp.delivery import OtpMessage, get_otp_sender, mask_email
@@ -27,7 +33,7 @@ from payments.enums import EventType, PaymentStatus
 from payments.models import Payment
 from payments.money import format_money
 from payments.services.events import payment_event_record
-from payments.services.payments import PaymentOutcome, payment_cancel, payment_charge, payment_lock
+from payments.services.payments import PaymentOutcome, payment_cancel, payment_charge, payment_locked
 
 logger = logging.getLogger("otp")
 
@@ -57,28 +63,12 @@ class OtpSendAccepted:
     resend_available_in: int
 
 
-def otp_required(*, amount_minor: int, currency: str) -> bool:
-    """OTP_REQUIRED_ABOVE, per currency in minor units ("usd:100000,eur:100000"),
-    with "*" for every currency not listed.
-
-    Fails closed: once thresholds are set, a payment in a currency they do not
-    cover (no entry, no "*") is held for a code, whatever its amount; amounts in
-    minor units cannot be compared across currencies, so no other threshold
-    stands in. With no thresholds at all, only `require_otp` holds a payment."""
-    thresholds = settings.OTP_REQUIRED_ABOVE
-    if not thresholds:
-        return False
-    limit = thresholds.get(currency, thresholds.get("*"))
-    return limit is None or amount_minor > limit
-
-
 def otp_send_after_commit(*, payment: Payment) -> OtpSendAccepted:
     """Checks the resend limits, then has the code made and sent after commit."""
     if payment.status != PaymentStatus.REQUIRES_OTP:
-        raise Conflict(
+        raise InvalidStateTransition(
             f"A payment in status '{payment.status}' is not waiting for a code.",
-            code="invalid_state_transition",
-            extra={"status": payment.status},
+            status=payment.status,
         )
     if not payment.email:
         raise InvalidRequest(
@@ -142,10 +132,9 @@ def otp_verify(*, payment: Payment, code: str, client_id: int, actor: str) -> Pa
             "Too many code checks; slow down.", code="otp_rate_limited", headers={"Retry-After": "60"}
         )
     if payment.status != PaymentStatus.REQUIRES_OTP:
-        raise Conflict(
+        raise InvalidStateTransition(
             f"A payment in status '{payment.status}' is not waiting for a code.",
-            code="invalid_state_transition",
-            extra={"status": payment.status},
+            status=payment.status,
         )
     if not isinstance(code, str) or not code.isdigit() or len(code) != 6:
         raise InvalidRequest("The code has 6 digits.", code="invalid_otp_format", param="otp")
@@ -183,8 +172,7 @@ def otp_verify(*, payment: Payment, code: str, client_id: int, actor: str) -> Pa
     if not store.code_consume(payment_uuid=payment.uuid):
         # Another request used this very code a moment ago: it is single use.
         raise OtpExpired()
-    with transaction.atomic():
-        locked = payment_lock(payment=payment)
+    with payment_locked(payment) as locked:
         payment_event_record(
             payment=locked, type=EventType.OTP_VERIFIED, actor=actor, status_before=locked.status
         )
@@ -196,8 +184,7 @@ def otp_expire_payments(*, now=None) -> int:
     cutoff = (now or timezone.now()) - timedelta(minutes=settings.OTP_PAYMENT_EXPIRY_MINUTES)
     expired = 0
     for payment in Payment.objects.filter(status=PaymentStatus.REQUIRES_OTP, created_at__lt=cutoff):
-        with transaction.atomic():
-            locked = payment_lock(payment=payment)
+        with payment_locked(payment) as locked:
             if locked.status != PaymentStatus.REQUIRES_OTP:
                 continue
             payment_event_record(

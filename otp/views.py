@@ -9,9 +9,9 @@ from rest_framework.response import Response
 from gateway.schema import ERROR_RESPONSES
 from otp.serializers import OtpSendResponseSerializer, OtpValidateSerializer, PaymentReferenceSerializer
 from otp.services import otp_send_after_commit, otp_verify
+from payments.api import client_actor, payment_body
 from payments.selectors import payment_get_for_otp
 from payments.serializers import PaymentSerializer
-from payments.views import client_actor, payment_body
 
 
 class OtpViewSet(viewsets.ViewSet):

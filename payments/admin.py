@@ -18,7 +18,7 @@ from django.utils.safestring import mark_safe
 
 from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
 from gateway.errors import GatewayError
-from payments.enums import PaymentStatus
+from payments.enums import RefundStatus
 from payments.models import ApiClient, IdempotencyKey, Payment, PaymentEvent, Refund
 from payments.money import format_amount, format_money, to_minor_units
 from payments.overview import overview_chart_svg, payments_overview
@@ -125,6 +125,11 @@ class RefundForm(forms.Form):
     # reload) finds the refund the first made instead of making another.
     submission_token = forms.UUIDField(widget=forms.HiddenInput)
     amount = forms.CharField(help_text="Major units, e.g. 10.00. Defaults to what remains refundable.")
+
+    def amount_minor(self, currency: str) -> int:
+        """Converted here, by the input, as every API serializer does (payments.money)."""
+        return to_minor_units(self.cleaned_data["amount"].strip(), currency)
+
     reason = forms.CharField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -153,7 +158,7 @@ class PaymentAdmin(admin.ModelAdmin):
     show_full_result_count = False
     inlines = [RefundInline, PaymentEventInline]
     change_form_template = "admin/payments/payment/change_form.html"
-    actions = ["refund_action", "sync_from_stripe", "resend_otp"]
+    actions = ["refund_action", "sync_from_stripe"]  # the OTP app adds "resend the code" (otp/admin.py)
     fieldsets = [
         (
             None,
@@ -310,7 +315,7 @@ class PaymentAdmin(admin.ModelAdmin):
                     payment=payment,
                     actor=operator_actor(request),
                     reason=form.cleaned_data["reason"],
-                    amount_minor=to_minor_units(form.cleaned_data["amount"].strip(), payment.currency),
+                    amount_minor=form.amount_minor(payment.currency),
                     operation_key=f"admin:{form.cleaned_data['submission_token']}",
                     resume=True,
                 )
@@ -367,19 +372,6 @@ class PaymentAdmin(admin.ModelAdmin):
                 messages.error(request, f"{payment.public_id}: {exc.message}")
         messages.info(request, f"Synced {queryset.count()} payment(s); {changed} changed status.")
 
-    @admin.action(description="Resend the one-time code", permissions=["resend_otp"])
-    def resend_otp(self, request, queryset):
-        from otp.services import otp_send_after_commit
-
-        sent = 0
-        for payment in queryset.filter(status=PaymentStatus.REQUIRES_OTP):
-            try:
-                otp_send_after_commit(payment=payment)
-                sent += 1
-            except GatewayError as exc:
-                messages.error(request, f"{payment.public_id}: {exc.message}")
-        messages.info(request, f"Asked for {sent} new code(s).")
-
 
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):
@@ -399,9 +391,12 @@ class RefundAdmin(admin.ModelAdmin):
     @admin.action(description="Settle pending refunds from the PSP", permissions=["refund"])
     def reconcile(self, request, queryset):
         settled = 0
-        for refund in queryset.filter(status="pending").select_related("payment"):
+        for refund in queryset.filter(status=RefundStatus.PENDING).select_related("payment"):
             try:
-                settled += refund_reconcile(refund=refund, actor=operator_actor(request)).status != "pending"
+                settled += (
+                    refund_reconcile(refund=refund, actor=operator_actor(request)).status
+                    != RefundStatus.PENDING
+                )
             except GatewayError as exc:
                 messages.error(request, f"{refund.public_id}: {exc.message}")
         messages.info(request, f"{settled} pending refund(s) settled.")

@@ -8,6 +8,15 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from gateway.metrics import scrape_gauges_register
+        from payments import (
+            auth,  # noqa: F401  registers the API key's OpenAPI security scheme
+            receivers,  # noqa: F401  records timeline entries in the outbox
+        )
+        from payments.metrics import payments_gauges
+
+        scrape_gauges_register(payments_gauges)
+
         # For every app: the permissions it grants come from several apps.
         post_migrate.connect(_operators_group, dispatch_uid="payments-operators-group")
         from django.db.models.signals import post_delete, post_save

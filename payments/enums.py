@@ -78,5 +78,4 @@ class EventType(models.TextChoices):
     REFUND_FAILED = "refund_failed"
     STATUS_SYNCED = "status_synced"
     DISPUTE_CREATED = "dispute_created"
-    OPERATOR_ACTION = "operator_action"
     REVIEW_REQUIRED = "review_required"

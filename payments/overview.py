@@ -9,10 +9,11 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.html import escape
 
 from payments.enums import PaymentStatus
 from payments.models import Payment
-from payments.money import format_money
+from payments.money import format_amount, format_money
 
 CAPTURED = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 STUCK = (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_OTP, PaymentStatus.REQUIRES_ACTION)
@@ -97,12 +98,9 @@ def overview_chart_svg(
 ) -> str:
     """Bars: daily volume in the main currency. Line: daily success rate (0-100 %).
     Every text in it is escaped: the admin marks the result safe."""
-    from django.utils.html import escape
 
-    from payments.money import format_amount as _format_amount
-
-    def format_amount(minor: int, code: str) -> str:
-        return escape(_format_amount(minor, code))
+    def escaped_amount(minor: int, code: str) -> str:
+        return escape(format_amount(minor, code))
 
     pad_left, pad_right, pad_top, pad_bottom = 56, 44, 16, 28
     plot_w, plot_h = width - pad_left - pad_right, height - pad_top - pad_bottom
@@ -120,7 +118,7 @@ def overview_chart_svg(
         parts.append(
             f'<rect x="{x + 1:.1f}" y="{pad_top + plot_h - bar_h:.1f}" width="{max(step - 2, 1):.1f}" '
             f'height="{bar_h:.1f}" fill="#417690"><title>{day.day}: '
-            f"{format_amount(day.volume_minor, currency) if currency else 0}</title></rect>"
+            f"{escaped_amount(day.volume_minor, currency) if currency else 0}</title></rect>"
         )
     line = [
         (pad_left + (i + 0.5) * step, pad_top + plot_h * (1 - d.success_rate))
@@ -134,7 +132,7 @@ def overview_chart_svg(
             + '"/>'
         )
         parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#e0a800"/>' for x, y in line)
-    top_text = format_amount(top, currency) if currency else "0"
+    top_text = escaped_amount(top, currency) if currency else "0"
     first_day, last_day = (days[0].day, days[-1].day) if days else ("", "")
     parts += [
         f'<text x="{pad_left - 6}" y="{pad_top + 10}" text-anchor="end">{top_text}</text>',

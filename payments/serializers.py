@@ -128,11 +128,21 @@ class PaymentProcessSerializer(serializers.Serializer):
         )
 
 
-class AmountOnlySerializer(serializers.Serializer):
+class PartialAmountMixin:
+    """An optional `amount` in major units of a payment's currency, converted to
+    minor units here, as the process serializer does: every input's amount is
+    converted by its serializer, never by a view. None means "all of it"."""
+
+    def amount_minor(self, currency: str) -> int | None:
+        amount = self.validated_data.get("amount")
+        return None if amount is None else to_minor_units(amount, currency)
+
+
+class AmountOnlySerializer(PartialAmountMixin, serializers.Serializer):
     amount = AmountField(required=False, help_text="Major units; the whole amount when absent.")
 
 
-class RefundCreateSerializer(serializers.Serializer):
+class RefundCreateSerializer(PartialAmountMixin, serializers.Serializer):
     amount = AmountField(required=False, help_text="Major units; the whole remainder when absent.")
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 

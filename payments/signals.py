@@ -2,6 +2,11 @@
 
 from django.dispatch import Signal
 
+# Sent inside the transaction that holds a new payment for a one-time code
+# (status requires_otp); the OTP app listens and sends the first code after
+# commit. Argument: payment. A receiver's error fails the payment's request.
+payment_held_for_otp = Signal()
+
 # Sent after commit, once the PSP's view of a payment (charge, capture, refund,
 # cancel) has been applied to it. Argument: payment_pk.
 psp_state_applied = Signal()

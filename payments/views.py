@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from gateway.idempotency import idempotency_claim, idempotent
 from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
-from payments.money import to_minor_units
-from payments.selectors import payment_events, payment_get_for_client, payment_list, payment_with_refunds
+from payments.api import (
+    client_actor,
+    idempotent,
+    payment_body,
+    payment_input,
+    process_status,
+    refund_answer,
+    refund_operation,
+    wants_async,
+)
+from payments.selectors import payment_events, payment_get_for_client, payment_list
 from payments.serializers import (
     AmountOnlySerializer,
     PaymentEventSerializer,
@@ -39,47 +45,6 @@ class PaymentCursorPagination(CursorPagination):
     page_size = 50
     max_page_size = 200
     page_size_query_param = "limit"
-
-
-def client_actor(request) -> str:
-    return f"api:{request.auth.key_prefix}"
-
-
-def payment_input(request, serializer: PaymentProcessSerializer):
-    """The validated payment, tied to the request's Idempotency-Key claim, if any:
-    every attempt with that key works on the same payment and PSP charge."""
-    data = serializer.to_payment_input()
-    claim = idempotency_claim(request)
-    if claim is None:
-        return data
-    return replace(data, uuid=claim.operation_uuid, resume=claim.resumed)
-
-
-def refund_operation(request) -> dict:
-    """payment_refund's operation_key and resume, from the request's Idempotency-Key claim."""
-    claim = idempotency_claim(request)
-    if claim is None:
-        return {}
-    return {"operation_key": str(claim.operation_uuid), "resume": claim.resumed}
-
-
-def wants_async(request, data: dict) -> bool:
-    return bool(data.get("async")) or "respond-async" in request.headers.get("Prefer", "")
-
-
-def process_status(outcome) -> int:
-    """201 once the payment has an outcome; 202 while it is processing."""
-    if outcome.payment.status == "processing":
-        return status.HTTP_202_ACCEPTED
-    return status.HTTP_201_CREATED
-
-
-def payment_body(outcome) -> dict:
-    body = PaymentSerializer(outcome.payment).data
-    if outcome.client_secret:
-        body["client_secret"] = outcome.client_secret
-    body["receipt_url"] = outcome.receipt_url or None
-    return body
 
 
 class PaymentViewSet(viewsets.GenericViewSet):
@@ -151,17 +116,14 @@ class PaymentViewSet(viewsets.GenericViewSet):
         serializer = RefundCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
-        amount = serializer.validated_data.get("amount")
         refund = payment_refund(
             payment=payment,
-            amount_minor=None if amount is None else to_minor_units(amount, payment.currency),
+            amount_minor=serializer.amount_minor(payment.currency),
             reason=serializer.validated_data.get("reason", ""),
             actor=client_actor(request),
             **refund_operation(request),
         )
-        body = RefundSerializer(refund).data
-        body["payment"] = PaymentSerializer(payment_with_refunds(refund.payment)).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(refund_answer(refund), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=None, parameters=[IDEMPOTENCY_HEADER], responses={200: PaymentSerializer, **ERROR_RESPONSES}
@@ -186,11 +148,10 @@ class PaymentViewSet(viewsets.GenericViewSet):
         serializer = AmountOnlySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
-        amount = serializer.validated_data.get("amount")
         payment = payment_capture(
             payment=payment,
             actor=client_actor(request),
-            amount_minor=None if amount is None else to_minor_units(amount, payment.currency),
+            amount_minor=serializer.amount_minor(payment.currency),
         )
         return Response(payment_body(PaymentOutcome(payment=payment)))
 

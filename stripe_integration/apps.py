@@ -6,4 +6,8 @@ class StripeIntegrationConfig(AppConfig):
     verbose_name = "Stripe integration"
 
     def ready(self) -> None:
+        from gateway.health import readiness_check_register
         from stripe_integration import signals  # noqa: F401  connects the receivers
+        from stripe_integration.health import check_psp
+
+        readiness_check_register("psp", check_psp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from payments.serializers import ID_PATTERN, AmountField, CardInputSerializer
+from payments.serializers import ID_PATTERN, AmountField, CardInputSerializer, PartialAmountMixin
 
 
 class ValidateCardRequestSerializer(serializers.Serializer):
@@ -26,7 +26,7 @@ class ValidateCardResponseSerializer(serializers.Serializer):
     message = serializers.CharField(help_text="The seed's summary line.")
 
 
-class StripeRefundSerializer(serializers.Serializer):
+class StripeRefundSerializer(PartialAmountMixin, serializers.Serializer):
     payment_id = serializers.RegexField(ID_PATTERN)
     amount = AmountField(required=False, help_text="Major units; the whole remainder when absent.")
     reason = serializers.CharField(

@@ -14,6 +14,8 @@ from django.conf import settings
 from djstripe import models as djstripe_models
 
 from payments.models import Payment
+from payments.services.payments import payment_mirror_link
+from payments.services.refunds import refund_mirror_link
 from stripe_integration.client import stripe_object_for_sync
 
 logger = logging.getLogger("stripe_integration.sync")
@@ -42,7 +44,7 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
     intent = stripe_object_for_sync(kind="payment_intent", object_id=payment.stripe_payment_intent_id)
     djstripe_intent = djstripe_models.PaymentIntent.sync_from_stripe_data(intent, api_key=api_key)
     synced.append(djstripe_intent.id)
-    Payment.objects.filter(pk=payment.pk).update(djstripe_payment_intent=djstripe_intent)
+    payment_mirror_link(payment=payment, djstripe_payment_intent=djstripe_intent)
 
     # localstripe answers latest_charge with a full object; Stripe with an id.
     latest = intent.get("latest_charge")
@@ -60,6 +62,6 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
     for refund in payment.refunds.exclude(stripe_refund_id="").filter(djstripe_refund__isnull=True):
         data = stripe_object_for_sync(kind="refund", object_id=refund.stripe_refund_id)
         djstripe_refund = djstripe_models.Refund.sync_from_stripe_data(data, api_key=api_key)
-        type(refund).objects.filter(pk=refund.pk).update(djstripe_refund=djstripe_refund)
+        refund_mirror_link(refund=refund, djstripe_refund=djstripe_refund)
         synced.append(djstripe_refund.id)
     return synced

@@ -8,9 +8,18 @@ from rest_framework import status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from gateway.idempotency import idempotent
 from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
-from payments.money import to_minor_units
+from payments.api import (
+    client_actor,
+    idempotent,
+    payment_body,
+    payment_input,
+    process_status,
+    refund_answer,
+    refund_operation,
+    wants_async,
+)
+from payments.cards import card_validate
 from payments.selectors import payment_get_for_client
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
 from payments.services.payments import (
@@ -20,15 +29,6 @@ from payments.services.payments import (
     raw_card_data_ensure_accepted,
 )
 from payments.services.refunds import payment_refund
-from payments.views import (
-    client_actor,
-    payment_body,
-    payment_input,
-    process_status,
-    refund_operation,
-    wants_async,
-)
-from stripe_integration.cards import card_validate
 from stripe_integration.serializers import (
     StripeRefundSerializer,
     ValidateCardRequestSerializer,
@@ -111,19 +111,14 @@ class StripeViewSet(viewsets.ViewSet):
         payment = payment_get_for_client(
             client=request.auth, public_id=data["payment_id"], with_refunds=False
         )
-        amount = data.get("amount")
         refund = payment_refund(
             payment=payment,
             actor=client_actor(request),
             reason=data.get("reason", ""),
-            amount_minor=None if amount is None else to_minor_units(amount, payment.currency),
+            amount_minor=serializer.amount_minor(payment.currency),
             **refund_operation(request),
         )
-        body = RefundSerializer(refund).data
-        body["payment"] = PaymentSerializer(
-            payment_get_for_client(client=request.auth, public_id=payment.public_id)
-        ).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(refund_answer(refund), status=status.HTTP_201_CREATED)
 
 
 class StripeWebhookViewSet(viewsets.ViewSet):

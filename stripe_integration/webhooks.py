@@ -26,7 +26,7 @@ from payments.enums import EventType, RefundStatus
 from payments.models import Payment, Refund
 from payments.providers import RefundResult, get_provider
 from payments.services.events import payment_event_record
-from payments.services.payments import payment_sync_from_psp
+from payments.services.payments import payment_link_payment_intent, payment_sync_from_psp
 from payments.services.refunds import refund_record_external, refund_settle
 from stripe_integration.client import webhook_event_construct
 from stripe_integration.models import StripeWebhookEvent
@@ -97,9 +97,7 @@ def _on_payment_intent(event: dict) -> str:
     payment = _payment_for_intent(intent.get("id", ""), intent.get("metadata"))
     if payment is None:
         return "ignored: no payment of ours for this PaymentIntent"
-    if not payment.stripe_payment_intent_id:
-        Payment.objects.filter(pk=payment.pk).update(stripe_payment_intent_id=intent["id"])
-        payment.stripe_payment_intent_id = intent["id"]
+    payment = payment_link_payment_intent(payment=payment, payment_intent_id=intent["id"])
     before = payment.status
     payment = payment_sync_from_psp(payment=payment, actor=_actor(event))
     return f"{before} -> {payment.status}"

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from gateway.events.models import OutboxEvent
 from gateway.events.producer import kafka_producer, kafka_producer_reset
-from gateway.events.schema import event_body, event_type_for, topics_for
 from gateway.kafka import kafka_enabled
 
 logger = logging.getLogger("gateway.events")
@@ -23,36 +22,25 @@ logger = logging.getLogger("gateway.events")
 _BACKOFF_KEY = "outbox:backoff"
 
 
-def outbox_record_timeline_event(*, timeline_event) -> OutboxEvent | None:
-    """Writes the outbox row for one timeline entry, in the caller's transaction,
-    and asks for a publish once that transaction commits."""
-    from payments.models import Refund
-
-    event_type = event_type_for(timeline_event.type, timeline_event.status_after)
-    if event_type is None:
-        return None
-    payment = timeline_event.payment
-    refund_id = (timeline_event.data or {}).get("refund_id")
-    refund = getattr(timeline_event, "refund", None)  # given by payment_event_record
-    if refund is None and refund_id:
-        refund = Refund.objects.filter(public_id=refund_id).first()
-    event_id = uuid.uuid4()
+def outbox_record(
+    *,
+    event_id: uuid.UUID,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    topics: list[str],
+    payload: dict,
+) -> OutboxEvent:
+    """Writes one event to the outbox, in the caller's transaction, and asks for
+    a publish once that transaction commits. What an event says is the app's
+    business (payments.kafka_events); the outbox only keeps and relays it."""
     row = OutboxEvent.objects.create(
         event_id=event_id,
         type=event_type,
-        aggregate_type="payment",
-        aggregate_id=payment.public_id,
-        topics=topics_for(event_type),
-        payload=event_body(
-            event_id=str(event_id),
-            event_type=event_type,
-            occurred_at=timezone.now(),
-            payment=payment,
-            refund=refund,
-            actor=timeline_event.actor,
-            request_id=timeline_event.request_id,
-            details=timeline_event.data or {},
-        ),
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        topics=topics,
+        payload=payload,
     )
     # robust: if the broker of Celery is down the change still commits; the sweeper publishes.
     transaction.on_commit(outbox_publish_soon, robust=True)

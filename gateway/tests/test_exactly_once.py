@@ -26,17 +26,17 @@ PAYMENT_FAULT_POINTS = [
         1,
     ),
     ("after-save-before-response", "after the save, before the response", "payments.views.payment_body", 1),
-    ("storing-the-answer", "while the key's answer is stored", "gateway.idempotency.idempotency_complete", 1),
+    ("storing-the-answer", "while the key's answer is stored", "payments.api.idempotency_complete", 1),
     (
         "outbox-created",
         "during the outbox write of payment.created",
-        "gateway.events.receivers.outbox_record_timeline_event",
+        "payments.receivers.outbox_record_timeline_event",
         1,
     ),
     (
         "outbox-settled",
         "during the outbox write of payment.succeeded",
-        "gateway.events.receivers.outbox_record_timeline_event",
+        "payments.receivers.outbox_record_timeline_event",
         2,
     ),
 ]
@@ -52,20 +52,20 @@ REFUND_FAULT_POINTS = [
     (
         "after-save-before-response",
         "after the save, before the response",
-        "payments.views.payment_with_refunds",
+        "payments.api.payment_with_refunds",
         1,
     ),
-    ("storing-the-answer", "while the key's answer is stored", "gateway.idempotency.idempotency_complete", 1),
+    ("storing-the-answer", "while the key's answer is stored", "payments.api.idempotency_complete", 1),
     (
         "outbox-created",
         "during the outbox write of refund.created",
-        "gateway.events.receivers.outbox_record_timeline_event",
+        "payments.receivers.outbox_record_timeline_event",
         1,
     ),
     (
         "outbox-settled",
         "during the outbox write of refund.succeeded",
-        "gateway.events.receivers.outbox_record_timeline_event",
+        "payments.receivers.outbox_record_timeline_event",
         2,
     ),
 ]

@@ -171,11 +171,12 @@ def test_missing_and_wrong_api_keys_are_limited_per_ip_before_any_key_lookup(lim
 
 def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(limits, monkeypatch, localstripe):
     import gateway.health
+    import stripe_integration.health
 
     limits(health_ready="3/m")
     calls = []
-    real_ping = gateway.health.psp_ping
-    monkeypatch.setattr(gateway.health, "psp_ping", lambda: calls.append(1) or real_ping())
+    real_ping = stripe_integration.health.psp_ping
+    monkeypatch.setattr(stripe_integration.health, "psp_ping", lambda: calls.append(1) or real_ping())
     gateway.health._REMOTE_RESULTS.clear()
     poller = APIClient(REMOTE_ADDR=_new_ip())
 

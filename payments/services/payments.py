@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import secrets
 import uuid as uuid_lib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -18,7 +20,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest
+from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, InvalidStateTransition
+from payments.cards import card_validate
 from payments.enums import ALLOWED_TRANSITIONS, EventType, PaymentStatus, transition_allowed
 from payments.models import ApiClient, Payment, Refund
 from payments.providers import (
@@ -30,8 +33,7 @@ from payments.providers import (
     get_provider,
 )
 from payments.services.events import payment_event_record
-from payments.signals import psp_state_applied_after_commit
-from stripe_integration.cards import card_validate
+from payments.signals import payment_held_for_otp, psp_state_applied_after_commit
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,15 @@ def payment_lock(*, payment: Payment) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment.pk)
 
 
+@contextmanager
+def payment_locked(payment: Payment) -> Iterator[Payment]:
+    """`with payment_locked(payment) as locked:` a transaction that holds the
+    payment's row lock, on the row as it is now. Every change of a payment's
+    money or status happens inside one (Saleor's with_locked_payment)."""
+    with transaction.atomic():
+        yield payment_lock(payment=payment)
+
+
 class _RowMoved(Exception):
     """A compare-and-set save found the payment no longer in the status it expected."""
 
@@ -112,10 +123,10 @@ def payment_transition(
     """
     before = payment.status
     if not transition_allowed(before, new_status):
-        raise Conflict(
+        raise InvalidStateTransition(
             f"A payment in status '{before}' cannot become '{new_status}'.",
-            code="invalid_state_transition",
-            extra={"status": before, "allowed": sorted(ALLOWED_TRANSITIONS.get(before, ()))},
+            status=before,
+            allowed=ALLOWED_TRANSITIONS.get(before, ()),
         )
     payment.status = new_status
     _payment_save(payment, fields=["status", *(update_fields or [])], expected_status=expected_status)
@@ -220,6 +231,24 @@ def _card_input(card: dict) -> CardInput:
     )
 
 
+def payment_needs_otp(*, amount_minor: int, currency: str, require_otp: bool = False) -> bool:
+    """Whether a new payment is held for a one-time code: asked for (`require_otp`),
+    or above OTP_REQUIRED_ABOVE, per currency in minor units ("usd:100000,eur:100000"),
+    with "*" for every currency not listed.
+
+    Fails closed: once thresholds are set, a payment in a currency they do not
+    cover (no entry, no "*") is held for a code, whatever its amount; amounts in
+    minor units cannot be compared across currencies, so no other threshold
+    stands in. With no thresholds at all, only `require_otp` holds a payment."""
+    if require_otp:
+        return True
+    thresholds = settings.OTP_REQUIRED_ABOVE
+    if not thresholds:
+        return False
+    limit = thresholds.get(currency, thresholds.get("*"))
+    return limit is None or amount_minor > limit
+
+
 def payment_process(
     *, client: ApiClient, data: PaymentInput, actor: str, run_async: bool = False
 ) -> PaymentOutcome:
@@ -227,9 +256,9 @@ def payment_process(
     hold it for OTP, queue it (async) or charge it now. A retry of a request
     that ended in a 5xx (data.resume) goes on with the payment the first
     attempt recorded, never a second one."""
-    from otp.services import otp_required  # otp builds on payments
-
-    needs_otp = data.require_otp or otp_required(amount_minor=data.amount_minor, currency=data.currency)
+    needs_otp = payment_needs_otp(
+        amount_minor=data.amount_minor, currency=data.currency, require_otp=data.require_otp
+    )
     if needs_otp and not data.email:
         raise InvalidRequest(
             "An e-mail address is needed to send the payer a one-time code.",
@@ -275,17 +304,15 @@ def _payment_advance(
     *, payment: Payment, actor: str, needs_otp: bool, run_async: bool, return_url: str
 ) -> PaymentOutcome:
     if payment.status == PaymentStatus.PENDING and needs_otp:
-        from otp.services import otp_send_after_commit  # otp builds on payments
-
-        with transaction.atomic():
+        with payment_locked(payment) as payment:
             payment = payment_transition(
-                payment=payment_lock(payment=payment),
+                payment=payment,
                 new_status=PaymentStatus.REQUIRES_OTP,
                 event_type=EventType.REQUIRES_OTP,
                 actor=actor,
             )
-            # The first code goes out after commit (the OTP app makes and sends it).
-            otp_send_after_commit(payment=payment)
+            # The OTP app makes and sends the first code, after commit.
+            payment_held_for_otp.send(sender=Payment, payment=payment)
         return PaymentOutcome(payment=payment)
     if payment.status == PaymentStatus.PENDING and run_async:
         return PaymentOutcome(payment=payment_queue(payment=payment, actor=actor))
@@ -333,9 +360,9 @@ def payment_queue(*, payment: Payment, actor: str) -> Payment:
     """Marks the payment processing and charges it in a Celery task after commit."""
     from payments.tasks import payment_charge_task
 
-    with transaction.atomic():
+    with payment_locked(payment) as payment:
         payment = payment_transition(
-            payment=payment_lock(payment=payment),
+            payment=payment,
             new_status=PaymentStatus.PROCESSING,
             event_type=EventType.PROCESSING,
             actor=actor,
@@ -353,8 +380,7 @@ def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> Pay
     outcome is unknown, so it is not marked failed.
     """
     if payment.status != PaymentStatus.PROCESSING:
-        with transaction.atomic():
-            payment = payment_lock(payment=payment)
+        with payment_locked(payment) as payment:
             if payment.status != PaymentStatus.PROCESSING:
                 payment = payment_transition(
                     payment=payment,
@@ -382,8 +408,7 @@ def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> Pay
     try:
         result = get_provider().charge(request=request)
     except PspOutcomeUnknown:
-        with transaction.atomic():
-            payment = payment_lock(payment=payment)
+        with payment_locked(payment) as payment:
             payment_event_record(
                 payment=payment, type=EventType.CHARGE_UNKNOWN, actor=actor, status_before=payment.status
             )
@@ -401,8 +426,7 @@ def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> Pay
 
 
 def payment_fail(*, payment: Payment, code: str, message: str, actor: str) -> Payment:
-    with transaction.atomic():
-        payment = payment_lock(payment=payment)
+    with payment_locked(payment) as payment:
         payment.failure_code = code[:100]
         payment.failure_message = message[:500]
         return payment_transition(
@@ -500,13 +524,11 @@ def payment_cancel(*, payment: Payment, actor: str, reason: str = "") -> Payment
             payment_intent_id=payment.stripe_payment_intent_id, idempotency_key=f"gw-cancel-{payment.uuid}"
         )
         return payment_apply_charge_result(payment=payment, result=result, actor=actor)
-    with transaction.atomic():
-        payment = payment_lock(payment=payment)
+    with payment_locked(payment) as payment:
         if payment.status not in _CANCELABLE_LOCALLY:
-            raise Conflict(
+            raise InvalidStateTransition(
                 f"A payment in status '{payment.status}' cannot be canceled.",
-                code="invalid_state_transition",
-                extra={"status": payment.status},
+                status=payment.status,
             )
         return payment_transition(
             payment=payment,
@@ -520,10 +542,9 @@ def payment_cancel(*, payment: Payment, actor: str, reason: str = "") -> Payment
 def payment_capture(*, payment: Payment, amount_minor: int | None, actor: str) -> Payment:
     """Captures an authorized payment (capture_method=manual), all or part of it."""
     if payment.status != PaymentStatus.REQUIRES_CAPTURE:
-        raise Conflict(
+        raise InvalidStateTransition(
             f"A payment in status '{payment.status}' cannot be captured.",
-            code="invalid_state_transition",
-            extra={"status": payment.status},
+            status=payment.status,
         )
     amount = payment.amount_minor if amount_minor is None else amount_minor
     if amount > payment.amount_minor:
@@ -547,10 +568,9 @@ def payment_confirm(*, payment: Payment, actor: str) -> Payment:
     """After the customer authenticated (3-D Secure), settles the payment from
     the PSP. Still unauthenticated is a 409; a failed authentication a 402."""
     if payment.status != PaymentStatus.REQUIRES_ACTION:
-        raise Conflict(
+        raise InvalidStateTransition(
             f"A payment in status '{payment.status}' has nothing to confirm.",
-            code="invalid_state_transition",
-            extra={"status": payment.status},
+            status=payment.status,
         )
     payment = payment_sync_from_psp(payment=payment, actor=actor)
     if payment.status == PaymentStatus.REQUIRES_ACTION:
@@ -566,6 +586,22 @@ def payment_confirm(*, payment: Payment, actor: str) -> Payment:
             extra={"decline_code": payment.failure_code, "payment_id": payment.public_id},
         )
     return payment
+
+
+def payment_link_payment_intent(*, payment: Payment, payment_intent_id: str) -> Payment:
+    """Records the PaymentIntent of a payment whose charge answer was lost (a
+    webhook found it by our metadata). A payment that has one keeps it."""
+    if not payment.stripe_payment_intent_id:
+        Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
+            stripe_payment_intent_id=payment_intent_id, updated_at=timezone.now()
+        )
+        payment.refresh_from_db(fields=["stripe_payment_intent_id"])
+    return payment
+
+
+def payment_mirror_link(*, payment: Payment, djstripe_payment_intent) -> None:
+    """Links the payment to dj-stripe's copy of its PaymentIntent (not a change of state)."""
+    Payment.objects.filter(pk=payment.pk).update(djstripe_payment_intent=djstripe_payment_intent)
 
 
 def payment_sync_from_psp(*, payment: Payment, actor: str) -> Payment:
@@ -644,8 +680,7 @@ def payment_park_for_review(*, payment: Payment, reason: str, actor: str) -> Pay
     """Leaves the payment as it is and asks an operator to decide (the admin's
     "needs review" filter, /metrics' gateway_payments_needing_review). Recorded
     in the timeline once per reason."""
-    with transaction.atomic():
-        payment = payment_lock(payment=payment)
+    with payment_locked(payment) as payment:
         if payment.review_reason == reason[:200]:
             return payment
         payment.review_reason = reason[:200]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -21,7 +20,7 @@ from payments.models import Payment, Refund
 from payments.money import format_amount
 from payments.providers import PspOutcomeUnknown, RefundRequest, get_provider
 from payments.services.events import payment_event_record
-from payments.services.payments import payment_lock, payment_transition
+from payments.services.payments import payment_locked, payment_transition
 from payments.signals import psp_state_applied_after_commit
 
 _STRIPE_REASONS = {RefundReason.DUPLICATE, RefundReason.FRAUDULENT, RefundReason.REQUESTED_BY_CUSTOMER}
@@ -48,8 +47,7 @@ def refund_public_id_for(*, payment: Payment, operation_key: str) -> str:
 def _reserve(
     *, payment: Payment, amount_minor: int | None, reason: str, actor: str, public_id: str = ""
 ) -> Refund:
-    with transaction.atomic():
-        payment = payment_lock(payment=payment)
+    with payment_locked(payment) as payment:
         if payment.status not in REFUNDABLE_STATUSES:
             raise Conflict(
                 f"A payment in status '{payment.status}' cannot be refunded.",
@@ -126,8 +124,7 @@ def refund_settle(
     the refund row itself moves out of `pending` by compare-and-set, so a
     refund settled meanwhile (the webhook came first) is left as it is.
     """
-    with transaction.atomic():
-        payment = payment_lock(payment=refund.payment)
+    with payment_locked(refund.payment) as payment:
         psp_state_applied_after_commit(payment.pk)
         refund.stripe_refund_id = stripe_refund_id or refund.stripe_refund_id
         refund.updated_at = timezone.now()
@@ -281,8 +278,7 @@ def refund_record_external(
 ) -> Refund:
     """Records a refund made at the PSP outside the gateway (the Stripe dashboard),
     so that our amounts match the PSP's. Never beyond what was captured."""
-    with transaction.atomic():
-        payment = payment_lock(payment=payment)
+    with payment_locked(payment) as payment:
         existing = Refund.objects.filter(stripe_refund_id=stripe_refund_id).first()
         if existing is not None:
             return existing
@@ -300,3 +296,8 @@ def refund_record_external(
             stripe_refund_id=stripe_refund_id,
         )
     return refund_settle(refund=refund, status=RefundStatus.SUCCEEDED, actor=actor)
+
+
+def refund_mirror_link(*, refund: Refund, djstripe_refund) -> None:
+    """Links the refund to dj-stripe's copy of it (not a change of state)."""
+    Refund.objects.filter(pk=refund.pk).update(djstripe_refund=djstripe_refund)

@@ -117,3 +117,24 @@ def test_twenty_concurrent_refunds_never_exceed_the_capture(api, pay):
     assert sum(r.amount_minor for r in succeeded) == payment.refunded_minor == 1800
     assert payment.refunded_minor <= payment.captured_minor
     assert payment.status == "partially_refunded"
+
+
+@pytest.mark.django_db
+def test_the_totals_check_recomputes_refunded_minor_from_the_refunds(api, pay):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    payment_id = pay(amount="20.00").json()["payment_id"]
+    api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json")
+    clean = StringIO()
+    call_command("payments_check_totals", stdout=clean)
+    Payment.objects.filter(public_id=payment_id).update(refunded_minor=600)  # a counter that drifted
+
+    drifted = StringIO()
+    with pytest.raises(SystemExit) as exit_:
+        call_command("payments_check_totals", stdout=drifted)
+
+    assert "0 payment(s)" in clean.getvalue()
+    assert exit_.value.code == 1
+    assert f"{payment_id}: refunded_minor 600, refunds add up to 500" in drifted.getvalue()

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from stripe_integration.cards import card_validate
+from payments.cards import card_validate
 
 pytestmark = pytest.mark.django_db
 

@@ -1,12 +1,12 @@
-"""post_save receivers: each records an event in the outbox, in the same
-transaction as the change. No business rules here."""
+"""post_save receivers: each timeline entry is recorded in the outbox, in the
+same transaction as the change. No business rules here."""
 
 from __future__ import annotations
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from gateway.events.outbox import outbox_record_timeline_event
+from payments.kafka_events import outbox_record_timeline_event
 
 
 @receiver(post_save, sender="payments.PaymentEvent", dispatch_uid="outbox-payment-event")

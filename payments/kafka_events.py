@@ -1,10 +1,22 @@
-"""The event body, version 1. Documented in the README and in
-docs/events/payment-event.v1.schema.json. Never carries a card number, a
-CVC, an OTP or an e-mail address."""
+"""A payment's Kafka event: its type, its topics and its body, version 1
+(docs/events/payment-event.v1.schema.json). Never carries a card number, a
+CVC, an OTP or an e-mail address.
+
+Each timeline entry (payments.services.events) is turned into one, written to
+the ground's transactional outbox (gateway.events.outbox) by the post_save
+receiver in payments.receivers, in the same transaction as the change."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
+from django.utils import timezone
+
+from gateway.events.models import OutboxEvent
+from gateway.events.outbox import outbox_record
+from payments.models import PaymentEvent, Refund
+from payments.money import format_amount
 
 EVENT_VERSION = 1
 
@@ -24,7 +36,6 @@ _TYPE_BY_TIMELINE = {
     "refund_succeeded": "refund.succeeded",
     "refund_failed": "refund.failed",
     "dispute_created": "payment.disputed",
-    "operator_action": "payment.operator_action",
     "otp_sent": "otp.sent",
     "otp_verified": "otp.verified",
     "otp_failed": "otp.failed",
@@ -59,8 +70,6 @@ def topics_for(event_type: str) -> list[str]:
 
 
 def payment_snapshot(payment) -> dict:
-    from payments.money import format_amount
-
     return {
         "payment_id": payment.public_id,
         "order_id": payment.order_id,
@@ -79,8 +88,6 @@ def payment_snapshot(payment) -> dict:
 
 
 def refund_snapshot(refund) -> dict:
-    from payments.money import format_amount
-
     return {
         "refund_id": refund.public_id,
         "status": refund.status,
@@ -121,3 +128,34 @@ def event_body(
     if refund is not None:
         body["refund"] = refund_snapshot(refund)
     return body
+
+
+def outbox_record_timeline_event(*, timeline_event: PaymentEvent) -> OutboxEvent | None:
+    """Writes the outbox row for one timeline entry, in the caller's transaction
+    (entries that are not published, such as an OTP attempt count, write none)."""
+    event_type = event_type_for(timeline_event.type, timeline_event.status_after)
+    if event_type is None:
+        return None
+    payment = timeline_event.payment
+    refund_id = (timeline_event.data or {}).get("refund_id")
+    refund = getattr(timeline_event, "refund", None)  # given by payment_event_record
+    if refund is None and refund_id:
+        refund = Refund.objects.filter(public_id=refund_id).first()
+    event_id = uuid.uuid4()
+    return outbox_record(
+        event_id=event_id,
+        event_type=event_type,
+        aggregate_type="payment",
+        aggregate_id=payment.public_id,
+        topics=topics_for(event_type),
+        payload=event_body(
+            event_id=str(event_id),
+            event_type=event_type,
+            occurred_at=timezone.now(),
+            payment=payment,
+            refund=refund,
+            actor=timeline_event.actor,
+            request_id=timeline_event.request_id,
+            details=timeline_event.data or {},
+        ),
+    )

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from gateway.luhn import luhn_valid
+
 MAX_YEARS_AHEAD = 20
 
 
@@ -71,18 +73,6 @@ class CardCheck:
 
     def __repr__(self) -> str:
         return f"CardCheck(valid={self.valid}, brand={self.brand!r}, last4={self.last4!r})"
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
 
 
 def brand_of(digits: str) -> Brand | None:

@@ -1,16 +1,23 @@
-"""The Idempotency-Key header on POST endpoints (`@idempotent` on a view method)."""
+"""The API plumbing every app's views share (payments, otp, stripe_integration):
+the Idempotency-Key decorator, the actor of a request, and the shapes of a
+payment's answer. Views import it from here; nothing here holds a rule."""
 
 from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 
 from django.db import DatabaseError
 from django.utils.crypto import salted_hmac
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from gateway.errors import exception_handler, to_gateway_error
+from payments.enums import PaymentStatus
+from payments.selectors import payment_with_refunds
+from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
 from payments.services.idempotency import (
     Claim,
     Replay,
@@ -18,6 +25,8 @@ from payments.services.idempotency import (
     idempotency_complete,
     idempotency_release,
 )
+
+# --- the Idempotency-Key header (`@idempotent` on a view method) ---------------------------
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Only for the answer to the request that made it: never stored, so a replay
@@ -32,6 +41,7 @@ def request_fingerprint(request) -> str:
     body may hold a raw card, and a plain hash of a card number can be brute-forced
     from the last4 and expiry the payment row keeps."""
     canonical = json.dumps(request.data, cls=JSONEncoder, sort_keys=True, separators=(",", ":"))
+    # The salt keeps its first module's name, so that stored fingerprints stay valid.
     return salted_hmac(
         "gateway.idempotency.fingerprint", f"{request.method} {request.path}\n{canonical}", algorithm="sha256"
     ).hexdigest()
@@ -94,3 +104,55 @@ def idempotent(handler):
         return response
 
     return wrapper
+
+
+# --- the request's actor and the answer's shapes --------------------------------------------
+
+
+def client_actor(request) -> str:
+    return f"api:{request.auth.key_prefix}"
+
+
+def payment_input(request, serializer: PaymentProcessSerializer):
+    """The validated payment, tied to the request's Idempotency-Key claim, if any:
+    every attempt with that key works on the same payment and PSP charge."""
+    data = serializer.to_payment_input()
+    claim = idempotency_claim(request)
+    if claim is None:
+        return data
+    return replace(data, uuid=claim.operation_uuid, resume=claim.resumed)
+
+
+def refund_operation(request) -> dict:
+    """payment_refund's operation_key and resume, from the request's Idempotency-Key claim."""
+    claim = idempotency_claim(request)
+    if claim is None:
+        return {}
+    return {"operation_key": str(claim.operation_uuid), "resume": claim.resumed}
+
+
+def wants_async(request, data: dict) -> bool:
+    return bool(data.get("async")) or "respond-async" in request.headers.get("Prefer", "")
+
+
+def process_status(outcome) -> int:
+    """201 once the payment has an outcome; 202 while it is processing."""
+    if outcome.payment.status == PaymentStatus.PROCESSING:
+        return status.HTTP_202_ACCEPTED
+    return status.HTTP_201_CREATED
+
+
+def payment_body(outcome) -> dict:
+    body = PaymentSerializer(outcome.payment).data
+    if outcome.client_secret:
+        body["client_secret"] = outcome.client_secret
+    body["receipt_url"] = outcome.receipt_url or None
+    return body
+
+
+def refund_answer(refund) -> dict:
+    """The answer to a refund, from /payments/{id}/refund and /stripe/refund
+    alike: the refund, with its payment and all its refunds as they are now."""
+    body = RefundSerializer(refund).data
+    body["payment"] = PaymentSerializer(payment_with_refunds(refund.payment)).data
+    return body

@@ -1,0 +1,26 @@
+"""The OTP app's part of the operators' back-office: the "resend the code"
+action on the payments list (payments knows nothing of codes; this app builds
+on it and adds its action to PaymentAdmin)."""
+
+from django.contrib import admin, messages
+
+from gateway.errors import GatewayError
+from otp.services import otp_send_after_commit
+from payments.admin import PaymentAdmin
+from payments.enums import PaymentStatus
+
+
+@admin.action(description="Resend the one-time code", permissions=["resend_otp"])
+def resend_otp(model_admin, request, queryset):
+    sent = 0
+    for payment in queryset.filter(status=PaymentStatus.REQUIRES_OTP):
+        try:
+            otp_send_after_commit(payment=payment)
+            sent += 1
+        except GatewayError as exc:
+            messages.error(request, f"{payment.public_id}: {exc.message}")
+    messages.info(request, f"Asked for {sent} new code(s).")
+
+
+if resend_otp not in PaymentAdmin.actions:
+    PaymentAdmin.actions = [*PaymentAdmin.actions, resend_otp]
