@@ -53,11 +53,11 @@ test: services
 	  env $(TEST_ENV) $(VENV)/bin/pytest --log-file=.test-artifacts/pytest-log.txt --log-file-level=INFO $(PYTEST_ARGS) && \
 	  $(PY) scripts/scan_card_data.py
 
-# A longer Schemathesis run than the bounded one in `make test` (gateway/tests/test_fuzz_schema.py).
+# A longer Schemathesis run than the bounded one in `make test` (gateway/tests/scenarios/test_fuzz_schema.py).
 FUZZ_EXAMPLES ?= 500
 fuzz: services
 	set -a && . scripts/services.env && set +a && \
-	  env $(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(VENV)/bin/pytest gateway/tests/test_fuzz_schema.py -q
+	  env $(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(VENV)/bin/pytest gateway/tests/scenarios/test_fuzz_schema.py -q
 
 # docs/RELIABILITY.md, from a run of the reliability tests (scripts/reliability_report.py).
 reliability: services

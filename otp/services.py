@@ -32,8 +32,9 @@ from otp.delivery import OtpMessage, get_otp_sender, mask_email
 from payments.enums import EventType, PaymentStatus
 from payments.models import Payment
 from payments.money import format_money
+from payments.services.charges import payment_cancel, payment_charge
 from payments.services.events import payment_event_record
-from payments.services.payments import PaymentOutcome, payment_cancel, payment_charge, payment_locked
+from payments.services.payments import PaymentOutcome, payment_locked
 
 logger = logging.getLogger("otp")
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from payments.enums import EventType, PaymentStatus, RefundReason, RefundStatus
+from payments.fields import MinorUnitsField
 from payments.money import format_amount
 
 
@@ -47,12 +48,12 @@ class Payment(models.Model):
     public_id = models.CharField("payment id", max_length=64)
     client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="payments")
     order_id = models.CharField(max_length=128)
-    amount_minor = models.BigIntegerField()
+    amount_minor = MinorUnitsField()
     currency = models.CharField(max_length=3)
     # What the PSP captured, and what refunds not failed have taken (pending
     # ones included, so that concurrent refunds cannot exceed the capture).
-    captured_minor = models.BigIntegerField(default=0)
-    refunded_minor = models.BigIntegerField(default=0)
+    captured_minor = MinorUnitsField(default=0)
+    refunded_minor = MinorUnitsField(default=0)
     status = models.CharField(max_length=32, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -129,7 +130,7 @@ class Payment(models.Model):
 class Refund(models.Model):
     public_id = models.CharField("refund id", max_length=64, unique=True)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
-    amount_minor = models.BigIntegerField()
+    amount_minor = MinorUnitsField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
     reason = models.CharField(max_length=32, choices=RefundReason.choices, blank=True)

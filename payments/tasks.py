@@ -14,7 +14,7 @@ def payment_charge_task(payment_pk: int) -> str:
     that is no longer processing is left alone, and the PSP call carries the
     payment's own idempotency key."""
     from gateway.errors import GatewayError
-    from payments.services.payments import payment_charge
+    from payments.services.charges import payment_charge
 
     payment = Payment.objects.get(pk=payment_pk)
     if payment.status != PaymentStatus.PROCESSING or payment.stripe_payment_intent_id:

@@ -30,13 +30,9 @@ from payments.serializers import (
     RefundCreateSerializer,
     RefundSerializer,
 )
-from payments.services.payments import (
-    PaymentOutcome,
-    payment_cancel,
-    payment_capture,
-    payment_confirm,
-    payment_process,
-)
+from payments.services.charges import payment_cancel, payment_capture, payment_confirm
+from payments.services.payments import PaymentOutcome
+from payments.services.process import payment_process
 from payments.services.refunds import payment_refund
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The fault-point matrix of the exactly-once issue: one row per point, for a
 # payment and for a refund (ids and descriptions from the test module itself).
-_EXACTLY_ONCE = "gateway/tests/test_exactly_once.py"
+_EXACTLY_ONCE = "gateway/tests/scenarios/test_exactly_once.py"
 
 
 def _fault_point_cases() -> list[tuple[str, str, list[str]]]:
@@ -56,69 +56,71 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "Bad input",
         "Schemathesis on every operation of /api/schema/: no 5xx, no response outside the schema",
-        ["gateway/tests/test_fuzz_schema.py::test_no_operation_answers_5xx_or_breaks_its_schema"],
+        ["gateway/tests/scenarios/test_fuzz_schema.py::test_no_operation_answers_5xx_or_breaks_its_schema"],
     ),
     (
         "Bad input",
         "Malformed JSON, non-UTF-8, non-object bodies: 400, nothing recorded",
-        ["gateway/tests/test_hostile_input.py::test_malformed_json_is_400"],
+        ["gateway/tests/scenarios/test_hostile_input.py::test_malformed_json_is_400"],
     ),
     (
         "Bad input",
         "Wrong content types: 415",
-        ["gateway/tests/test_hostile_input.py::test_a_wrong_content_type_is_415"],
+        ["gateway/tests/scenarios/test_hostile_input.py::test_a_wrong_content_type_is_415"],
     ),
     (
         "Bad input",
         "Body over the 64 KiB cap: 413",
-        ["gateway/tests/test_hostile_input.py::test_a_huge_body_is_413"],
+        ["gateway/tests/scenarios/test_hostile_input.py::test_a_huge_body_is_413"],
     ),
     (
         "Bad input",
         "Deeply nested JSON: 400 (or 413 over the cap)",
-        ["gateway/tests/test_hostile_input.py::test_deeply_nested_json_is_refused"],
+        ["gateway/tests/scenarios/test_hostile_input.py::test_deeply_nested_json_is_refused"],
     ),
     (
         "Bad input",
         "Unicode in every string field: kept exactly",
-        ["gateway/tests/test_hostile_input.py::test_unicode_in_every_string_field_is_kept_exactly"],
+        ["gateway/tests/scenarios/test_hostile_input.py::test_unicode_in_every_string_field_is_kept_exactly"],
     ),
     (
         "Bad input",
         "Amounts 1e400, NaN, Infinity, -0, 0.1+0.2, 20 digits, 3 decimals: 400 with a code",
         [
-            "gateway/tests/test_hostile_input.py::test_hostile_amounts_are_400",
-            "gateway/tests/test_hostile_input.py::test_hostile_json_numbers_are_400",
+            "gateway/tests/scenarios/test_hostile_input.py::test_hostile_amounts_are_400",
+            "gateway/tests/scenarios/test_hostile_input.py::test_hostile_json_numbers_are_400",
         ],
     ),
     (
         "Bad input",
         "Currency `usd ` (trailing space) refused, `USD` normalised to `usd`",
         [
-            "gateway/tests/test_hostile_input.py::test_currency_with_a_space_is_refused_and_upper_case_is_normalised"
+            "gateway/tests/scenarios/test_hostile_input.py::test_currency_with_a_space_is_refused_and_upper_case_is_normalised"
         ],
     ),
     (
         "Bad input",
         "SQL and HTML in order_id and description: stored as text, escaped in the admin",
-        ["gateway/tests/test_hostile_input.py::test_sql_and_html_in_order_id_and_description_are_plain_text"],
+        [
+            "gateway/tests/scenarios/test_hostile_input.py::test_sql_and_html_in_order_id_and_description_are_plain_text"
+        ],
     ),
     (
         "Bad input",
         "Idempotency-Key of 10,000 characters: 400",
-        ["gateway/tests/test_hostile_input.py::test_a_10000_character_idempotency_key_is_400"],
+        ["gateway/tests/scenarios/test_hostile_input.py::test_a_10000_character_idempotency_key_is_400"],
     ),
     (
         "Faults",
         "MariaDB restarted: 503 database_unavailable, then 201; nothing half-written",
-        ["gateway/tests/test_faults.py::test_with_mariadb_restarted_requests_get_503_then_succeed"],
+        ["gateway/tests/scenarios/test_faults.py::test_with_mariadb_restarted_requests_get_503_then_succeed"],
     ),
     (
         "Faults",
         "Redis stopped: payments work, rate limits fail open, OTP answers 503",
         [
-            "gateway/tests/test_faults.py::test_with_redis_stopped_payments_work_limits_fail_open_and_otp_is_503",
-            "otp/tests/test_otp.py::test_otp_answers_503_when_redis_is_down",
+            "gateway/tests/scenarios/test_faults.py::test_with_redis_stopped_payments_work_limits_fail_open_and_otp_is_503",
+            "otp/tests/test_holds.py::test_otp_answers_503_when_redis_is_down",
         ],
     ),
     (
@@ -132,30 +134,30 @@ CASES: list[tuple[str, str, list[str]]] = [
         "Faults",
         "PSP slow (timeout) or refused: processing or 503, never wrongly settled; reconciliation settles",
         [
-            "payments/tests/test_psp_outages.py::test_a_psp_timeout_leaves_the_payment_processing_and_reconciliation_settles_it",
-            "payments/tests/test_psp_outages.py::test_a_refused_connection_on_charge_is_also_an_unknown_outcome",
-            "payments/tests/test_psp_outages.py::test_an_unreachable_psp_during_tokenization_is_503_and_the_client_can_retry",
+            "payments/tests/services/test_psp_outages.py::test_a_psp_timeout_leaves_the_payment_processing_and_reconciliation_settles_it",
+            "payments/tests/services/test_psp_outages.py::test_a_refused_connection_on_charge_is_also_an_unknown_outcome",
+            "payments/tests/services/test_psp_outages.py::test_an_unreachable_psp_during_tokenization_is_503_and_the_client_can_retry",
         ],
     ),
     (
         "Faults",
         "SIGKILL during a burst: every PSP charge has its payment; reconciliation settles all; "
         "zero double charges (the stand-in keeps Stripe's idempotency keys)",
-        ["gateway/tests/test_crash.py::test_sigkill_during_a_burst_loses_no_charge"],
+        ["gateway/tests/scenarios/test_crash.py::test_sigkill_during_a_burst_loses_no_charge"],
     ),
     *_fault_point_cases(),
     (
         "Exactly once",
         "A claim left in flight by a dead process is taken over after its lease: the same payment, one charge",
         [
-            "payments/tests/test_idempotency.py::test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease"
+            "payments/tests/services/test_idempotency.py::test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease"
         ],
     ),
     (
         "Exactly once",
         "A refund failing before its PSP call, never retried by the client, is sent by reconciliation",
         [
-            "gateway/tests/test_exactly_once.py::"
+            "gateway/tests/scenarios/test_exactly_once.py::"
             "test_a_refund_whose_database_fails_before_the_psp_call_and_then_never_retried_is_reconciled"
         ],
     ),
@@ -221,24 +223,26 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "Faults",
         "SIGTERM: the request in flight finishes, new ones are refused",
-        ["gateway/tests/test_graceful_shutdown.py::test_a_request_in_flight_finishes_after_sigterm"],
+        [
+            "gateway/tests/scenarios/test_graceful_shutdown.py::test_a_request_in_flight_finishes_after_sigterm"
+        ],
     ),
     (
         "Concurrency",
         "50 identical requests, one Idempotency-Key, two gunicorn processes: one charge",
         [
-            "payments/tests/test_idempotency.py::test_fifty_identical_requests_across_two_gunicorn_processes_charge_once"
+            "payments/tests/services/test_idempotency.py::test_fifty_identical_requests_across_two_gunicorn_processes_charge_once"
         ],
     ),
     (
         "Concurrency",
         "20 concurrent partial refunds over the total: never beyond the capture",
-        ["payments/tests/test_refunds.py::test_twenty_concurrent_refunds_never_exceed_the_capture"],
+        ["payments/tests/services/test_refunds.py::test_twenty_concurrent_refunds_never_exceed_the_capture"],
     ),
     (
         "Concurrency",
         "Concurrent OTP validation: one charge",
-        ["otp/tests/test_otp.py::test_two_threads_validating_the_same_code_charge_once"],
+        ["otp/tests/test_verification.py::test_two_threads_validating_the_same_code_charge_once"],
     ),
     (
         "Concurrency",
@@ -277,14 +281,16 @@ CASES: list[tuple[str, str, list[str]]] = [
         "Idempotency-Key fingerprint: an HMAC under the server's secret, never a plain hash of a body holding a card "
         "(also for requests refused with raw_card_data_not_accepted)",
         [
-            "payments/tests/test_idempotency.py::"
+            "payments/tests/services/test_idempotency.py::"
             "test_the_stored_fingerprint_is_a_keyed_hash_never_a_plain_hash_of_the_card"
         ],
     ),
     (
         "Security hardening",
         "The stored idempotent answer holds no client_secret; a replay answers without it",
-        ["payments/tests/test_idempotency.py::test_a_replay_returns_the_first_answer_and_charges_once"],
+        [
+            "payments/tests/services/test_idempotency.py::test_a_replay_returns_the_first_answer_and_charges_once"
+        ],
     ),
     (
         "Security hardening",
@@ -380,14 +386,14 @@ CASES: list[tuple[str, str, list[str]]] = [
         "An amount underflowing to zero (1e-1000030) is 400 invalid_amount on every amount path; a charset that is "
         "not a text encoding (bz2_codec) is 415 everywhere",
         [
-            "gateway/tests/test_hostile_input.py::test_an_amount_that_underflows_to_zero_is_400_on_every_amount_path",
-            "gateway/tests/test_hostile_input.py::test_a_charset_that_is_not_a_text_encoding_is_415_everywhere",
+            "gateway/tests/scenarios/test_hostile_input.py::test_an_amount_that_underflows_to_zero_is_400_on_every_amount_path",
+            "gateway/tests/scenarios/test_hostile_input.py::test_a_charset_that_is_not_a_text_encoding_is_415_everywhere",
         ],
     ),
     (
         "Security hardening",
         "OTP thresholds fail closed for a currency they do not cover",
-        ["otp/tests/test_otp.py::test_a_currency_the_thresholds_do_not_cover_is_held_for_a_code"],
+        ["otp/tests/test_holds.py::test_a_currency_the_thresholds_do_not_cover_is_held_for_a_code"],
     ),
     (
         "Security hardening",

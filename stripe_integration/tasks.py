@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from gateway.errors import GatewayError
 from payments.selectors import payments_to_reconcile, refunds_to_reconcile
-from payments.services.payments import RECONCILABLE_STATUSES, payment_reconcile
+from payments.services.reconcile import RECONCILABLE_STATUSES, payment_reconcile
 from payments.services.refunds import refund_reconcile
 
 logger = logging.getLogger("stripe_integration.tasks")

@@ -22,12 +22,9 @@ from payments.api import (
 from payments.cards import card_validate
 from payments.selectors import payment_get_for_client
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
-from payments.services.payments import (
-    PaymentOutcome,
-    payment_process,
-    payment_sync_from_psp,
-    raw_card_data_ensure_accepted,
-)
+from payments.services.charges import payment_sync_from_psp
+from payments.services.payments import PaymentOutcome
+from payments.services.process import payment_process, raw_card_data_ensure_accepted
 from payments.services.refunds import payment_refund
 from stripe_integration.serializers import (
     StripeRefundSerializer,

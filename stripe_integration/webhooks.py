@@ -25,8 +25,9 @@ from gateway.metrics import WEBHOOK_INVALID
 from payments.enums import EventType, RefundStatus
 from payments.models import Payment, Refund
 from payments.providers import RefundResult, get_provider
+from payments.services.charges import payment_sync_from_psp
 from payments.services.events import payment_event_record
-from payments.services.payments import payment_link_payment_intent, payment_sync_from_psp
+from payments.services.payments import payment_link_payment_intent
 from payments.services.refunds import refund_record_external, refund_settle
 from stripe_integration.client import webhook_event_construct
 from stripe_integration.models import StripeWebhookEvent

@@ -4,6 +4,7 @@ import json
 import re
 from io import StringIO
 
+import factory
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission, User
@@ -13,6 +14,7 @@ from django.test import Client
 from payments.models import ApiClient, Payment, PaymentEvent, Refund
 from payments.selectors import api_client_get_by_key
 from payments.services.operators import OPERATORS_GROUP
+from payments.tests.factories import SucceededPaymentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -61,20 +63,12 @@ def test_the_changelist_of_500_payments_runs_a_fixed_number_of_queries(
     alice, merchant, django_assert_max_num_queries
 ):
     Payment.objects.bulk_create(
-        [
-            Payment(
-                public_id=f"pay_{i}",
-                client=merchant,
-                order_id=f"o{i}",
-                amount_minor=1000 + i,
-                currency="usd" if i % 3 else "jpy",
-                status="succeeded",
-                captured_minor=1000 + i,
-                card_brand="visa",
-                card_last4="4242",
-            )
-            for i in range(500)
-        ]
+        SucceededPaymentFactory.build_batch(
+            500,
+            client=merchant,
+            amount_minor=factory.Sequence(lambda n: 1000 + n),
+            currency=factory.Iterator(["jpy", "usd", "usd"]),
+        )
     )
 
     # 12 for the page; one more saves the session, whose idle timeout each request slides on.

@@ -102,3 +102,14 @@ def test_unknown_or_malformed_currencies_are_rejected(given, code):
 def test_amounts_format_with_the_currency_exponent(minor, currency, text, human):
     assert format_amount(minor, currency) == text
     assert format_money(minor, currency) == human
+
+
+@pytest.mark.django_db
+def test_the_money_field_refuses_a_float():
+    from django.db import transaction
+
+    from payments.tests.factories import PaymentFactory
+
+    with pytest.raises(TypeError), transaction.atomic():
+        PaymentFactory(amount_minor=19.99)
+    assert PaymentFactory(amount_minor=1999).amount_minor == 1999

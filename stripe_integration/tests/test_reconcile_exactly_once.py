@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from payments.models import Payment, PaymentEvent, Refund
 from payments.providers import ChargeRequest, PspOutcomeUnknown
-from payments.services.payments import PaymentInput, payment_create, payment_reconcile
+from payments.services.reconcile import payment_reconcile
+from payments.tests.factories import PaymentFactory
 from payments.tests.fixtures import psp_intents, psp_refunds
 from stripe_integration import client as psp_client
 
@@ -43,7 +44,7 @@ def _lost_answer_payment(api, fail_once) -> Payment:
     """A payment charged at the PSP whose answer we never saved: the charge went
     through, then the database failed (503), and the client never came back."""
     order_id = f"lost-{uuid.uuid4().hex[:12]}"
-    fail_once("payments.services.payments.payment_apply_charge_result")
+    fail_once("payments.services.charges.payment_apply_charge_result")
     response = api.post(
         "/api/v1/payments/process",
         {"order_id": order_id, "amount": "30.00", "currency": "usd", "payment_method": "pm_card_visa"},
@@ -89,17 +90,7 @@ def test_past_the_window_the_payment_intent_is_found_by_search_not_charged_again
 def test_past_the_window_with_no_payment_intent_the_payment_is_parked_not_charged(
     merchant, localstripe, client
 ):
-    payment = payment_create(
-        client=merchant,
-        data=PaymentInput(
-            order_id=f"never-{uuid.uuid4().hex[:12]}",
-            amount_minor=1500,
-            currency="usd",
-            payment_method_id="pm_card_visa",
-        ),
-        actor="api:test",
-        status="processing",
-    )
+    payment = PaymentFactory(client=merchant, amount_minor=1500, status="processing")
     _age(payment, hours=30)
 
     parked = payment_reconcile(payment=payment, actor="system:reconcile")
@@ -122,13 +113,7 @@ def test_past_the_window_with_no_payment_intent_the_payment_is_parked_not_charge
 
 
 def test_past_the_window_two_payment_intents_for_one_payment_are_left_to_an_operator(merchant, localstripe):
-    payment = payment_create(
-        client=merchant,
-        data=PaymentInput(order_id=f"two-{uuid.uuid4().hex[:12]}", amount_minor=700, currency="usd"),
-        actor="api:test",
-        status="processing",
-    )
-    Payment.objects.filter(pk=payment.pk).update(payment_method_id="pm_card_visa")
+    payment = PaymentFactory(client=merchant, amount_minor=700, status="processing")
     for attempt in range(2):  # as a blind resend past the window would have made
         psp_client.payment_intent_create(
             request=ChargeRequest(

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from gateway.errors import GatewayError
 from payments.models import Payment
-from payments.services.payments import payment_review_resolve
+from payments.services.reconcile import payment_review_resolve
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_datetime
 from gateway.errors import GatewayError
 from payments.enums import PaymentStatus
 from payments.selectors import payments_to_reconcile
-from payments.services.payments import RECONCILABLE_STATUSES, payment_reconcile
+from payments.services.reconcile import RECONCILABLE_STATUSES, payment_reconcile
 
 
 def _since(value: str):

@@ -1,6 +1,6 @@
 """Faults with real processes: MariaDB and Redis are stopped and started
 again (scripts/services.sh) while a gateway runs under gunicorn. Kafka's
-outage is in test_events.py, the PSP's in payments/tests/test_psp_outages.py,
+outage is in test_events.py, the PSP's in payments/tests/services/test_psp_outages.py,
 the crash in test_crash.py. Like the Kafka test, these need the services to
 have been started by this checkout (`make services`)."""
 

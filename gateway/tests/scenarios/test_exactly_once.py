@@ -22,7 +22,7 @@ PAYMENT_FAULT_POINTS = [
     (
         "after-psp-before-save",
         "after the PSP call returns, before its result is saved",
-        "payments.services.payments.payment_apply_charge_result",
+        "payments.services.charges.payment_apply_charge_result",
         1,
     ),
     ("after-save-before-response", "after the save, before the response", "payments.views.payment_body", 1),

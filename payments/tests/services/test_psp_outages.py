@@ -3,7 +3,7 @@
 import pytest
 
 from payments.models import Payment
-from payments.services.payments import payment_reconcile
+from payments.services.reconcile import payment_reconcile
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,9 @@
-"""The one module that talks to Stripe (or localstripe, its stand-in).
+"""The one package that talks to Stripe (or its stand-ins): calls here,
+conversions in convert.py, the meaning of each Stripe error in errors.py.
 
 Nothing else in the project imports `stripe`. The key and the API base are
 read from settings at call time, never at import, so tests and operators can
-change them without restarting. Stripe objects never leave this module: callers
+change them without restarting. Stripe objects never leave this package: callers
 get dataclasses, and Stripe errors become errors of the gateway's one family.
 """
 
@@ -16,15 +17,8 @@ import requests
 import stripe
 from django.conf import settings
 
-from gateway.errors import (
-    CardDeclined,
-    Conflict,
-    GatewayError,
-    InvalidRequest,
-    PspError,
-    ServiceUnavailable,
-)
-from gateway.metrics import PSP_ERRORS, PSP_SECONDS
+from gateway.errors import InvalidRequest, PspError, ServiceUnavailable
+from gateway.metrics import PSP_SECONDS
 from gateway.timing import psp_time_add
 from payments.providers import (
     CardInput,
@@ -32,10 +26,11 @@ from payments.providers import (
     ChargeRequest,
     ChargeResult,
     PaymentMethodResult,
-    PspOutcomeUnknown,
     RefundRequest,
     RefundResult,
 )
+from stripe_integration.client.convert import as_dict, card_summary, charge_result, refund_result
+from stripe_integration.client.errors import stripe_error_translate
 
 # stripe-python prints request bodies (which carry card numbers on tokenization)
 # to stderr when STRIPE_LOG=debug, and logs them at DEBUG on the "stripe"
@@ -138,126 +133,6 @@ def localstripe_register_webhook(*, webhook_id: str, url: str, secret: str) -> N
         raise PspError(f"localstripe refused the webhook registration ({response.status_code}).")
 
 
-# --- errors --------------------------------------------------------------------------
-# Matched on the exception class and Stripe's `code`, never on message text.
-
-
-def _translate(exc: stripe.StripeError, *, outcome_may_be_unknown: bool) -> GatewayError:
-    error = _translate_error(exc, outcome_may_be_unknown=outcome_may_be_unknown)
-    PSP_ERRORS.labels(code=error.code).inc()
-    return error
-
-
-def _translate_error(exc: stripe.StripeError, *, outcome_may_be_unknown: bool) -> GatewayError:
-    code = getattr(exc, "code", None) or ""
-    if isinstance(exc, stripe.CardError):
-        error = getattr(exc, "error", None)
-        decline_code = (getattr(error, "decline_code", None) if error else None) or code or "card_declined"
-        return CardDeclined(
-            getattr(exc, "user_message", None) or "The card was declined.",
-            code=code or "card_declined",
-            extra={"decline_code": decline_code},
-        )
-    if isinstance(exc, stripe.IdempotencyError):
-        return Conflict(
-            "The payment provider saw this idempotency key with other parameters.",
-            code="psp_idempotency_conflict",
-        )
-    if isinstance(exc, stripe.InvalidRequestError) and getattr(exc, "http_status", None) == 404:
-        # Stripe says resource_missing; localstripe answers the 404 without a code.
-        return InvalidRequest(
-            getattr(exc, "user_message", None) or "The payment provider has no such object.",
-            code=code or "resource_missing",
-            param=getattr(exc, "param", None),
-        )
-    if isinstance(exc, stripe.InvalidRequestError):
-        return InvalidRequest(
-            getattr(exc, "user_message", None) or "The payment provider rejected the request.",
-            code=code or "psp_invalid_request",
-            param=getattr(exc, "param", None),
-        )
-    if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
-        return PspError(
-            "The gateway could not authenticate with the payment provider.", code="psp_authentication_failed"
-        )
-    if isinstance(exc, stripe.RateLimitError):
-        return ServiceUnavailable(
-            "The payment provider is rate limiting; retry shortly.",
-            code="psp_rate_limited",
-            headers={"Retry-After": "2"},
-        )
-    if isinstance(exc, (stripe.APIConnectionError, stripe.APIError)) and outcome_may_be_unknown:
-        return PspOutcomeUnknown(headers={"Retry-After": "5"})
-    if isinstance(exc, stripe.APIConnectionError):
-        return ServiceUnavailable(
-            "The payment provider is unreachable; retry shortly.",
-            code="psp_unavailable",
-            headers={"Retry-After": "5"},
-        )
-    return PspError()
-
-
-# --- conversions ---------------------------------------------------------------------
-
-
-def _as_dict(obj) -> dict:
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    return obj.to_dict()
-
-
-def _card_summary(card: dict | None) -> CardSummary | None:
-    if not card:
-        return None
-    return CardSummary(
-        brand=card.get("brand") or "",
-        last4=card.get("last4") or "",
-        exp_month=card.get("exp_month"),
-        exp_year=card.get("exp_year"),
-        fingerprint=card.get("fingerprint") or "",
-    )
-
-
-_PI_STATUS = {
-    "succeeded": "succeeded",
-    "requires_action": "requires_action",
-    "processing": "processing",
-    "requires_confirmation": "processing",
-    "requires_capture": "requires_capture",
-    "requires_payment_method": "failed",
-    "canceled": "canceled",
-}
-
-
-def _charge_result(pi: dict) -> ChargeResult:
-    # localstripe answers latest_charge with a full Charge object; Stripe with an id.
-    latest = pi.get("latest_charge")
-    charge = latest if isinstance(latest, dict) else {}
-    charge_id = charge.get("id", "") if charge else (latest or "")
-    payment_method = pi.get("payment_method")
-    pm = payment_method if isinstance(payment_method, dict) else {}
-    card = _card_summary(pm.get("card")) or _card_summary(
-        (charge.get("payment_method_details") or {}).get("card")
-    )
-    error = pi.get("last_payment_error") or {}
-    return ChargeResult(
-        status=_PI_STATUS.get(pi.get("status", ""), "processing"),
-        payment_intent_id=pi["id"],
-        charge_id=charge_id,
-        amount_received_minor=pi.get("amount_received") or 0,
-        card=card,
-        payment_method_id=pm.get("id", "") if pm else (payment_method or ""),
-        next_action=pi.get("next_action"),
-        client_secret=pi.get("client_secret") or "",
-        failure_code=error.get("code") or "",
-        failure_message=error.get("message") or "",
-        decline_code=error.get("decline_code") or "",
-        receipt_url=charge.get("receipt_url") or "",
-    )
-
-
 # --- calls ----------------------------------------------------------------------------
 
 
@@ -275,12 +150,10 @@ def payment_method_create(*, card: CardInput) -> PaymentMethodResult:
     if card.name:
         params["billing_details"] = {"name": card.name}
     try:
-        pm = _as_dict(stripe_client().v1.payment_methods.create(params=params))
+        pm = as_dict(stripe_client().v1.payment_methods.create(params=params))
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=False) from None
-    return PaymentMethodResult(
-        payment_method_id=pm["id"], card=_card_summary(pm.get("card")) or CardSummary()
-    )
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
+    return PaymentMethodResult(payment_method_id=pm["id"], card=card_summary(pm.get("card")) or CardSummary())
 
 
 def _payment_method_from_token(request: ChargeRequest) -> str:
@@ -295,9 +168,9 @@ def _payment_method_from_token(request: ChargeRequest) -> str:
             options={"idempotency_key": f"{request.idempotency_key}-pm"},
         )
     except stripe.CardError as exc:
-        raise _translate(exc, outcome_may_be_unknown=False) from None
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=True) from None
+        raise stripe_error_translate(exc, outcome_may_be_unknown=True) from None
     return pm.id
 
 
@@ -335,18 +208,18 @@ def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
             params=params, options={"idempotency_key": request.idempotency_key}
         )
     except stripe.CardError as exc:
-        raise _translate(exc, outcome_may_be_unknown=False) from None
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=True) from None
-    return _charge_result(_as_dict(pi))
+        raise stripe_error_translate(exc, outcome_may_be_unknown=True) from None
+    return charge_result(as_dict(pi))
 
 
 def payment_intent_retrieve(*, payment_intent_id: str) -> ChargeResult:
     try:
         pi = stripe_client().v1.payment_intents.retrieve(payment_intent_id)
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=False) from None
-    return _charge_result(_as_dict(pi))
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
+    return charge_result(as_dict(pi))
 
 
 def payment_intent_search(*, metadata: dict[str, str]) -> list[ChargeResult]:
@@ -357,8 +230,8 @@ def payment_intent_search(*, metadata: dict[str, str]) -> list[ChargeResult]:
     try:
         found = stripe_client().v1.payment_intents.search(params={"query": query, "limit": 10})
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=False) from None
-    return [_charge_result(_as_dict(pi)) for pi in found.data]
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
+    return [charge_result(as_dict(pi)) for pi in found.data]
 
 
 def refund_create(*, request: RefundRequest) -> RefundResult:
@@ -374,51 +247,30 @@ def refund_create(*, request: RefundRequest) -> RefundResult:
     elif request.reason:
         params["reason"] = request.reason
     try:
-        refund = _as_dict(
+        refund = as_dict(
             stripe_client().v1.refunds.create(
                 params=params, options={"idempotency_key": request.idempotency_key}
             )
         )
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=True) from None
-    return _refund_result(refund)
-
-
-def _refund_result(refund: dict) -> RefundResult:
-    status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(
-        refund.get("status", ""), "pending"
-    )
-    return RefundResult(
-        refund_id=refund["id"],
-        status=status,
-        amount_minor=refund.get("amount") or 0,
-        failure_reason=refund.get("failure_reason") or "",
-        metadata=dict(refund.get("metadata") or {}),
-        payment_intent_id=_id_of(refund.get("payment_intent")),
-    )
-
-
-def _id_of(value) -> str:
-    """An expandable field: an id, or the object itself."""
-    if isinstance(value, dict):
-        return value.get("id") or ""
-    return value or ""
+        raise stripe_error_translate(exc, outcome_may_be_unknown=True) from None
+    return refund_result(refund)
 
 
 def refund_retrieve(*, refund_id: str) -> RefundResult:
     try:
-        return _refund_result(_as_dict(stripe_client().v1.refunds.retrieve(refund_id)))
+        return refund_result(as_dict(stripe_client().v1.refunds.retrieve(refund_id)))
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=False) from None
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
 
 
 def refund_list_for_payment_intent(*, payment_intent_id: str) -> list[RefundResult]:
     """Every refund of a PaymentIntent (a list, not a search: it is up to date)."""
     try:
         page = stripe_client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
-        return [_refund_result(_as_dict(refund)) for refund in page.auto_paging_iter()]
+        return [refund_result(as_dict(refund)) for refund in page.auto_paging_iter()]
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=False) from None
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
 
 
 def payment_intent_capture(
@@ -431,8 +283,8 @@ def payment_intent_capture(
             options={"idempotency_key": idempotency_key},
         )
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=True) from None
-    result = _charge_result(_as_dict(pi))
+        raise stripe_error_translate(exc, outcome_may_be_unknown=True) from None
+    result = charge_result(as_dict(pi))
     # localstripe leaves amount_received out of a captured intent; Stripe sets it.
     if result.status == "succeeded" and not result.amount_received_minor:
         result = replace(result, amount_received_minor=amount_minor)
@@ -445,8 +297,8 @@ def payment_intent_cancel(*, payment_intent_id: str, idempotency_key: str) -> Ch
             payment_intent_id, options={"idempotency_key": idempotency_key}
         )
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=True) from None
-    return _charge_result(_as_dict(pi))
+        raise stripe_error_translate(exc, outcome_may_be_unknown=True) from None
+    return charge_result(as_dict(pi))
 
 
 # --- webhooks -----------------------------------------------------------------------
@@ -478,6 +330,6 @@ def stripe_object_for_sync(*, kind: str, object_id: str) -> dict:
     kind: payment_intent, charge or refund."""
     service = {"payment_intent": "payment_intents", "charge": "charges", "refund": "refunds"}[kind]
     try:
-        return _as_dict(getattr(stripe_client().v1, service).retrieve(object_id))
+        return as_dict(getattr(stripe_client().v1, service).retrieve(object_id))
     except stripe.StripeError as exc:
-        raise _translate(exc, outcome_may_be_unknown=False) from None
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None

@@ -1,0 +1,258 @@
+"""Charging at the PSP and settling from its answer; capture, cancel, confirm.
+
+PSP calls are made outside database transactions, so no lock is held while
+the network is slow; the payment is committed as `processing` first, so a
+crash mid-call leaves a row that reconciliation can settle.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, InvalidStateTransition
+from payments.enums import EventType, PaymentStatus, transition_allowed
+from payments.models import Payment
+from payments.providers import (
+    ChargeRequest,
+    ChargeResult,
+    PspOutcomeUnknown,
+    get_provider,
+)
+from payments.services.events import payment_event_record
+from payments.services.payments import (
+    PaymentOutcome,
+    PaymentRowMoved,
+    payment_card_summary_apply,
+    payment_lock,
+    payment_locked,
+    payment_save_fields,
+    payment_transition,
+)
+from payments.signals import psp_state_applied_after_commit
+
+
+def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> PaymentOutcome:
+    """Charges a recorded payment at the PSP and settles it from the answer.
+
+    A decline is recorded (failed) and raised as 402. A timeout leaves the
+    payment `processing` for the webhook or reconciliation to settle: its
+    outcome is unknown, so it is not marked failed.
+    """
+    if payment.status != PaymentStatus.PROCESSING:
+        with payment_locked(payment) as payment:
+            if payment.status != PaymentStatus.PROCESSING:
+                payment = payment_transition(
+                    payment=payment,
+                    new_status=PaymentStatus.PROCESSING,
+                    event_type=EventType.PROCESSING,
+                    actor=actor,
+                )
+    request = ChargeRequest(
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        # One key per payment: a retried charge (task retry, reconciliation)
+        # is the same charge at Stripe, never a second one.
+        idempotency_key=f"gw-charge-{payment.uuid}",
+        payment_method_id="" if payment.payment_method_id.startswith("tok_") else payment.payment_method_id,
+        token=payment.payment_method_id if payment.payment_method_id.startswith("tok_") else "",
+        description=payment.description,
+        metadata={
+            "payment_id": payment.public_id,
+            "order_id": payment.order_id,
+            "gateway_payment_uuid": str(payment.uuid),
+        },
+        return_url=return_url,
+        capture_method=payment.capture_method,
+    )
+    try:
+        result = get_provider().charge(request=request)
+    except PspOutcomeUnknown:
+        with payment_locked(payment) as payment:
+            payment_event_record(
+                payment=payment, type=EventType.CHARGE_UNKNOWN, actor=actor, status_before=payment.status
+            )
+        return PaymentOutcome(payment=payment)
+    except GatewayError as exc:
+        # The PSP answered: the charge did not happen (decline, invalid request,
+        # rejected key). Record why, then tell the client.
+        payment = payment_fail(
+            payment=payment, code=exc.extra.get("decline_code") or exc.code, message=exc.message, actor=actor
+        )
+        exc.extra.setdefault("payment_id", payment.public_id)
+        raise
+    payment = payment_apply_charge_result(payment=payment, result=result, actor=actor)
+    return PaymentOutcome(payment=payment, client_secret=result.client_secret, receipt_url=result.receipt_url)
+
+
+def payment_fail(*, payment: Payment, code: str, message: str, actor: str) -> Payment:
+    with payment_locked(payment) as payment:
+        payment.failure_code = code[:100]
+        payment.failure_message = message[:500]
+        return payment_transition(
+            payment=payment,
+            new_status=PaymentStatus.FAILED,
+            event_type=EventType.CHARGE_FAILED,
+            actor=actor,
+            data={"failure_code": payment.failure_code},
+            update_fields=["failure_code", "failure_message"],
+        )
+
+
+_RESULT_TO_STATUS = {
+    "succeeded": (PaymentStatus.SUCCEEDED, EventType.CHARGE_SUCCEEDED),
+    "requires_action": (PaymentStatus.REQUIRES_ACTION, EventType.REQUIRES_ACTION),
+    "requires_capture": (PaymentStatus.REQUIRES_CAPTURE, EventType.AUTHORIZED),
+    "failed": (PaymentStatus.FAILED, EventType.CHARGE_FAILED),
+    "canceled": (PaymentStatus.CANCELED, EventType.CANCELED),
+}
+
+
+def payment_apply_charge_result(
+    *, payment: Payment, result: ChargeResult, actor: str, event_type: str | None = None
+) -> Payment:
+    """Settles a payment from the PSP's view of its charge. Idempotent: a result
+    that is already applied (the webhook came first) changes nothing, and a
+    result the transition table forbids (an old event) is ignored.
+
+    First as a compare-and-set on the status the caller last read (no lock
+    read); if a webhook or another request moved the payment meanwhile, again
+    from the row read under lock.
+    """
+    with transaction.atomic():
+        psp_state_applied_after_commit(payment.pk)
+        try:
+            return _settle(payment, result, actor, event_type, expected_status=payment.status)
+        except PaymentRowMoved:
+            return _settle(payment_lock(payment=payment), result, actor, event_type, expected_status=None)
+
+
+_SETTLE_FIELDS = [
+    "stripe_payment_intent_id",
+    "stripe_charge_id",
+    "payment_method_id",
+    "card_brand",
+    "card_last4",
+    "card_exp_month",
+    "card_exp_year",
+    "card_fingerprint",
+]
+
+
+def _settle(
+    payment: Payment, result: ChargeResult, actor: str, event_type: str | None, *, expected_status: str | None
+) -> Payment:
+    payment.stripe_payment_intent_id = result.payment_intent_id or payment.stripe_payment_intent_id
+    payment.stripe_charge_id = result.charge_id or payment.stripe_charge_id
+    payment.payment_method_id = result.payment_method_id or payment.payment_method_id
+    payment_card_summary_apply(payment, result.card)
+    target = _RESULT_TO_STATUS.get(result.status)
+    if target is None or payment.status == target[0] or not transition_allowed(payment.status, target[0]):
+        payment_save_fields(payment, fields=_SETTLE_FIELDS, expected_status=expected_status)
+        return payment
+    new_status, default_event = target
+    if new_status == PaymentStatus.SUCCEEDED:
+        payment.captured_minor = result.amount_received_minor or payment.amount_minor
+        payment.failure_code = payment.failure_message = ""
+    if new_status == PaymentStatus.REQUIRES_ACTION:
+        payment.next_action = result.next_action
+    else:
+        payment.next_action = None
+    if new_status == PaymentStatus.FAILED:
+        payment.failure_code = (result.decline_code or result.failure_code or "payment_failed")[:100]
+        payment.failure_message = result.failure_message[:500]
+    return payment_transition(
+        payment=payment,
+        new_status=new_status,
+        event_type=event_type or default_event,
+        actor=actor,
+        data={"payment_intent": result.payment_intent_id},
+        update_fields=[*_SETTLE_FIELDS, "captured_minor", "next_action", "failure_code", "failure_message"],
+        expected_status=expected_status,
+    )
+
+
+_CANCELABLE_LOCALLY = (PaymentStatus.PENDING, PaymentStatus.REQUIRES_OTP)
+
+_CANCELABLE_AT_PSP = (PaymentStatus.REQUIRES_ACTION, PaymentStatus.REQUIRES_CAPTURE)
+
+
+def payment_cancel(*, payment: Payment, actor: str, reason: str = "") -> Payment:
+    """Cancels a payment that has not been captured: locally when nothing was
+    sent to the PSP, else by canceling its PaymentIntent first."""
+    if payment.status in _CANCELABLE_AT_PSP and payment.stripe_payment_intent_id:
+        result = get_provider().cancel(
+            payment_intent_id=payment.stripe_payment_intent_id, idempotency_key=f"gw-cancel-{payment.uuid}"
+        )
+        return payment_apply_charge_result(payment=payment, result=result, actor=actor)
+    with payment_locked(payment) as payment:
+        if payment.status not in _CANCELABLE_LOCALLY:
+            raise InvalidStateTransition(
+                f"A payment in status '{payment.status}' cannot be canceled.",
+                status=payment.status,
+            )
+        return payment_transition(
+            payment=payment,
+            new_status=PaymentStatus.CANCELED,
+            event_type=EventType.CANCELED,
+            actor=actor,
+            data={"reason": reason},
+        )
+
+
+def payment_capture(*, payment: Payment, amount_minor: int | None, actor: str) -> Payment:
+    """Captures an authorized payment (capture_method=manual), all or part of it."""
+    if payment.status != PaymentStatus.REQUIRES_CAPTURE:
+        raise InvalidStateTransition(
+            f"A payment in status '{payment.status}' cannot be captured.",
+            status=payment.status,
+        )
+    amount = payment.amount_minor if amount_minor is None else amount_minor
+    if amount > payment.amount_minor:
+        raise InvalidRequest(
+            "The capture is larger than the authorized amount.",
+            code="amount_too_large",
+            param="amount",
+            extra={"authorized_minor": payment.amount_minor},
+        )
+    result = get_provider().capture(
+        payment_intent_id=payment.stripe_payment_intent_id,
+        amount_minor=amount,
+        idempotency_key=f"gw-capture-{payment.uuid}",
+    )
+    return payment_apply_charge_result(
+        payment=payment, result=result, actor=actor, event_type=EventType.CAPTURED
+    )
+
+
+def payment_confirm(*, payment: Payment, actor: str) -> Payment:
+    """After the customer authenticated (3-D Secure), settles the payment from
+    the PSP. Still unauthenticated is a 409; a failed authentication a 402."""
+    if payment.status != PaymentStatus.REQUIRES_ACTION:
+        raise InvalidStateTransition(
+            f"A payment in status '{payment.status}' has nothing to confirm.",
+            status=payment.status,
+        )
+    payment = payment_sync_from_psp(payment=payment, actor=actor)
+    if payment.status == PaymentStatus.REQUIRES_ACTION:
+        raise Conflict(
+            "The customer has not completed authentication yet.",
+            code="authentication_required",
+            extra={"next_action": payment.next_action},
+        )
+    if payment.status == PaymentStatus.FAILED:
+        raise CardDeclined(
+            "The customer's authentication failed.",
+            code=payment.failure_code or "authentication_failed",
+            extra={"decline_code": payment.failure_code, "payment_id": payment.public_id},
+        )
+    return payment
+
+
+def payment_sync_from_psp(*, payment: Payment, actor: str) -> Payment:
+    """Re-reads the payment's PaymentIntent at the PSP and settles from it."""
+    if not payment.stripe_payment_intent_id:
+        return payment
+    result = get_provider().retrieve_charge(payment_intent_id=payment.stripe_payment_intent_id)
+    return payment_apply_charge_result(
+        payment=payment, result=result, actor=actor, event_type=EventType.STATUS_SYNCED
+    )

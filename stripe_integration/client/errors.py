@@ -1,0 +1,111 @@
+"""What each Stripe error means for the gateway: one table, matched on the
+exception's class (and Stripe's `code` or HTTP status), never on message text,
+as dj-stripe keeps its own in one module. The first row that matches wins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import stripe
+
+from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, PspError, ServiceUnavailable
+from gateway.metrics import PSP_ERRORS
+from payments.providers import PspOutcomeUnknown
+
+
+def _code(exc) -> str:
+    return getattr(exc, "code", None) or ""
+
+
+def _card_declined(exc, unknown: bool) -> GatewayError:
+    error = getattr(exc, "error", None)
+    decline_code = (getattr(error, "decline_code", None) if error else None) or _code(exc) or "card_declined"
+    return CardDeclined(
+        getattr(exc, "user_message", None) or "The card was declined.",
+        code=_code(exc) or "card_declined",
+        extra={"decline_code": decline_code},
+    )
+
+
+def _idempotency_conflict(exc, unknown: bool) -> GatewayError:
+    return Conflict(
+        "The payment provider saw this idempotency key with other parameters.",
+        code="psp_idempotency_conflict",
+    )
+
+
+def _missing(exc, unknown: bool) -> GatewayError:
+    # Stripe says resource_missing; localstripe answers the 404 without a code.
+    return InvalidRequest(
+        getattr(exc, "user_message", None) or "The payment provider has no such object.",
+        code=_code(exc) or "resource_missing",
+        param=getattr(exc, "param", None),
+    )
+
+
+def _invalid(exc, unknown: bool) -> GatewayError:
+    return InvalidRequest(
+        getattr(exc, "user_message", None) or "The payment provider rejected the request.",
+        code=_code(exc) or "psp_invalid_request",
+        param=getattr(exc, "param", None),
+    )
+
+
+def _authentication(exc, unknown: bool) -> GatewayError:
+    return PspError(
+        "The gateway could not authenticate with the payment provider.", code="psp_authentication_failed"
+    )
+
+
+def _rate_limited(exc, unknown: bool) -> GatewayError:
+    return ServiceUnavailable(
+        "The payment provider is rate limiting; retry shortly.",
+        code="psp_rate_limited",
+        headers={"Retry-After": "2"},
+    )
+
+
+def _no_answer(exc, unknown: bool) -> GatewayError:
+    # A call that may have reached the PSP (a charge, a refund): its outcome is unknown.
+    if unknown:
+        return PspOutcomeUnknown(headers={"Retry-After": "5"})
+    if isinstance(exc, stripe.APIConnectionError):
+        return ServiceUnavailable(
+            "The payment provider is unreachable; retry shortly.",
+            code="psp_unavailable",
+            headers={"Retry-After": "5"},
+        )
+    return PspError()
+
+
+def _is_404(exc) -> bool:
+    return getattr(exc, "http_status", None) == 404
+
+
+# (exception classes, an extra condition or None, what it means)
+ERROR_TABLE: list[tuple[tuple[type, ...], Callable | None, Callable]] = [
+    ((stripe.CardError,), None, _card_declined),
+    ((stripe.IdempotencyError,), None, _idempotency_conflict),
+    ((stripe.InvalidRequestError,), _is_404, _missing),
+    ((stripe.InvalidRequestError,), None, _invalid),
+    ((stripe.AuthenticationError, stripe.PermissionError), None, _authentication),
+    ((stripe.RateLimitError,), None, _rate_limited),
+    ((stripe.APIConnectionError, stripe.APIError), None, _no_answer),
+]
+
+
+def stripe_error_translate(exc: stripe.StripeError, *, outcome_may_be_unknown: bool) -> GatewayError:
+    """The gateway's error for a Stripe error, counted in /metrics by its code."""
+    error = (
+        next(
+            (
+                meaning(exc, outcome_may_be_unknown)
+                for classes, condition, meaning in ERROR_TABLE
+                if isinstance(exc, classes) and (condition is None or condition(exc))
+            ),
+            None,
+        )
+        or PspError()
+    )
+    PSP_ERRORS.labels(code=error.code).inc()
+    return error
