@@ -13,6 +13,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 keepalive = 5
+# A header line up to 16 KiB reaches Django (gunicorn's default, 8 KiB, answers
+# a longer one with its own HTML 431), so that an over-long Idempotency-Key or
+# X-Request-ID gets the gateway's JSON 400 that names the header.
+limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", "16384"))
 accesslog = None  # the gateway's own middleware logs each request with its id
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

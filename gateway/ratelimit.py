@@ -123,5 +123,6 @@ class RateLimitHeadersMiddleware:
         if usage:
             response["RateLimit-Limit"] = str(usage["limit"])
             response["RateLimit-Remaining"] = str(max(usage["limit"] - usage["count"], 0))
-            response["RateLimit-Reset"] = str(max(usage["time_left"], 0))
+            # Whole seconds, at least 1, as Retry-After says: a window never resets in 0 s.
+            response["RateLimit-Reset"] = str(max(usage["time_left"], 1))
         return response

@@ -6,10 +6,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
-from gateway.schema import ERROR_RESPONSES
+from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
 from otp.serializers import OtpSendResponseSerializer, OtpValidateSerializer, PaymentReferenceSerializer
 from otp.services import otp_send_after_commit, otp_verify
-from payments.api import client_actor, payment_body
+from payments.api import client_actor, idempotent, payment_body
 from payments.selectors import payment_get_for_otp
 from payments.serializers import PaymentSerializer
 
@@ -20,8 +20,11 @@ class OtpViewSet(viewsets.ViewSet):
         return super().get_throttles()
 
     @extend_schema(
-        request=PaymentReferenceSerializer, responses={202: OtpSendResponseSerializer, **ERROR_RESPONSES}
+        request=PaymentReferenceSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: OtpSendResponseSerializer, **ERROR_RESPONSES},
     )
+    @idempotent
     def send(self, request):
         """Sends a new code for a payment waiting for one. The code is never in the response."""
         serializer = PaymentReferenceSerializer(data=request.data)
@@ -33,9 +36,15 @@ class OtpViewSet(viewsets.ViewSet):
             status=status.HTTP_202_ACCEPTED,
         )
 
-    @extend_schema(request=OtpValidateSerializer, responses={200: PaymentSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        request=OtpValidateSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+    )
+    @idempotent
     def validate(self, request):
-        """Checks the code; on success the payment is charged and returned."""
+        """Checks the code; on success the payment is charged and returned. With an
+        Idempotency-Key, a retried wrong code is answered again, not counted again."""
         serializer = OtpValidateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

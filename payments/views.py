@@ -43,6 +43,10 @@ class PaymentCursorPagination(CursorPagination):
     page_size_query_param = "limit"
 
 
+class PaymentEventCursorPagination(PaymentCursorPagination):
+    ordering = "id"  # a timeline reads oldest first
+
+
 class PaymentViewSet(viewsets.GenericViewSet):
     serializer_class = PaymentSerializer
     lookup_url_kwarg = "payment_id"
@@ -96,10 +100,13 @@ class PaymentViewSet(viewsets.GenericViewSet):
         return Response(PaymentStatusSerializer(payment).data)
 
     @extend_schema(responses={200: PaymentEventSerializer(many=True), **ERROR_RESPONSES})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=PaymentEventCursorPagination)
     def events(self, request, payment_id: str):
+        """The payment's timeline, oldest first, a page at a time (`limit`, `cursor`),
+        as the schema says: the same paginated object as the payments list."""
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
-        return Response(PaymentEventSerializer(payment_events(payment=payment), many=True).data)
+        page = self.paginate_queryset(payment_events(payment=payment))
+        return self.get_paginated_response(PaymentEventSerializer(page, many=True).data)
 
     @extend_schema(
         request=RefundCreateSerializer,

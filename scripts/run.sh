@@ -17,6 +17,9 @@ export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
 # Without Redis the cache (OTP codes and counters) is local to one process:
 # one gunicorn worker (with threads) keeps it shared.
 if [ -z "${REDIS_URL:-}" ]; then export GUNICORN_WORKERS="${GUNICORN_WORKERS:-1}"; fi
+# The same local-memory cache keeps API clients per process: a key revoked or
+# rotated by `manage.py` in another process stops working within 30 s, not 300.
+if [ -z "${REDIS_URL:-}" ]; then export API_CLIENT_CACHE_SECONDS="${API_CLIENT_CACHE_SECONDS:-30}"; fi
 
 log() { printf '[run] %s\n' "$*"; }
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
@@ -47,7 +50,8 @@ if [ "$STRIPE_BASE" != "-" ]; then
     log "localstripe: reusing $STRIPE_BASE"
   elif [ "$host" = "127.0.0.1" ] || [ "$host" = "localhost" ]; then
     log "localstripe: starting on $host:$port"
-    "$PY" scripts/localstripe_loopback.py --port "$port" >"$RUN_DIR/localstripe.log" 2>&1 &
+    # From scratch, in memory, as make services does: no pickle shared with other instances.
+    "$PY" scripts/localstripe_loopback.py --port "$port" --from-scratch >"$RUN_DIR/localstripe.log" 2>&1 &
     children+=($!)
     for _ in $(seq 1 120); do port_open "$host" "$port" && break; sleep 0.25; done
     port_open "$host" "$port" || { cat "$RUN_DIR/localstripe.log" >&2; exit 1; }

@@ -33,6 +33,7 @@ def test_the_limit_is_per_client_with_retry_after_and_ratelimit_headers(api, oth
     limited = answers[-1]
     assert limited.json()["error"]["type"] == "rate_limit_error"
     assert 1 <= int(limited["Retry-After"]) <= 60
+    assert limited["RateLimit-Reset"] == limited["Retry-After"]  # one number, never "reset in 0 s"
     assert other.status_code == 200  # another client has its own budget
 
 

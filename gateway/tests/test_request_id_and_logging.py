@@ -54,3 +54,25 @@ def test_logs_outside_a_request_say_so():
     line = _format(JsonFormatter("%(message)s %(request_id)s"), "beat tick")
 
     assert json.loads(line)["request_id"] == "-"
+
+
+@pytest.mark.django_db
+def test_djangos_own_request_log_lines_carry_the_request_id(client):
+    import io
+    import logging
+
+    from gateway.logging import RequestIdFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(request_id)s %(message)s"))
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        response = client.get("/api/v1/payments", HTTP_X_REQUEST_ID="req-from-the-client-1")
+    finally:
+        logger.removeHandler(handler)
+
+    assert response.status_code == 401
+    assert "req-from-the-client-1 Unauthorized: /api/v1/payments" in stream.getvalue()

@@ -127,3 +127,24 @@ def test_two_threads_validating_the_same_code_charge_once(merchant, localstripe,
 
     assert sorted(statuses)[0] == 200 and sorted(statuses)[1] in (409, 410)
     assert len(psp_intents(order_id=order_id)) == 1
+
+
+@pytest.mark.django_db
+def test_a_retried_wrong_code_with_the_same_key_is_counted_once(api, held):
+    payment_id = held()["payment_id"]
+    code = last_code()
+
+    def post(key):
+        return api.post(
+            "/api/v1/payments/validate",
+            {"payment_id": payment_id, "otp": wrong_code(code)},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+
+    first, replay, other = post("otp-try-1"), post("otp-try-1"), post("otp-try-2")
+
+    assert first.status_code == replay.status_code == 401
+    assert replay["Idempotent-Replayed"] == "true"
+    assert first.json()["error"]["attempts_left"] == replay.json()["error"]["attempts_left"]
+    assert other.json()["error"]["attempts_left"] == first.json()["error"]["attempts_left"] - 1

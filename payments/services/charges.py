@@ -224,9 +224,17 @@ def payment_capture(*, payment: Payment, amount_minor: int | None, actor: str) -
     )
 
 
+_CONFIRMED = (PaymentStatus.SUCCEEDED, PaymentStatus.REQUIRES_CAPTURE)
+
+
 def payment_confirm(*, payment: Payment, actor: str) -> Payment:
     """After the customer authenticated (3-D Secure), settles the payment from
-    the PSP. Still unauthenticated is a 409; a failed authentication a 402."""
+    the PSP. Still unauthenticated is a 409; a failed authentication a 402.
+
+    A payment the webhook settled first (it often wins the race right after
+    authentication) is answered as it is: the client's intent is met."""
+    if payment.status in _CONFIRMED:
+        return payment
     if payment.status != PaymentStatus.REQUIRES_ACTION:
         raise InvalidStateTransition(
             f"A payment in status '{payment.status}' has nothing to confirm.",

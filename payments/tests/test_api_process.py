@@ -162,8 +162,13 @@ def test_get_status_and_events_of_a_payment(api, pay):
         "order_id": "order_1",
         "status": "succeeded",
     }
-    events = api.get(f"/api/v1/payments/{payment_id}/events").json()
+    page = api.get(f"/api/v1/payments/{payment_id}/events").json()
+    events = page["results"]
     assert [e["type"] for e in events] == ["created", "charge_succeeded"]
+    assert page["next"] is None
+    first = api.get(f"/api/v1/payments/{payment_id}/events", {"limit": 1}).json()
+    second = api.get(first["next"]).json()
+    assert [e["type"] for e in first["results"] + second["results"]] == ["created", "charge_succeeded"]
     assert events[0]["status_after"] == "processing"  # charged at once: created processing
     assert events[-1]["status_after"] == "succeeded"
 

@@ -53,6 +53,10 @@ def test_a_card_number_that_reaches_a_log_line_is_redacted():
         "post_data=type=card&card[number]=[REDACTED PAN]&card[exp_month]=12&card[cvc]=[REDACTED]"
     )
     assert redact_card_numbers('{"cvc": "1234"}') == '{"cvc": "[REDACTED]"}'
+    # Digits that are part of a decimal number are a measurement, not a card.
+    timing = "Task gateway.tasks.outbox_publish_task succeeded in 0.4242424242424242s: 1"
+    assert redact_card_numbers(timing) == timing
+    assert redact_card_numbers("card 4242424242424242.") == "card [REDACTED PAN]."
 
 
 def test_the_stripe_logger_never_logs_request_bodies():

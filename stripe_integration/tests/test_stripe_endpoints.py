@@ -79,6 +79,18 @@ def test_three_d_secure_then_confirm_succeeds(api, stripe_pay):
     assert confirmed.json()["captured_minor"] == 1999
 
 
+def test_confirming_a_payment_the_webhook_already_settled_answers_200_with_it(api, stripe_pay):
+    body = stripe_pay(card=card("4000002500003155")).json()
+    _authenticate_at_localstripe(body["transaction_id"], body["client_secret"], success=True)
+    first = api.post("/api/v1/payments/pay_seed_1/confirm", format="json")  # settles it, as a webhook would
+
+    again = api.post("/api/v1/payments/pay_seed_1/confirm", format="json")
+
+    assert first.status_code == again.status_code == 200
+    assert again.json()["status"] == "succeeded"
+    assert again.json()["payment_id"] == "pay_seed_1"
+
+
 def test_three_d_secure_that_fails_is_402_and_the_payment_fails(api, stripe_pay):
     body = stripe_pay(card=card("4000002500003155")).json()
     _authenticate_at_localstripe(body["transaction_id"], body["client_secret"], success=False)

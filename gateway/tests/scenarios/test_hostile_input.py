@@ -194,3 +194,26 @@ def test_a_charset_that_is_not_a_text_encoding_is_415_everywhere(api, charset, p
     )
 
     _assert_refused(response, 415, "unsupported_charset")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_10000_character_idempotency_key_gets_the_json_400_from_gunicorn_too(merchant):
+    import requests
+
+    from conftest import gunicorn_start
+
+    server, base = gunicorn_start()
+    try:
+        response = requests.post(
+            f"{base}{PROCESS}",
+            json=payment_body(card=None, payment_method="pm_card_visa"),
+            headers={"Authorization": f"Bearer {merchant.raw_key}", "Idempotency-Key": "k" * 10_000},
+            timeout=10,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=35)
+
+    assert response.status_code == 400  # not gunicorn's HTML 431
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert not Payment.objects.exists()
