@@ -38,7 +38,8 @@ _PAN_CANDIDATE = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d|\.\d)")
 
 
 # cvc=123, card[cvc]=123, "cvc": "123" (form-encoded or JSON).
-_CVC = re.compile(r"""(cvc\]?["']?\s*[=:]\s*["']?)\d{3,4}""", re.IGNORECASE)
+# Also URL-encoded, as a form body shows it: card%5Bcvc%5D=123.
+_CVC = re.compile(r"""(cvc(?:\]|%5D)?["']?\s*[=:]\s*["']?)\d{3,4}""", re.IGNORECASE)
 
 
 def redact_card_numbers(text: str) -> str:

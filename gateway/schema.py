@@ -20,6 +20,50 @@ ERROR_BODY = inline_serializer(
                 "message": serializers.CharField(),
                 "param": serializers.CharField(allow_null=True),
                 "request_id": serializers.CharField(),
+                # Present only with the errors that carry them:
+                "decline_code": serializers.CharField(
+                    required=False, help_text="card_error: the issuer's reason, e.g. insufficient_funds."
+                ),
+                "payment_id": serializers.CharField(
+                    required=False, help_text="card_error: the payment that was recorded as failed."
+                ),
+                "status": serializers.CharField(
+                    required=False, help_text="invalid_state_transition: the resource's current status."
+                ),
+                "allowed": serializers.ListField(
+                    child=serializers.CharField(),
+                    required=False,
+                    help_text="invalid_state_transition: the statuses it could move to.",
+                ),
+                "next_action": serializers.JSONField(
+                    required=False,
+                    allow_null=True,
+                    help_text="authentication_required: what the payer must do.",
+                ),
+                "attempts_left": serializers.IntegerField(
+                    required=False, help_text="A wrong one-time code: attempts left before the lock."
+                ),
+                "retry_after": serializers.IntegerField(
+                    required=False, help_text="otp_resend_too_soon: seconds before a new code may be sent."
+                ),
+                "refundable_minor": serializers.IntegerField(
+                    required=False, help_text="amount_too_large on a refund: what remains refundable."
+                ),
+                "authorized_minor": serializers.IntegerField(
+                    required=False, help_text="amount_too_large on a capture: what was authorized."
+                ),
+                "errors": serializers.ListField(
+                    child=inline_serializer(
+                        "CardFieldError",
+                        {
+                            "field": serializers.CharField(),
+                            "code": serializers.CharField(),
+                            "message": serializers.CharField(),
+                        },
+                    ),
+                    required=False,
+                    help_text="A raw card that is not valid: every field's error.",
+                ),
             },
         ),
     },

@@ -166,6 +166,20 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Production never falls back to the embedded defaults: a per-process cache
+# would count rate limits per worker and keep a revoked key alive in the other
+# workers; SQLite is one file on one host; with no broker nothing would run
+# reconciliation or the outbox sweeper.
+if not DEBUG and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set when DJANGO_DEBUG is off (production mode): rate limits, one-time codes "
+        "and the API-key cache must be shared by every process, and Celery needs a broker."
+    )
+if not DEBUG and _db["ENGINE"] == "django.db.backends.sqlite3":
+    raise ImproperlyConfigured(
+        "DATABASE_URL must name MySQL or MariaDB when DJANGO_DEBUG is off (production mode), not SQLite."
+    )
+
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
 # With no broker at all, tasks run in-process (eagerly) so nothing needs a worker.

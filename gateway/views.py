@@ -21,6 +21,8 @@ class HealthView(APIView):
     throttle_classes: list = []  # load balancers poll these
 
     @extend_schema(
+        operation_id="health.live",
+        tags=["health"],
         responses=inline_serializer(
             "Health",
             {
@@ -29,7 +31,7 @@ class HealthView(APIView):
                 "version": serializers.CharField(),
                 "timestamp": serializers.DateTimeField(),
             },
-        )
+        ),
     )
     def get(self, request):
         return Response(
@@ -40,6 +42,29 @@ class HealthView(APIView):
                 "timestamp": timezone.now().isoformat(),
             }
         )
+
+
+_CHECK = inline_serializer(
+    "DependencyCheck",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "down", "disabled"]),
+        "required": serializers.BooleanField(),
+        "latency_ms": serializers.FloatField(allow_null=True),
+        "detail": serializers.CharField(),
+    },
+)
+READINESS = inline_serializer(
+    "Readiness",
+    {
+        "status": serializers.ChoiceField(choices=["ready", "not_ready"]),
+        "service": serializers.CharField(),
+        "version": serializers.CharField(),
+        "timestamp": serializers.DateTimeField(),
+        "checks": serializers.DictField(
+            child=_CHECK, help_text="One entry per dependency: database, redis, …"
+        ),
+    },
+)
 
 
 class ReadinessView(APIView):
@@ -53,7 +78,11 @@ class ReadinessView(APIView):
     permission_classes = [AllowAny]
     rate_limit_scope = "health_ready"
 
-    @extend_schema(responses={200: dict, 503: dict})
+    @extend_schema(
+        operation_id="health.ready",
+        tags=["health"],
+        responses={200: READINESS, 503: READINESS},
+    )
     def get(self, request):
         ready, checks = readiness()
         body = {

@@ -11,7 +11,7 @@ from otp.serializers import OtpSendResponseSerializer, OtpValidateSerializer, Pa
 from otp.services import otp_send_after_commit, otp_verify
 from payments.api import client_actor, idempotent, payment_body
 from payments.selectors import payment_get_for_otp
-from payments.serializers import PaymentSerializer
+from payments.serializers import PaymentAnswerSerializer
 
 
 class OtpViewSet(viewsets.ViewSet):
@@ -20,6 +20,8 @@ class OtpViewSet(viewsets.ViewSet):
         return super().get_throttles()
 
     @extend_schema(
+        operation_id="otp.send",
+        tags=["otp"],
         request=PaymentReferenceSerializer,
         parameters=[IDEMPOTENCY_HEADER],
         responses={202: OtpSendResponseSerializer, **ERROR_RESPONSES},
@@ -37,9 +39,11 @@ class OtpViewSet(viewsets.ViewSet):
         )
 
     @extend_schema(
+        operation_id="otp.validate",
+        tags=["otp"],
         request=OtpValidateSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
     )
     @idempotent
     def validate(self, request):

@@ -82,6 +82,9 @@ class Payment(models.Model):
         related_name="+",
     )
     next_action = models.JSONField(null=True, blank=True)
+    # Where the payer returns after 3-D Secure: kept, so that a charge sent again
+    # (a retry, reconciliation) has the same parameters as the first under its key.
+    return_url = models.URLField(max_length=2000, blank=True)
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     # Why reconciliation could not settle this payment on its own (for example,

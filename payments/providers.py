@@ -84,6 +84,9 @@ class ChargeResult:
     failure_message: str = ""
     decline_code: str = ""
     receipt_url: str = ""
+    amount_minor: int = 0
+    currency: str = ""
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

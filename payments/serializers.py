@@ -21,7 +21,14 @@ MAX_METADATA_KEYS = 50
 
 
 @extend_schema_field(
-    {"oneOf": [{"type": "string", "example": "99.99"}, {"type": "number", "example": 99.99}]}
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^\d+(\.\d+)?$",
+        "example": "19.99",
+        "description": 'Major units as a decimal string, e.g. "19.99". A JSON number (19.99) is accepted '
+        "too, parsed as a decimal, never a float; more decimals than the currency has are refused.",
+    }
 )
 class AmountField(serializers.Field):
     """An amount in major units, kept exact (Decimal or string) for payments.money."""
@@ -293,6 +300,31 @@ class PaymentSerializer(_FastOutputMixin, serializers.ModelSerializer):
 
     def get_created(self, payment) -> int:
         return int(payment.created_at.timestamp())
+
+
+class PaymentAnswerSerializer(PaymentSerializer):
+    """A payment as answered by the endpoints that act on it (process, confirm,
+    capture, cancel, OTP validate, the seed's /stripe/payment): the payment,
+    plus what the PSP gave for this answer only. Rendered by payments.api.payment_body."""
+
+    client_secret = serializers.CharField(
+        required=False,
+        help_text="Only in the first answer to a payment that needs the payer (3-D Secure): "
+        "never stored, so never in a replay.",
+    )
+    receipt_url = serializers.URLField(allow_null=True, help_text="The PSP's receipt, when it has one.")
+
+    class Meta(PaymentSerializer.Meta):
+        fields = [*PaymentSerializer.Meta.fields, "client_secret", "receipt_url"]
+
+
+class RefundAnswerSerializer(RefundSerializer):
+    """A refund as answered by the refund endpoints: with its payment as it is now."""
+
+    payment = PaymentSerializer(read_only=True)
+
+    class Meta(RefundSerializer.Meta):
+        fields = [*RefundSerializer.Meta.fields, "payment"]
 
 
 class PaymentStatusSerializer(serializers.ModelSerializer):

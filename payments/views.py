@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -19,16 +20,18 @@ from payments.api import (
     refund_operation,
     wants_async,
 )
+from payments.enums import PaymentStatus
 from payments.selectors import payment_events, payment_get_for_client, payment_list
 from payments.serializers import (
     AmountOnlySerializer,
+    PaymentAnswerSerializer,
     PaymentEventSerializer,
     PaymentListFilterSerializer,
     PaymentProcessSerializer,
     PaymentSerializer,
     PaymentStatusSerializer,
+    RefundAnswerSerializer,
     RefundCreateSerializer,
-    RefundSerializer,
 )
 from payments.services.charges import payment_cancel, payment_capture, payment_confirm
 from payments.services.payments import PaymentOutcome
@@ -54,9 +57,11 @@ class PaymentViewSet(viewsets.GenericViewSet):
     pagination_class = PaymentCursorPagination
 
     @extend_schema(
+        operation_id="payments.process",
+        tags=["payments"],
         request=PaymentProcessSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: PaymentSerializer, 202: PaymentSerializer, **ERROR_RESPONSES},
+        responses={201: PaymentAnswerSerializer, 202: PaymentAnswerSerializer, **ERROR_RESPONSES},
     )
     @action(detail=False, methods=["post"])
     @idempotent
@@ -74,11 +79,17 @@ class PaymentViewSet(viewsets.GenericViewSet):
         return Response(payment_body(outcome), status=process_status(outcome))
 
     @extend_schema(
+        operation_id="payments.list",
+        tags=["payments"],
         parameters=[
-            OpenApiParameter("status", str),
+            OpenApiParameter("status", str, enum=PaymentStatus.values),
             OpenApiParameter("order_id", str),
-            OpenApiParameter("created_gte", str),
-            OpenApiParameter("created_lte", str),
+            OpenApiParameter(
+                "created_gte", OpenApiTypes.DATETIME, description="Created at or after (ISO 8601)."
+            ),
+            OpenApiParameter(
+                "created_lte", OpenApiTypes.DATETIME, description="Created at or before (ISO 8601)."
+            ),
         ],
         responses={200: PaymentSerializer(many=True), **ERROR_RESPONSES},
     )
@@ -88,18 +99,30 @@ class PaymentViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(payment_list(client=request.auth, filters=filters.validated_data))
         return self.get_paginated_response(PaymentSerializer(page, many=True).data)
 
-    @extend_schema(responses={200: PaymentSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        operation_id="payments.retrieve",
+        tags=["payments"],
+        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+    )
     def retrieve(self, request, payment_id: str):
         payment = payment_get_for_client(client=request.auth, public_id=payment_id)
         return Response(PaymentSerializer(payment).data)
 
-    @extend_schema(responses={200: PaymentStatusSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        operation_id="payments.status",
+        tags=["payments"],
+        responses={200: PaymentStatusSerializer, **ERROR_RESPONSES},
+    )
     @action(detail=True, methods=["get"], url_path="status")
     def payment_status(self, request, payment_id: str):
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
         return Response(PaymentStatusSerializer(payment).data)
 
-    @extend_schema(responses={200: PaymentEventSerializer(many=True), **ERROR_RESPONSES})
+    @extend_schema(
+        operation_id="payments.events",
+        tags=["payments"],
+        responses={200: PaymentEventSerializer(many=True), **ERROR_RESPONSES},
+    )
     @action(detail=True, methods=["get"], pagination_class=PaymentEventCursorPagination)
     def events(self, request, payment_id: str):
         """The payment's timeline, oldest first, a page at a time (`limit`, `cursor`),
@@ -109,9 +132,11 @@ class PaymentViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(PaymentEventSerializer(page, many=True).data)
 
     @extend_schema(
+        operation_id="payments.refund",
+        tags=["payments"],
         request=RefundCreateSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: RefundSerializer, **ERROR_RESPONSES},
+        responses={201: RefundAnswerSerializer, **ERROR_RESPONSES},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -129,7 +154,11 @@ class PaymentViewSet(viewsets.GenericViewSet):
         return Response(refund_answer(refund), status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=None, parameters=[IDEMPOTENCY_HEADER], responses={200: PaymentSerializer, **ERROR_RESPONSES}
+        operation_id="payments.confirm",
+        tags=["payments"],
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -140,9 +169,11 @@ class PaymentViewSet(viewsets.GenericViewSet):
         return Response(payment_body(PaymentOutcome(payment=payment)))
 
     @extend_schema(
+        operation_id="payments.capture",
+        tags=["payments"],
         request=AmountOnlySerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -159,7 +190,11 @@ class PaymentViewSet(viewsets.GenericViewSet):
         return Response(payment_body(PaymentOutcome(payment=payment)))
 
     @extend_schema(
-        request=None, parameters=[IDEMPOTENCY_HEADER], responses={200: PaymentSerializer, **ERROR_RESPONSES}
+        operation_id="payments.cancel",
+        tags=["payments"],
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
     )
     @action(detail=True, methods=["post"])
     @idempotent

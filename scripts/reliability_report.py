@@ -405,6 +405,42 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "Exactly once",
+        "A charge the PSP answers with an idempotency conflict (or a 429 on a retry) stays processing for "
+        "reconciliation, never failed; a resent charge keeps its return_url; a PSP success for a payment "
+        "recorded failed is parked for an operator",
+        [
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_a_charge_whose_key_the_psp_saw_with_other_parameters_is_not_marked_failed",
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_a_resent_charge_keeps_its_return_url_so_the_psp_answers_the_first",
+            "stripe_integration/tests/test_reconcile_exactly_once.py::"
+            "test_a_psp_success_for_a_payment_recorded_failed_is_parked_not_ignored",
+        ],
+    ),
+    (
+        "Security hardening",
+        "A forged payment_intent event cannot link a PaymentIntent that is not the payment's (metadata, amount "
+        "and currency from the PSP's copy)",
+        [
+            "stripe_integration/tests/test_webhooks.py::"
+            "test_a_forged_event_cannot_link_another_payment_intent_to_a_payment"
+        ],
+    ),
+    (
+        "Security hardening",
+        "stripe-python never prints request bodies (STRIPE_LOG neutralised); URL-encoded CVCs are redacted",
+        [
+            "payments/tests/test_card_data_never_kept.py::"
+            "test_stripe_python_never_prints_request_bodies_whatever_stripe_log_says"
+        ],
+    ),
+    (
+        "Security hardening",
+        "Production refuses the per-process cache (no REDIS_URL) and SQLite",
+        ["gateway/tests/test_settings.py::test_production_refuses_the_embedded_cache_and_sqlite"],
+    ),
+    (
         "Security",
         "Admin behind staff login with CSRF; security headers; check --deploy clean",
         [

@@ -21,7 +21,7 @@ from payments.api import (
 )
 from payments.cards import card_validate
 from payments.selectors import payment_get_for_client
-from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
+from payments.serializers import PaymentAnswerSerializer, PaymentProcessSerializer, RefundAnswerSerializer
 from payments.services.charges import payment_sync_from_psp
 from payments.services.payments import PaymentOutcome
 from payments.services.process import payment_process, raw_card_data_ensure_accepted
@@ -43,6 +43,8 @@ class StripeViewSet(viewsets.ViewSet):
         return super().get_throttles()
 
     @extend_schema(
+        operation_id="stripe.validate_card",
+        tags=["stripe"],
         request=ValidateCardRequestSerializer,
         responses={200: ValidateCardResponseSerializer, **ERROR_RESPONSES},
     )
@@ -69,9 +71,11 @@ class StripeViewSet(viewsets.ViewSet):
         )
 
     @extend_schema(
+        operation_id="stripe.create_payment",
+        tags=["stripe"],
         request=PaymentProcessSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: PaymentSerializer, 202: PaymentSerializer, **ERROR_RESPONSES},
+        responses={201: PaymentAnswerSerializer, 202: PaymentAnswerSerializer, **ERROR_RESPONSES},
     )
     @idempotent
     def create_payment(self, request):
@@ -86,7 +90,11 @@ class StripeViewSet(viewsets.ViewSet):
         )
         return Response(payment_body(outcome), status=process_status(outcome))
 
-    @extend_schema(responses={200: PaymentSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        operation_id="stripe.retrieve_payment",
+        tags=["stripe"],
+        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
+    )
     def retrieve_payment(self, request, payment_id: str):
         """The client's own payment (by our payment id, never a raw PaymentIntent id),
         refreshed from Stripe."""
@@ -96,9 +104,11 @@ class StripeViewSet(viewsets.ViewSet):
         return Response(payment_body(PaymentOutcome(payment=payment)))
 
     @extend_schema(
+        operation_id="stripe.refund",
+        tags=["stripe"],
         request=StripeRefundSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: RefundSerializer, **ERROR_RESPONSES},
+        responses={201: RefundAnswerSerializer, **ERROR_RESPONSES},
     )
     @idempotent
     def refund(self, request):
@@ -125,7 +135,12 @@ class StripeWebhookViewSet(viewsets.ViewSet):
     permission_classes = [AllowAny]
     rate_limit_scope = "webhook"
 
-    @extend_schema(request=None, responses={200: dict, 400: ERROR_RESPONSES[400]})
+    @extend_schema(
+        operation_id="stripe.webhook",
+        tags=["stripe"],
+        request=None,
+        responses={200: dict, 400: ERROR_RESPONSES[400]},
+    )
     def receive(self, request):
         record = webhook_receive(
             payload=request.body,

@@ -98,7 +98,13 @@ def _on_payment_intent(event: dict) -> str:
     payment = _payment_for_intent(intent.get("id", ""), intent.get("metadata"))
     if payment is None:
         return "ignored: no payment of ours for this PaymentIntent"
-    payment = payment_link_payment_intent(payment=payment, payment_intent_id=intent["id"])
+    if not payment.stripe_payment_intent_id:
+        # The PSP's own copy, not the event's, decides whether it is this payment's.
+        fetched = get_provider().retrieve_charge(payment_intent_id=intent["id"])
+        linked = payment_link_payment_intent(payment=payment, result=fetched)
+        if linked is None:
+            return f"ignored: PaymentIntent {intent['id']} is not this payment's"
+        payment = linked
     before = payment.status
     payment = payment_sync_from_psp(payment=payment, actor=_actor(event))
     return f"{before} -> {payment.status}"

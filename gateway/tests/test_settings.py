@@ -35,6 +35,8 @@ PRODUCTION = {
     "STRIPE_SECRET_KEY": "sk_test_51ExampleExampleExampleExample00",
     "STRIPE_WEBHOOK_SECRET": "whsec_example",
     "OTP_SECRET": "otp-Zq81vN3mW5xR7tY9uB2cD4eF6gH8jK0lM",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "DATABASE_URL": "mysql://gateway:secret@127.0.0.1:3306/gateway",
 }
 DEVELOPMENT = {"DJANGO_DEBUG": "true"}
 
@@ -170,3 +172,11 @@ def test_production_refuses_a_missing_or_borrowed_otp_secret():
     for result in (missing, borrowed, development):
         assert result.returncode != 0
         assert "OTP_SECRET must be set" in result.stderr
+
+
+def test_production_refuses_the_embedded_cache_and_sqlite():
+    without_redis = _run(["-c", PRINT_SETTINGS], {k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"})
+    on_sqlite = _run(["-c", PRINT_SETTINGS], {**PRODUCTION, "DATABASE_URL": "sqlite:////tmp/gateway.sqlite3"})
+
+    assert without_redis.returncode != 0 and "REDIS_URL must be set" in without_redis.stderr
+    assert on_sqlite.returncode != 0 and "not SQLite" in on_sqlite.stderr

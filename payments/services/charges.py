@@ -25,13 +25,14 @@ from payments.services.payments import (
     payment_card_summary_apply,
     payment_lock,
     payment_locked,
+    payment_park_for_review,
     payment_save_fields,
     payment_transition,
 )
 from payments.signals import psp_state_applied_after_commit
 
 
-def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> PaymentOutcome:
+def payment_charge(*, payment: Payment, actor: str) -> PaymentOutcome:
     """Charges a recorded payment at the PSP and settles it from the answer.
 
     A decline is recorded (failed) and raised as 402. A timeout leaves the
@@ -61,7 +62,7 @@ def payment_charge(*, payment: Payment, actor: str, return_url: str = "") -> Pay
             "order_id": payment.order_id,
             "gateway_payment_uuid": str(payment.uuid),
         },
-        return_url=return_url,
+        return_url=payment.return_url,
         capture_method=payment.capture_method,
     )
     try:
@@ -121,9 +122,18 @@ def payment_apply_charge_result(
     with transaction.atomic():
         psp_state_applied_after_commit(payment.pk)
         try:
-            return _settle(payment, result, actor, event_type, expected_status=payment.status)
+            payment = _settle(payment, result, actor, event_type, expected_status=payment.status)
         except PaymentRowMoved:
-            return _settle(payment_lock(payment=payment), result, actor, event_type, expected_status=None)
+            payment = _settle(payment_lock(payment=payment), result, actor, event_type, expected_status=None)
+    if result.status == "succeeded" and payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
+        # The PSP took the money for a payment recorded as not charged: never
+        # ignored, never settled by a guess. An operator decides.
+        payment = payment_park_for_review(
+            payment=payment,
+            reason=f"the PSP reports {result.payment_intent_id} succeeded; recorded {payment.status}",
+            actor=actor,
+        )
+    return payment
 
 
 _SETTLE_FIELDS = [

@@ -160,6 +160,7 @@ def payment_create(
                 # A PSP token (pm_… or a legacy tok_…), never card data.
                 payment_method_id=data.payment_method_id or data.token,
                 capture_method=data.capture_method,
+                return_url=data.return_url,
                 status=status,
             )
             payment_card_summary_apply(payment, card)  # the PSP's summary of a tokenized card
@@ -196,17 +197,53 @@ def payment_card_summary_apply(payment: Payment, card) -> None:
     payment.card_fingerprint = card.fingerprint or payment.card_fingerprint
 
 
-def payment_link_payment_intent(*, payment: Payment, payment_intent_id: str) -> Payment:
+def payment_charge_is_ours(*, payment: Payment, result) -> bool:
+    """Whether a PaymentIntent, as the PSP has it (a ChargeResult), is this
+    payment's: its metadata names the payment's uuid, and its amount and
+    currency are the payment's. What a webhook body or an operator says is
+    never enough to link one."""
+    return (
+        result.metadata.get("gateway_payment_uuid") == str(payment.uuid)
+        and result.amount_minor == payment.amount_minor
+        and result.currency == payment.currency
+    )
+
+
+def payment_link_payment_intent(*, payment: Payment, result) -> Payment | None:
     """Records the PaymentIntent of a payment whose charge answer was lost (a
-    webhook found it by our metadata). A payment that has one keeps it."""
-    if not payment.stripe_payment_intent_id:
-        Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
-            stripe_payment_intent_id=payment_intent_id, updated_at=timezone.now()
-        )
-        payment.refresh_from_db(fields=["stripe_payment_intent_id"])
+    webhook found it by our metadata), once the PSP's own copy shows it is this
+    payment's (payment_charge_is_ours); None when it is not. A payment that has
+    one keeps it."""
+    if payment.stripe_payment_intent_id:
+        return payment
+    if not payment_charge_is_ours(payment=payment, result=result):
+        return None
+    Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
+        stripe_payment_intent_id=result.payment_intent_id, updated_at=timezone.now()
+    )
+    payment.refresh_from_db(fields=["stripe_payment_intent_id"])
     return payment
 
 
 def payment_mirror_link(*, payment: Payment, djstripe_payment_intent) -> None:
     """Links the payment to dj-stripe's copy of its PaymentIntent (not a change of state)."""
     Payment.objects.filter(pk=payment.pk).update(djstripe_payment_intent=djstripe_payment_intent)
+
+
+def payment_park_for_review(*, payment: Payment, reason: str, actor: str) -> Payment:
+    """Leaves the payment as it is and asks an operator to decide (the admin's
+    "needs review" filter, /metrics' gateway_payments_needing_review). Recorded
+    in the timeline once per reason."""
+    with payment_locked(payment) as payment:
+        if payment.review_reason == reason[:200]:
+            return payment
+        payment.review_reason = reason[:200]
+        payment.save(update_fields=["review_reason", "updated_at"])
+        payment_event_record(
+            payment=payment,
+            type=EventType.REVIEW_REQUIRED,
+            actor=actor,
+            status_before=payment.status,
+            data={"reason": payment.review_reason},
+        )
+    return payment

@@ -26,7 +26,11 @@ from payments.services.payments import (
     payment_locked,
     payment_transition,
 )
-from payments.services.reconcile import RECONCILABLE_STATUSES
+from payments.services.reconcile import (
+    RECONCILABLE_STATUSES,
+    payment_past_psp_idempotency_window,
+    payment_reconcile,
+)
 from payments.signals import payment_held_for_otp
 
 
@@ -113,7 +117,6 @@ def payment_process(
                 actor=actor,
                 needs_otp=needs_otp,
                 run_async=run_async,
-                return_url=data.return_url,
             )
 
     method = None
@@ -130,14 +133,10 @@ def payment_process(
         status=PaymentStatus.PROCESSING if charge_now else PaymentStatus.PENDING,
         card=method.card if method is not None else None,
     )
-    return _payment_advance(
-        payment=payment, actor=actor, needs_otp=needs_otp, run_async=run_async, return_url=data.return_url
-    )
+    return _payment_advance(payment=payment, actor=actor, needs_otp=needs_otp, run_async=run_async)
 
 
-def _payment_advance(
-    *, payment: Payment, actor: str, needs_otp: bool, run_async: bool, return_url: str
-) -> PaymentOutcome:
+def _payment_advance(*, payment: Payment, actor: str, needs_otp: bool, run_async: bool) -> PaymentOutcome:
     if payment.status == PaymentStatus.PENDING and needs_otp:
         with payment_locked(payment) as payment:
             payment = payment_transition(
@@ -151,12 +150,10 @@ def _payment_advance(
         return PaymentOutcome(payment=payment)
     if payment.status == PaymentStatus.PENDING and run_async:
         return PaymentOutcome(payment=payment_queue(payment=payment, actor=actor))
-    return payment_charge(payment=payment, actor=actor, return_url=return_url)
+    return payment_charge(payment=payment, actor=actor)
 
 
-def _payment_resume(
-    *, payment: Payment, actor: str, needs_otp: bool, run_async: bool, return_url: str
-) -> PaymentOutcome:
+def _payment_resume(*, payment: Payment, actor: str, needs_otp: bool, run_async: bool) -> PaymentOutcome:
     """Goes on from wherever an earlier attempt of the same request stopped.
 
     Still `pending`: the step after recording it. `processing`: its charge is
@@ -165,11 +162,13 @@ def _payment_resume(
     known. Anything else is the outcome, answered as the first attempt would
     have; a failed payment as its decline."""
     if payment.status == PaymentStatus.PENDING:
-        return _payment_advance(
-            payment=payment, actor=actor, needs_otp=needs_otp, run_async=run_async, return_url=return_url
-        )
+        return _payment_advance(payment=payment, actor=actor, needs_otp=needs_otp, run_async=run_async)
     if payment.status == PaymentStatus.PROCESSING and not payment.stripe_payment_intent_id:
-        return payment_charge(payment=payment, actor=actor, return_url=return_url)
+        if payment_past_psp_idempotency_window(payment):
+            # The PSP may have forgotten the key: find the PaymentIntent, never resend.
+            payment = payment_reconcile(payment=payment, actor=actor)
+            return PaymentOutcome(payment=payment)
+        return payment_charge(payment=payment, actor=actor)
     if payment.status in RECONCILABLE_STATUSES and payment.stripe_payment_intent_id:
         payment = payment_sync_from_psp(payment=payment, actor=actor)
     if payment.status == PaymentStatus.FAILED:

@@ -21,9 +21,9 @@ from payments.services.charges import (
     payment_fail,
     payment_sync_from_psp,
 )
-from payments.services.events import payment_event_record
 from payments.services.payments import (
-    payment_locked,
+    payment_charge_is_ours,
+    payment_park_for_review,
 )
 
 RECONCILABLE_STATUSES = (
@@ -71,7 +71,8 @@ def _payment_reconcile_by_search(*, payment: Payment, actor: str) -> Payment:
         return payment_park_for_review(
             payment=payment, reason=f"the PSP search failed ({exc.code}); not charged again", actor=actor
         )
-    if len(found) == 1:
+    found = [result for result in found if payment_charge_is_ours(payment=payment, result=result)] or found
+    if len(found) == 1 and payment_charge_is_ours(payment=payment, result=found[0]):
         payment = payment_apply_charge_result(
             payment=payment, result=found[0], actor=actor, event_type=EventType.STATUS_SYNCED
         )
@@ -88,25 +89,6 @@ def _payment_reconcile_by_search(*, payment: Payment, actor: str) -> Payment:
     return payment_park_for_review(payment=payment, reason=reason, actor=actor)
 
 
-def payment_park_for_review(*, payment: Payment, reason: str, actor: str) -> Payment:
-    """Leaves the payment as it is and asks an operator to decide (the admin's
-    "needs review" filter, /metrics' gateway_payments_needing_review). Recorded
-    in the timeline once per reason."""
-    with payment_locked(payment) as payment:
-        if payment.review_reason == reason[:200]:
-            return payment
-        payment.review_reason = reason[:200]
-        payment.save(update_fields=["review_reason", "updated_at"])
-        payment_event_record(
-            payment=payment,
-            type=EventType.REVIEW_REQUIRED,
-            actor=actor,
-            status_before=payment.status,
-            data={"reason": payment.review_reason},
-        )
-    return payment
-
-
 def payment_review_resolve(*, payment: Payment, payment_intent_id: str, actor: str) -> Payment:
     """An operator's decision on a parked payment: settle it from the
     PaymentIntent they found at the PSP, or (no id) record that it was never
@@ -115,8 +97,13 @@ def payment_review_resolve(*, payment: Payment, payment_intent_id: str, actor: s
         raise Conflict("This payment does not need a review.", code="no_review_needed")
     if payment_intent_id:
         result = get_provider().retrieve_charge(payment_intent_id=payment_intent_id)
-        if result.payment_intent_id != payment_intent_id:
-            raise InvalidRequest("The PSP answered with another PaymentIntent.", param="payment_intent")
+        if result.payment_intent_id != payment_intent_id or not payment_charge_is_ours(
+            payment=payment, result=result
+        ):
+            raise InvalidRequest(
+                "That PaymentIntent is not this payment's (its metadata, amount or currency differ).",
+                param="payment_intent",
+            )
         payment = payment_apply_charge_result(
             payment=payment, result=result, actor=actor, event_type=EventType.STATUS_SYNCED
         )

@@ -62,3 +62,20 @@ def test_a_card_number_that_reaches_a_log_line_is_redacted():
 def test_the_stripe_logger_never_logs_request_bodies():
     # Its DEBUG lines carry the card; LOG_LEVEL=DEBUG must not turn them on.
     assert logging.getLogger("stripe").getEffectiveLevel() >= logging.INFO
+
+
+def test_stripe_python_never_prints_request_bodies_whatever_stripe_log_says(monkeypatch):
+    import stripe
+
+    from stripe_integration.client import stripe_console_logging_off
+
+    monkeypatch.setattr(stripe._util, "STRIPE_LOG", "debug")  # as STRIPE_LOG=debug in the environment
+    monkeypatch.setattr(stripe, "log", "debug")
+    assert stripe._util._console_log_level() == "debug"
+
+    stripe_console_logging_off()
+
+    assert stripe._util._console_log_level() is None
+    assert redact_card_numbers("card%5Bcvc%5D=123&card%5Bnumber%5D=4242424242424242") == (
+        "card%5Bcvc%5D=[REDACTED]&card%5Bnumber%5D=[REDACTED PAN]"
+    )

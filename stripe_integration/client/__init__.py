@@ -32,10 +32,18 @@ from payments.providers import (
 from stripe_integration.client.convert import as_dict, card_summary, charge_result, refund_result
 from stripe_integration.client.errors import stripe_error_translate
 
-# stripe-python prints request bodies (which carry card numbers on tokenization)
-# to stderr when STRIPE_LOG=debug, and logs them at DEBUG on the "stripe"
-# logger. The first is switched off here, the second in settings.LOGGING.
-stripe.log = None
+
+def stripe_console_logging_off() -> None:
+    """stripe-python prints request bodies (which carry card numbers and CVCs on
+    tokenization) to stderr when `stripe.log` or the STRIPE_LOG variable (read
+    once, at its import) says debug or info, past every log filter. Both are
+    switched off here; its DEBUG records on the "stripe" logger are dropped in
+    settings.LOGGING."""
+    stripe.log = None
+    stripe._util.STRIPE_LOG = None
+
+
+stripe_console_logging_off()
 
 
 class _TimedRequestsClient(stripe.RequestsClient):

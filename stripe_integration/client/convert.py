@@ -62,6 +62,9 @@ def charge_result(pi: dict) -> ChargeResult:
         failure_message=error.get("message") or "",
         decline_code=error.get("decline_code") or "",
         receipt_url=charge.get("receipt_url") or "",
+        amount_minor=pi.get("amount") or 0,
+        currency=pi.get("currency") or "",
+        metadata=dict(pi.get("metadata") or {}),
     )
 
 

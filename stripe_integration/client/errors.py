@@ -28,6 +28,10 @@ def _card_declined(exc, unknown: bool) -> GatewayError:
 
 
 def _idempotency_conflict(exc, unknown: bool) -> GatewayError:
+    # The key was used before: an earlier attempt reached the PSP. On a charge or
+    # a refund that is no refusal, it is an outcome to reconcile.
+    if unknown:
+        return PspOutcomeUnknown(headers={"Retry-After": "5"})
     return Conflict(
         "The payment provider saw this idempotency key with other parameters.",
         code="psp_idempotency_conflict",
@@ -58,6 +62,10 @@ def _authentication(exc, unknown: bool) -> GatewayError:
 
 
 def _rate_limited(exc, unknown: bool) -> GatewayError:
+    # stripe-python retries on its own: a 429 on a retry can follow a first
+    # attempt that went through. On a charge or a refund, reconcile; never fail.
+    if unknown:
+        return PspOutcomeUnknown(headers={"Retry-After": "2"})
     return ServiceUnavailable(
         "The payment provider is rate limiting; retry shortly.",
         code="psp_rate_limited",

@@ -224,3 +224,71 @@ def test_localstripe_replays_a_key_and_refuses_it_with_other_parameters(localstr
     assert second.headers.get("Idempotent-Replayed") == "true"
     assert other.status_code == 400 and other.json()["error"]["type"] == "idempotency_error"
     assert other_account.json()["id"] != first.json()["id"]  # keys are per account
+
+
+# --- answers that mean "it may have happened", never "it failed" -------------------------
+
+
+def test_a_charge_whose_key_the_psp_saw_with_other_parameters_is_not_marked_failed(merchant, localstripe):
+    from payments.services.charges import payment_charge
+
+    payment = PaymentFactory(client=merchant, amount_minor=700, status="processing")
+    # An earlier attempt under the same key, with other parameters (a changed amount, a lost return_url):
+    # the PSP answers 400 idempotency_error, which proves it was reached.
+    psp_client.payment_intent_create(
+        request=ChargeRequest(
+            amount_minor=900,
+            currency="usd",
+            idempotency_key=f"gw-charge-{payment.uuid}",
+            payment_method_id="pm_card_visa",
+            metadata={"gateway_payment_uuid": str(payment.uuid)},
+        )
+    )
+
+    outcome = payment_charge(payment=payment, actor="system:reconcile")
+
+    assert outcome.payment.status == "processing"  # left for reconciliation, not failed
+    assert PaymentEvent.objects.filter(payment=payment, type="charge_unknown").exists()
+
+
+def test_a_resent_charge_keeps_its_return_url_so_the_psp_answers_the_first(api, localstripe, fail_once):
+    order_id = f"ret-{uuid.uuid4().hex[:12]}"
+    body = {
+        "order_id": order_id,
+        "amount": "12.00",
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "return_url": "https://shop.example/back",
+    }
+    fail_once("payments.services.charges.payment_apply_charge_result")
+
+    first = api.post("/api/v1/payments/process", body, format="json")
+    payment = Payment.objects.get(order_id=order_id)
+    settled = payment_reconcile(payment=payment, actor="system:reconcile")
+
+    assert first.status_code == 503
+    assert payment.return_url == "https://shop.example/back"
+    assert settled.status == "succeeded"  # the same parameters under the same key: the first PaymentIntent
+    assert len(psp_intents(order_id=order_id)) == 1
+
+
+def test_a_psp_success_for_a_payment_recorded_failed_is_parked_not_ignored(merchant, localstripe):
+    from payments.services.charges import payment_apply_charge_result
+
+    payment = PaymentFactory(client=merchant, status="failed", failure_code="card_declined")
+    charged = psp_client.payment_intent_create(
+        request=ChargeRequest(
+            amount_minor=payment.amount_minor,
+            currency="usd",
+            idempotency_key=f"late-{uuid.uuid4().hex}",
+            payment_method_id="pm_card_visa",
+            metadata={"gateway_payment_uuid": str(payment.uuid)},
+        )
+    )
+
+    after = payment_apply_charge_result(payment=payment, result=charged, actor="webhook:evt_late")
+
+    assert charged.status == "succeeded"
+    assert after.status == "failed"  # a final status does not move
+    assert "succeeded" in after.review_reason
+    assert PaymentEvent.objects.filter(payment=payment, type="review_required").exists()

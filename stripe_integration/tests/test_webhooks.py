@@ -274,3 +274,32 @@ def test_a_refund_event_naming_another_payment_intent_is_not_applied_to_ours(api
     other.refresh_from_db()
     assert mine.refunded_minor == 0  # the event's payment_intent is not believed
     assert other.refunded_minor == 700  # the PSP's refund, recorded on its own payment
+
+
+@pytest.mark.django_db
+def test_a_forged_event_cannot_link_another_payment_intent_to_a_payment(merchant, localstripe):
+    """Signed with the right secret, naming a real PaymentIntent that is no
+    payment's, and our waiting payment's uuid: the PSP's copy of that
+    PaymentIntent (its metadata and amount) says it is not ours."""
+    from payments.tests.factories import PaymentFactory
+
+    unrelated = stripe_client().v1.payment_intents.create(
+        params={"amount": 300, "currency": "usd", "confirm": True, "payment_method": "pm_card_visa"}
+    )
+    waiting = PaymentFactory(client=merchant, amount_minor=250_000, status="processing")
+
+    response = _deliver(
+        _event(
+            "payment_intent.succeeded",
+            {
+                "id": unrelated.id,
+                "status": "succeeded",
+                "metadata": {"gateway_payment_uuid": str(waiting.uuid)},
+            },
+        )
+    )
+
+    assert response.status_code == 200
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.stripe_payment_intent_id) == ("processing", "")
+    assert StripeWebhookEvent.objects.get(event_id=response.json()["event_id"]).error.startswith("ignored:")
