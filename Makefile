@@ -11,13 +11,14 @@ TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fresh services services-down services-status kafka-up lock \
-        fmt lint build clean docker-run migrate bench profile fuzz reliability
+        fmt lint build clean docker-run manage migrate bench profile fuzz reliability
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
 	@echo "make test           start the real services, then run every test against them"
 	@echo "make services       install and start MariaDB, Redis, Kafka, localstripe, Celery"
 	@echo "make services-down  stop the services that 'make services' started"
+	@echo "make manage ARGS=.. manage.py with the settings of the last make run"
 	@echo "make lint / fmt     ruff, and validate docker/compose.yaml"
 
 # The whole dependency tree, transitive packages included, pinned with hashes
@@ -86,6 +87,11 @@ lock: venv
 	$(VENV)/bin/uv pip compile requirements/base.txt $(LOCK_OPTS) -o requirements/lock/base.txt
 	$(VENV)/bin/uv pip compile requirements/mysql.txt $(LOCK_OPTS) -o requirements/lock/mysql.txt
 	$(VENV)/bin/uv pip compile requirements/dev.txt -c requirements/lock/base.txt $(LOCK_OPTS) -o requirements/lock/dev.txt
+
+# manage.py with the settings of the last `make run` (scripts/manage.sh):
+#   make manage ARGS="refund_payment pay_… --amount 10.00"
+manage: venv
+	scripts/manage.sh $(ARGS)
 
 migrate: venv
 	DJANGO_DEBUG=true $(PY) manage.py migrate

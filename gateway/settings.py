@@ -311,6 +311,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's assets come from the drf-spectacular-sidecar package, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gateway.schema.public_operations_declare_no_security",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "payments.enums.PaymentStatus",
         "RefundStatusEnum": "payments.enums.RefundStatus",

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from gateway.errors import exception_handler, to_gateway_error
-from payments.enums import PaymentStatus
+from payments.enums import PaymentStatus, RefundStatus
 from payments.selectors import payment_with_refunds
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
 from payments.services.idempotency import (
@@ -138,6 +138,14 @@ def wants_async(request, data: dict) -> bool:
 def process_status(outcome) -> int:
     """201 once the payment has an outcome; 202 while it is processing."""
     if outcome.payment.status == PaymentStatus.PROCESSING:
+        return status.HTTP_202_ACCEPTED
+    return status.HTTP_201_CREATED
+
+
+def refund_status(refund) -> int:
+    """201 once the refund has an outcome; 202 while it is `pending`: the PSP
+    did not answer (or has not settled it), and reconciliation will."""
+    if refund.status == RefundStatus.PENDING:
         return status.HTTP_202_ACCEPTED
     return status.HTTP_201_CREATED
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status, viewsets
+from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -18,6 +18,7 @@ from payments.api import (
     process_status,
     refund_answer,
     refund_operation,
+    refund_status,
     wants_async,
 )
 from payments.enums import PaymentStatus
@@ -136,7 +137,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
         tags=["payments"],
         request=RefundCreateSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: RefundAnswerSerializer, **ERROR_RESPONSES},
+        responses={201: RefundAnswerSerializer, 202: RefundAnswerSerializer, **ERROR_RESPONSES},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -151,7 +152,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             actor=client_actor(request),
             **refund_operation(request),
         )
-        return Response(refund_answer(refund), status=status.HTTP_201_CREATED)
+        return Response(refund_answer(refund), status=refund_status(refund))
 
     @extend_schema(
         operation_id="payments.confirm",

@@ -165,7 +165,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--from-scratch", action="store_true")
+    # Who started it: `make run` stops its own on exit, so `make services` must not adopt it.
+    parser.add_argument("--owner", choices=["services", "run"], default="services")
     args = parser.parse_args()
+    LAUNCHER_FEATURES["owner"] = args.owner
     if args.from_scratch:
         store.dump_to_disk = lambda: None  # in memory only; see the docstring
     else:

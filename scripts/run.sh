@@ -22,6 +22,21 @@ if [ -z "${REDIS_URL:-}" ]; then export GUNICORN_WORKERS="${GUNICORN_WORKERS:-1}
 if [ -z "${REDIS_URL:-}" ]; then export API_CLIENT_CACHE_SECONDS="${API_CLIENT_CACHE_SECONDS:-30}"; fi
 
 log() { printf '[run] %s\n' "$*"; }
+
+# What this run uses, for `make manage ARGS=…` (scripts/manage.sh): every setting
+# named in .env.example that is set here. Commands then reach the same database,
+# PSP and cache as the server. Git-ignored (.services/), readable by us only.
+write_run_env() {
+  (umask 077; "$PY" - "$ROOT/.env.example" >"$RUN_DIR/env" <<'PY'
+import os, re, shlex, sys
+names = re.findall(r"^([A-Z][A-Z0-9_]*)=", open(sys.argv[1]).read(), re.M)
+for name in names:
+    if name in os.environ:
+        print(f"export {name}={shlex.quote(os.environ[name])}")
+PY
+  )
+}
+write_run_env
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 children=()
@@ -51,7 +66,7 @@ if [ "$STRIPE_BASE" != "-" ]; then
   elif [ "$host" = "127.0.0.1" ] || [ "$host" = "localhost" ]; then
     log "localstripe: starting on $host:$port"
     # From scratch, in memory, as make services does: no pickle shared with other instances.
-    "$PY" scripts/localstripe_loopback.py --port "$port" --from-scratch >"$RUN_DIR/localstripe.log" 2>&1 &
+    "$PY" scripts/localstripe_loopback.py --port "$port" --from-scratch --owner run >"$RUN_DIR/localstripe.log" 2>&1 &
     children+=($!)
     for _ in $(seq 1 120); do port_open "$host" "$port" && break; sleep 0.25; done
     port_open "$host" "$port" || { cat "$RUN_DIR/localstripe.log" >&2; exit 1; }

@@ -204,13 +204,21 @@ localstripe_is_ours() {
   "$PY" - "$LOCALSTRIPE_PORT" "$LOCALSTRIPE_LAUNCHER_VERSION" <<'PY' 2>/dev/null
 import json, sys, urllib.request
 with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_config/launcher", timeout=3) as r:
-    sys.exit(0 if json.load(r).get("version") == int(sys.argv[2]) else 1)
+    features = json.load(r)
+if features.get("version") != int(sys.argv[2]):
+    sys.exit(1)
+# One that `make run` started stops when make run does: never adopt it.
+sys.exit(3 if features.get("owner") == "run" else 0)
 PY
 }
 
 start_localstripe() {
   if port_open $LOCALSTRIPE_PORT; then
-    if localstripe_is_ours; then
+    local ours=0
+    localstripe_is_ours || ours=$?
+    [ "$ours" = 3 ] \
+      && die "port $LOCALSTRIPE_PORT is make run's localstripe, which stops with make run; stop make run (Ctrl-C), then run this again"
+    if [ "$ours" = 0 ]; then
       log "localstripe: reusing the server on port $LOCALSTRIPE_PORT"
       return
     fi

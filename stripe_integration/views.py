@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -17,6 +17,7 @@ from payments.api import (
     process_status,
     refund_answer,
     refund_operation,
+    refund_status,
     wants_async,
 )
 from payments.cards import card_validate
@@ -108,7 +109,7 @@ class StripeViewSet(viewsets.ViewSet):
         tags=["stripe"],
         request=StripeRefundSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: RefundAnswerSerializer, **ERROR_RESPONSES},
+        responses={201: RefundAnswerSerializer, 202: RefundAnswerSerializer, **ERROR_RESPONSES},
     )
     @idempotent
     def refund(self, request):
@@ -125,7 +126,7 @@ class StripeViewSet(viewsets.ViewSet):
             amount_minor=serializer.amount_minor(payment.currency),
             **refund_operation(request),
         )
-        return Response(refund_answer(refund), status=status.HTTP_201_CREATED)
+        return Response(refund_answer(refund), status=refund_status(refund))
 
 
 class StripeWebhookViewSet(viewsets.ViewSet):
@@ -138,8 +139,30 @@ class StripeWebhookViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="stripe.webhook",
         tags=["stripe"],
-        request=None,
-        responses={200: dict, 400: ERROR_RESPONSES[400]},
+        # Stripe's Event object, signed as sent: the signature covers the raw bytes.
+        request={"application/json": {"type": "object", "additionalProperties": True}},
+        parameters=[
+            OpenApiParameter(
+                "Stripe-Signature",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="t=<unix time>,v1=<HMAC-SHA256 of 't.body' under STRIPE_WEBHOOK_SECRET>",
+            )
+        ],
+        responses={
+            200: inline_serializer(
+                "WebhookReceipt",
+                {
+                    "received": serializers.BooleanField(),
+                    "event_id": serializers.CharField(),
+                    "processed": serializers.BooleanField(
+                        help_text="False when its handler failed: stored, to be reprocessed."
+                    ),
+                },
+            ),
+            400: ERROR_RESPONSES[400],
+        },
     )
     def receive(self, request):
         record = webhook_receive(

@@ -58,3 +58,28 @@ def test_an_unreachable_psp_during_tokenization_is_503_and_the_client_can_retry(
     assert not Payment.objects.exists()
     settings.STRIPE_API_BASE = localstripe
     assert pay().status_code == 201
+
+
+def test_a_refund_the_psp_does_not_answer_is_202_pending_and_reconciled_later(
+    api, pay, settings, closed_port, localstripe
+):
+    """The contract for an unknown outcome, for refunds as for charges: 202, with
+    the refund `pending` and its amount reserved; never a failure, never a 5xx
+    that would invite a second refund under a new key."""
+    from payments.services.refunds import refund_reconcile
+
+    payment_id = pay(card=None, payment_method="pm_card_visa").json()["payment_id"]
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{closed_port}"
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+
+    response = api.post(
+        f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json", HTTP_IDEMPOTENCY_KEY="r-1"
+    )
+
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["status"] == "pending"
+    assert body["payment"]["refundable_minor"] == 1999 - 500  # reserved
+    settings.STRIPE_API_BASE = localstripe
+    refund = Payment.objects.get(public_id=payment_id).refunds.get()
+    assert refund_reconcile(refund=refund, actor="system:reconcile").status == "succeeded"
