@@ -88,7 +88,7 @@ lock: venv
 	$(VENV)/bin/uv pip compile requirements/mysql.txt $(LOCK_OPTS) -o requirements/lock/mysql.txt
 	$(VENV)/bin/uv pip compile requirements/dev.txt -c requirements/lock/base.txt $(LOCK_OPTS) -o requirements/lock/dev.txt
 
-# manage.py with the settings of the last `make run` (scripts/manage.sh):
+# manage.py with the settings of the running `make run` (scripts/manage.sh):
 #   make manage ARGS="refund_payment pay_… --amount 10.00"
 manage: venv
 	scripts/manage.sh $(ARGS)

@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 VENV="${VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
-RUN_DIR="$ROOT/.services/run"
+RUN_DIR="${RUN_DIR:-$ROOT/.services/run}"
 mkdir -p "$RUN_DIR"
 export SERVER_PORT="${SERVER_PORT:-8085}"
 # Development mode, explicitly: the settings default to production.
@@ -24,8 +24,8 @@ if [ -z "${REDIS_URL:-}" ]; then export API_CLIENT_CACHE_SECONDS="${API_CLIENT_C
 log() { printf '[run] %s\n' "$*"; }
 
 # What this run uses, for `make manage ARGS=…` (scripts/manage.sh): every setting
-# named in .env.example that is set here. Commands then reach the same database,
-# PSP and cache as the server. Git-ignored (.services/), readable by us only.
+# named in .env.example, set as here or unset as here. Commands then reach the
+# same database, PSP and cache as the server. Git-ignored (.services/), readable by us only.
 write_run_env() {
   (umask 077; "$PY" - "$ROOT/.env.example" >"$RUN_DIR/env" <<'PY'
 import os, re, shlex, sys
@@ -33,18 +33,21 @@ names = re.findall(r"^([A-Z][A-Z0-9_]*)=", open(sys.argv[1]).read(), re.M)
 for name in names:
     if name in os.environ:
         print(f"export {name}={shlex.quote(os.environ[name])}")
+    else:  # unset for make run: its default, whatever the command's shell has
+        print(f"unset {name}")
 PY
   )
 }
-write_run_env
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 children=()
 cleanup() {
   for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -f "$RUN_DIR/env"  # make manage falls back to the plain environment
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+write_run_env
 
 # Ask the settings (not a copy of their rules) which PSP and broker they use.
 read -r STRIPE_BASE BROKER KAFKA < <("$PY" - <<'PY'

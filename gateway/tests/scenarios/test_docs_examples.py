@@ -173,7 +173,9 @@ def make_run_stack(tmp_path_factory):
         SERVER_PORT=str(port),
         PYTHONUNBUFFERED="1",
     )
-    console = tmp_path_factory.mktemp("make-run") / "console.log"
+    run_dir = tmp_path_factory.mktemp("make-run")
+    console = run_dir / "console.log"
+    env["RUN_DIR"] = str(run_dir)  # not the developer's .services/run
     with console.open("wb") as out:
         server = subprocess.Popen(
             ["bash", str(ROOT / "scripts/run.sh")],
@@ -195,7 +197,7 @@ def make_run_stack(tmp_path_factory):
                 pytest.fail(f"make run's stack did not start:\n{console.read_text()[-3000:]}")
             time.sleep(0.5)
         key = re.search(r"^\s+(gw_\S+)\s*$", console.read_text(), re.M).group(1)
-        yield port, key, console
+        yield port, key, console, run_dir
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -232,7 +234,7 @@ def test_the_docs_have_examples_of_every_kind_of_call():
     "document, blocks", RUNNABLE, ids=[str(path.relative_to(ROOT)) for path, _ in RUNNABLE]
 )
 def test_every_curl_example_answers_what_the_doc_says(document, blocks, make_run_stack, tmp_path):
-    port, key, console = make_run_stack
+    port, key, console, _ = make_run_stack
     name = str(document.relative_to(ROOT))
     expectations = _expectations(name, blocks)
     assert len(expectations) == _curl_count(blocks), (
@@ -271,3 +273,22 @@ def test_every_curl_example_answers_what_the_doc_says(document, blocks, make_run
     assert wrong == []
     # Card data in an example never reaches make run's console (its log).
     assert "4242424242424242" not in console.read_text()
+
+
+def test_make_manage_reaches_make_runs_database(make_run_stack):
+    """A command next to make run sees make run's settings (scripts/manage.sh):
+    here, its SQLite file, where the demo key lives, and not the test database
+    of this environment."""
+    port, key, console, run_dir = make_run_stack
+    prefix = key.split("_")[1]
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts/manage.sh"), "list_api_clients"],
+        cwd=ROOT,
+        env={**os.environ, "RUN_DIR": str(run_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "running make run" in result.stderr
+    assert prefix in result.stdout
