@@ -94,6 +94,25 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
+# Request-body components whose serializer refuses unknown fields
+# (payments.serializers.InputSerializer registers them).
+_STRICT_REQUEST_COMPONENTS: set[str] = set()
+
+
+def strict_request_component_register(name: str) -> None:
+    _STRICT_REQUEST_COMPONENTS.add(name)
+
+
+def strict_request_bodies_refuse_extra_fields(result, generator, request, public):
+    """`additionalProperties: false` on the request bodies that refuse unknown
+    fields, so that a generated client and the docs say what the server does."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for name in _STRICT_REQUEST_COMPONENTS:
+        if name in schemas and schemas[name].get("type") == "object":
+            schemas[name]["additionalProperties"] = False
+    return result
+
+
 def public_operations_declare_no_security(result, generator, request, public):
     """drf-spectacular writes `security: [{}]` ("a key is optional") for public
     views; they take none, so say `security: []`. Generated clients then call

@@ -314,6 +314,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "gateway.schema.public_operations_declare_no_security",
+        "gateway.schema.strict_request_bodies_refuse_extra_fields",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "payments.enums.PaymentStatus",

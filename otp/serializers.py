@@ -1,9 +1,9 @@
 from rest_framework import serializers
 
-from payments.serializers import ID_PATTERN
+from payments.serializers import ID_PATTERN, InputSerializer
 
 
-class PaymentReferenceSerializer(serializers.Serializer):
+class PaymentReferenceSerializer(InputSerializer):
     """{payment_id | order_id}, and the seed's email only together with one of them."""
 
     payment_id = serializers.RegexField(ID_PATTERN, required=False)

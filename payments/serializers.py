@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from django.utils import timezone
@@ -11,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gateway.errors import GatewayError
+from gateway.schema import strict_request_component_register
 from payments.enums import PaymentStatus
 from payments.models import Payment, PaymentEvent, Refund
 from payments.money import currency_normalize, format_amount, to_minor_units
@@ -42,13 +44,42 @@ class AmountField(serializers.Field):
         return value
 
 
+class InputSerializer(serializers.Serializer):
+    """A request body. A field it does not declare is refused with a 400
+    `unknown_parameter` naming it, as Stripe does, instead of being dropped: a
+    misspelt `capture_method` would otherwise capture at once, and a misspelt
+    `amount` on a refund would refund everything. The schema says so too
+    (`additionalProperties: false`, through gateway.schema)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        strict_request_component_register(cls.__name__.removesuffix("Serializer"))
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(str(name) for name in data if name not in self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        unknown[0]: [
+                            serializers.ErrorDetail(
+                                f"Unknown parameter: {unknown[0]}. This endpoint takes "
+                                f"{', '.join(self.fields)}.",
+                                code="unknown_parameter",
+                            )
+                        ]
+                    }
+                )
+        return super().to_internal_value(data)
+
+
 def _raise_as_validation_error(exc: GatewayError) -> None:
     raise serializers.ValidationError(
         {exc.param or "amount": [serializers.ErrorDetail(exc.message, code=exc.code)]}
     )
 
 
-class CardInputSerializer(serializers.Serializer):
+class CardInputSerializer(InputSerializer):
     """The seed's raw card shape. Validated locally, tokenized at the PSP, never kept."""
 
     number = serializers.CharField(max_length=32, trim_whitespace=True)
@@ -72,7 +103,7 @@ class MetadataField(serializers.DictField):
         return value
 
 
-class PaymentProcessSerializer(serializers.Serializer):
+class PaymentProcessSerializer(InputSerializer):
     payment_id = serializers.RegexField(
         ID_PATTERN,
         required=False,
@@ -145,11 +176,11 @@ class PartialAmountMixin:
         return None if amount is None else to_minor_units(amount, currency)
 
 
-class AmountOnlySerializer(PartialAmountMixin, serializers.Serializer):
+class AmountOnlySerializer(PartialAmountMixin, InputSerializer):
     amount = AmountField(required=False, help_text="Major units; the whole amount when absent.")
 
 
-class RefundCreateSerializer(PartialAmountMixin, serializers.Serializer):
+class RefundCreateSerializer(PartialAmountMixin, InputSerializer):
     amount = AmountField(required=False, help_text="Major units; the whole remainder when absent.")
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from payments.serializers import ID_PATTERN, AmountField, CardInputSerializer, PartialAmountMixin
+from payments.serializers import (
+    ID_PATTERN,
+    AmountField,
+    CardInputSerializer,
+    InputSerializer,
+    PartialAmountMixin,
+)
 
 
-class ValidateCardRequestSerializer(serializers.Serializer):
+class ValidateCardRequestSerializer(InputSerializer):
     card = CardInputSerializer()
 
 
@@ -26,7 +32,7 @@ class ValidateCardResponseSerializer(serializers.Serializer):
     message = serializers.CharField(help_text="The seed's summary line.")
 
 
-class StripeRefundSerializer(PartialAmountMixin, serializers.Serializer):
+class StripeRefundSerializer(PartialAmountMixin, InputSerializer):
     payment_id = serializers.RegexField(ID_PATTERN)
     amount = AmountField(required=False, help_text="Major units; the whole remainder when absent.")
     reason = serializers.CharField(

@@ -224,3 +224,43 @@ def test_every_api_endpoint_needs_a_key():
         ("post", "/api/v1/payments/x/refund"),
     ]:
         assert getattr(anonymous, method)(path).status_code == 401, path
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/v1/payments/process", {"capture_methd": "manual"}),
+        (
+            "/api/v1/payments/process",
+            {
+                "card": {
+                    "number": "4242424242424242",
+                    "exp_month": "12",
+                    "exp_year": "2034",
+                    "cvc": "123",
+                    "cvv": "123",
+                }
+            },
+        ),
+    ],
+)
+def test_an_unknown_field_is_refused_not_dropped(pay, api, path, body):
+    """A misspelt capture_method would otherwise charge at once: Stripe refuses
+    unknown parameters, and so does the gateway, naming the field."""
+    response = pay(**body)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "unknown_parameter"
+    assert error["param"].endswith(("capture_methd", "cvv"))
+    assert not Payment.objects.exists()
+
+
+def test_an_unknown_field_on_a_refund_is_refused_before_any_refund(api, pay):
+    payment_id = pay().json()["payment_id"]
+
+    response = api.post(f"/api/v1/payments/{payment_id}/refund", {"amout": "1.00"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "amout"
+    assert not Payment.objects.get(public_id=payment_id).refunds.exists()
