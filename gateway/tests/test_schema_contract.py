@@ -83,3 +83,30 @@ def test_events_are_a_paginated_list_and_readiness_has_a_schema(schema):
     assert {p["name"] for p in events["parameters"]} >= {"cursor", "limit"}
     for status in ("200", "503"):
         assert ready[status]["content"]["application/json"]["schema"]["$ref"].endswith("/Readiness")
+
+
+def test_every_post_that_changes_something_declares_the_idempotency_key(schema):
+    """docs/api.md names the two POSTs without one; every other takes it."""
+    without_key = {"stripe.validate_card", "stripe.webhook"}
+    for path_item in schema["paths"].values():
+        operation = path_item.get("post")
+        if not operation:
+            continue
+        takes_key = "Idempotency-Key" in [p["name"] for p in operation.get("parameters", [])]
+        assert takes_key == (operation["operationId"] not in without_key), operation["operationId"]
+
+
+def test_request_bodies_refuse_fields_they_do_not_take(schema):
+    schemas = schema["components"]["schemas"]
+    for name in ("PaymentProcess", "CardInput", "RefundCreate", "AmountOnly", "OtpValidate", "StripeRefund"):
+        assert schemas[name]["additionalProperties"] is False, name
+
+
+def test_public_operations_need_no_key(schema):
+    public = {
+        op["operationId"]
+        for item in schema["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and op.get("security") == []
+    }
+    assert public == {"health.live", "health.ready", "stripe.webhook"}
