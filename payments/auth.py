@@ -26,20 +26,27 @@ class ApiKeyAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts:
             return None  # ApiKeyRequired counts it, where a key is required
-        unauthenticated_check(request)
         if parts[0].lower() != self.keyword or len(parts) != 2:
-            unauthenticated_count(request)
-            raise AuthenticationFailed("Use the header Authorization: Bearer <key>.")
+            self._refuse(request, "Use the header Authorization: Bearer <key>.")
         try:
             raw_key = parts[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            unauthenticated_count(request)
-            raise AuthenticationFailed() from exc
-        client = api_client_get_by_key(raw_key=raw_key)
+        except UnicodeDecodeError:
+            self._refuse(request)
+        # The per-IP limit on wrong keys is checked before a database read, and
+        # before any refusal; a key found in the cache costs neither.
+        client = api_client_get_by_key(
+            raw_key=raw_key, before_database_read=lambda: unauthenticated_check(request)
+        )
         if client is None:
-            unauthenticated_count(request)
-            raise AuthenticationFailed("The API key is not valid or has been revoked.")
+            self._refuse(request, "The API key is not valid or has been revoked.")
         return (client, client)
+
+    @staticmethod
+    def _refuse(request, message: str | None = None):
+        """429 for an IP over its limit of wrong keys, else 401, counted."""
+        unauthenticated_check(request)
+        unauthenticated_count(request)
+        raise AuthenticationFailed(message) if message else AuthenticationFailed()
 
     def authenticate_header(self, request):
         # Makes DRF answer 401 (not 403) when no credentials were sent.

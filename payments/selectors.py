@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import QuerySet, prefetch_related_objects
 
 from gateway.errors import NotFound
+from gateway.prepared import PreparedQuery
 from payments.api_keys import api_key_hash, api_key_prefix
 from payments.enums import PaymentStatus, RefundStatus
 from payments.models import ApiClient, Payment, PaymentEvent, Refund
@@ -22,13 +23,14 @@ def _api_client_cache_key(prefix: str) -> str:
     return f"apiclient:{prefix}"
 
 
-def api_client_get_by_key(*, raw_key: str) -> ApiClient | None:
+def api_client_get_by_key(*, raw_key: str, before_database_read=None) -> ApiClient | None:
     """The active client this key belongs to, or None.
 
     Active clients are cached (Redis in production) for API_CLIENT_CACHE_SECONDS
     to spare every request a query; any save or delete of a client drops its
     entry after commit (api_client_cache_forget), so a revoked key stops
-    working at once. Without the cache, it is read from the database.
+    working at once. Without the cache, it is read from the database, after
+    `before_database_read()` (the per-IP limit on wrong keys).
     """
     prefix = api_key_prefix(raw_key)
     if prefix is None:
@@ -39,6 +41,8 @@ def api_client_get_by_key(*, raw_key: str) -> ApiClient | None:
     except Exception:  # the cache is an optimisation: Redis down means a query
         client = None
     if client is None:
+        if before_database_read is not None:
+            before_database_read()
         client = ApiClient.objects.filter(key_prefix=prefix, is_active=True).first()
         if client is not None:
             try:
@@ -58,15 +62,38 @@ def api_client_cache_forget(*, key_prefix: str) -> None:
         logger.warning("Could not drop the cached API client %s", key_prefix)
 
 
+# The API's hottest reads, compiled once per process (gateway.prepared).
+_CLIENT_PAYMENT = PreparedQuery(
+    lambda client_id, public_id: Payment.objects.filter(client_id=client_id, public_id=public_id),
+    client_id=-918_273_645,
+    public_id="\x00prepared-public-id",
+)
+_PAYMENT_REFUNDS = PreparedQuery(
+    lambda payment_id: Refund.objects.filter(payment_id=payment_id),
+    payment_id=-918_273_646,
+)
+
+
 def payment_get_for_client(*, client: ApiClient, public_id: str, with_refunds: bool = True) -> Payment:
     """The client's own payment. Another client's id is a 404, exactly like an unknown one."""
-    queryset = Payment.objects.filter(client=client, public_id=public_id)
-    if with_refunds:
-        queryset = queryset.prefetch_related("refunds")
-    payment = queryset.first()
-    if payment is None:
+    found = _CLIENT_PAYMENT.fetch(client_id=client.pk, public_id=public_id)
+    if not found:
         raise NotFound(f"No such payment: '{public_id}'.", param="id")
+    payment = found[0]
+    if with_refunds:
+        _refunds_attach(payment)
     return payment
+
+
+def _refunds_attach(payment: Payment) -> None:
+    """payment.refunds.all() without a query, as prefetch_related leaves it."""
+    refunds = _PAYMENT_REFUNDS.fetch(payment_id=payment.pk)
+    for refund in refunds:
+        Refund.payment.field.set_cached_value(refund, payment)
+    queryset = payment.refunds.all()
+    queryset._result_cache = refunds
+    queryset._prefetch_done = True
+    payment._prefetched_objects_cache = {"refunds": queryset}
 
 
 def payment_with_refunds(payment: Payment) -> Payment:
