@@ -3,6 +3,7 @@ Idempotency-Key header (the API key's scheme is payments.auth's)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -77,6 +78,9 @@ ERROR_RESPONSES = {
         402: "Card declined (with decline_code)",
         404: "Not found",
         409: "Illegal state, or the same Idempotency-Key in flight",
+        410: "The one-time code expired or was used",
+        413: "Body too large",
+        415: "Not a JSON body",
         422: "Idempotency-Key reused with another body",
         429: "Rate limited",
         502: "PSP error",
@@ -84,11 +88,18 @@ ERROR_RESPONSES = {
     }.items()
 }
 
+
+def error_responses(*codes: int) -> dict:
+    """The error answers one operation can give, each with the one error body."""
+    return {code: ERROR_RESPONSES[code] for code in codes}
+
+
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     str,
     OpenApiParameter.HEADER,
-    required=False,
+    # Optional for the seed's clients, unless the deployment requires it.
+    required=settings.IDEMPOTENCY_KEY_REQUIRED,
     description="Up to 255 characters. A replay with the same body returns the first answer "
     "(header Idempotent-Replayed: true); another body gives 422. Kept 24 hours.",
 )

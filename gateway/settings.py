@@ -185,7 +185,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
 # With no broker at all, tasks run in-process (eagerly) so nothing needs a worker.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+# (memory:// with a host name: kombu warns "No hostname was supplied" without one.)
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -498,6 +499,10 @@ PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="stripe_integration.provi
 # the PSP, never kept) only when this is on. On in development; in production
 # it puts the merchant in PCI scope, so it is off unless set.
 ACCEPT_RAW_CARD_DATA = env.bool("ACCEPT_RAW_CARD_DATA", default=DEBUG)
+# Refuse writes without an Idempotency-Key (400 idempotency_key_required). Off by
+# default because the seed's clients send none; without a key, a retried request
+# is a new one (unless it repeats its payment_id: 409). On for new integrations.
+IDEMPOTENCY_KEY_REQUIRED = env.bool("IDEMPOTENCY_KEY_REQUIRED", default=False)
 # Idempotency keys are kept this long.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # /health/ready caches its Kafka and PSP checks this long, per process.

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway.health import readiness
+from gateway.schema import error_responses
 
 
 class HealthView(APIView):
@@ -22,6 +23,7 @@ class HealthView(APIView):
 
     @extend_schema(
         operation_id="health.live",
+        summary="Liveness: the process answers",
         tags=["health"],
         responses=inline_serializer(
             "Health",
@@ -68,11 +70,11 @@ READINESS = inline_serializer(
 
 
 class ReadinessView(APIView):
-    """Readiness: every configured dependency answers. 503 with a per-dependency report otherwise.
-
-    Public, but limited per IP (RATE_LIMIT_HEALTH_READY), and its remote checks
-    are cached for a few seconds (gateway.health): unlike /health it calls Kafka
-    and the PSP."""
+    """Readiness: every configured dependency (database, Redis, Kafka, the PSP)
+    answers, each with its latency; 503 with the same per-dependency report
+    otherwise. Public, but limited per client IP (RATE_LIMIT_HEALTH_READY), and
+    its Kafka and PSP checks are cached for a few seconds (HEALTH_CHECK_CACHE_SECONDS):
+    unlike /health it calls other services."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -80,8 +82,9 @@ class ReadinessView(APIView):
 
     @extend_schema(
         operation_id="health.ready",
+        summary="Readiness: every dependency answers",
         tags=["health"],
-        responses={200: READINESS, 503: READINESS},
+        responses={200: READINESS, 503: READINESS, **error_responses(429)},
     )
     def get(self, request):
         ready, checks = readiness()

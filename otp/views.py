@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
-from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
+from gateway.schema import IDEMPOTENCY_HEADER, error_responses
 from otp.serializers import OtpSendResponseSerializer, OtpValidateSerializer, PaymentReferenceSerializer
 from otp.services import otp_send_after_commit, otp_verify
 from payments.api import client_actor, idempotent, payment_body
@@ -21,10 +21,14 @@ class OtpViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="otp.send",
+        summary="Send a new one-time code",
         tags=["otp"],
         request=PaymentReferenceSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={202: OtpSendResponseSerializer, **ERROR_RESPONSES},
+        responses={
+            202: OtpSendResponseSerializer,
+            **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
+        },
     )
     @idempotent
     def send(self, request):
@@ -40,10 +44,14 @@ class OtpViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="otp.validate",
+        summary="Check a one-time code and charge the payment",
         tags=["otp"],
         request=OtpValidateSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
+        responses={
+            200: PaymentAnswerSerializer,
+            **error_responses(400, 401, 402, 404, 409, 410, 413, 415, 422, 429, 502, 503),
+        },
     )
     @idempotent
     def validate(self, request):

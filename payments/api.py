@@ -8,13 +8,14 @@ import functools
 import json
 from dataclasses import replace
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils.crypto import salted_hmac
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from gateway.errors import exception_handler, to_gateway_error
+from gateway.errors import InvalidRequest, exception_handler, to_gateway_error
 from payments.enums import PaymentStatus, RefundStatus
 from payments.selectors import payment_with_refunds
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
@@ -75,6 +76,14 @@ def idempotent(handler):
     def wrapper(self, request, *args, **kwargs):
         key = request.headers.get("Idempotency-Key")
         if key is None:
+            if settings.IDEMPOTENCY_KEY_REQUIRED:
+                # A write without a key cannot be retried safely: refused before anything happens.
+                raise InvalidRequest(
+                    "Send an Idempotency-Key header with every write: a retry with the same key "
+                    "is answered once, never done twice.",
+                    code="idempotency_key_required",
+                    param="Idempotency-Key",
+                )
             return handler(self, request, *args, **kwargs)
         claim = idempotency_begin(
             client=request.auth,

@@ -127,6 +127,7 @@ class PaymentProcessSerializer(InputSerializer):
         required=False,
         default="automatic",
         help_text="manual: authorize now, capture later.",
+        error_messages={"invalid_choice": '"{input}" is not automatic or manual.'},
     )
     # `async` is a Python keyword; the field is declared in __init__.
 
@@ -375,7 +376,11 @@ class PaymentEventSerializer(serializers.ModelSerializer):
 class PaymentListFilterSerializer(serializers.Serializer):
     """Filters of GET /payments. An unknown value is a 400, never silently ignored."""
 
-    status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
+    status = serializers.ChoiceField(
+        choices=PaymentStatus.choices,
+        required=False,
+        error_messages={"invalid_choice": f'"{{input}}" is not one of {", ".join(PaymentStatus.values)}.'},
+    )
     order_id = serializers.CharField(max_length=128, required=False)
     created_gte = serializers.CharField(required=False)
     created_lte = serializers.CharField(required=False)

@@ -6,10 +6,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
+from gateway.errors import InvalidRequest
+from gateway.schema import IDEMPOTENCY_HEADER, error_responses
 from payments.api import (
     client_actor,
     idempotent,
@@ -46,6 +48,17 @@ class PaymentCursorPagination(CursorPagination):
     max_page_size = 200
     page_size_query_param = "limit"
 
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot read with 404; it is the client's input: a 400.
+        try:
+            return super().decode_cursor(request)
+        except DRFNotFound as exc:
+            raise InvalidRequest(
+                "The cursor is not one this API gave; use the next or previous link as it is.",
+                code="invalid_cursor",
+                param="cursor",
+            ) from exc
+
 
 class PaymentEventCursorPagination(PaymentCursorPagination):
     ordering = "id"  # a timeline reads oldest first
@@ -59,10 +72,15 @@ class PaymentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="payments.process",
+        summary="Create and charge a payment",
         tags=["payments"],
         request=PaymentProcessSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: PaymentAnswerSerializer, 202: PaymentAnswerSerializer, **ERROR_RESPONSES},
+        responses={
+            201: PaymentAnswerSerializer,
+            202: PaymentAnswerSerializer,
+            **error_responses(400, 401, 402, 409, 413, 415, 422, 429, 502, 503),
+        },
     )
     @action(detail=False, methods=["post"])
     @idempotent
@@ -81,6 +99,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="payments.list",
+        summary="List your payments",
         tags=["payments"],
         parameters=[
             OpenApiParameter("status", str, enum=PaymentStatus.values),
@@ -92,9 +111,12 @@ class PaymentViewSet(viewsets.GenericViewSet):
                 "created_lte", OpenApiTypes.DATETIME, description="Created at or before (ISO 8601)."
             ),
         ],
-        responses={200: PaymentSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: PaymentSerializer(many=True), **error_responses(400, 401, 429)},
     )
     def list(self, request):
+        """Your payments, newest first, a page at a time (`limit`, `next`/`previous`
+        links), filtered by status, order id and creation time. A filter that does
+        not parse is a 400, never ignored."""
         filters = PaymentListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         page = self.paginate_queryset(payment_list(client=request.auth, filters=filters.validated_data))
@@ -102,46 +124,60 @@ class PaymentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="payments.retrieve",
+        summary="Get a payment with its refunds",
         tags=["payments"],
-        responses={200: PaymentSerializer, **ERROR_RESPONSES},
+        responses={200: PaymentSerializer, **error_responses(401, 404, 429)},
     )
     def retrieve(self, request, payment_id: str):
+        """One of your payments, with its refunds. Another client's payment is a 404,
+        like an unknown one."""
         payment = payment_get_for_client(client=request.auth, public_id=payment_id)
         return Response(PaymentSerializer(payment).data)
 
     @extend_schema(
         operation_id="payments.status",
+        summary="Get a payment's status",
         tags=["payments"],
-        responses={200: PaymentStatusSerializer, **ERROR_RESPONSES},
+        responses={200: PaymentStatusSerializer, **error_responses(401, 404, 429)},
     )
     @action(detail=True, methods=["get"], url_path="status")
     def payment_status(self, request, payment_id: str):
+        """The seed's status answer: `{payment_id, order_id, status}`."""
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
         return Response(PaymentStatusSerializer(payment).data)
 
     @extend_schema(
         operation_id="payments.events",
+        summary="Get a payment's timeline",
         tags=["payments"],
-        responses={200: PaymentEventSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: PaymentEventSerializer(many=True), **error_responses(400, 401, 404, 429)},
     )
     @action(detail=True, methods=["get"], pagination_class=PaymentEventCursorPagination)
     def events(self, request, payment_id: str):
-        """The payment's timeline, oldest first, a page at a time (`limit`, `cursor`),
-        as the schema says: the same paginated object as the payments list."""
+        """The payment's timeline (`created`, `charge_succeeded`, `refund_created`, …),
+        oldest first, a page at a time: `limit`, and the `next` and `previous` links."""
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
         page = self.paginate_queryset(payment_events(payment=payment))
         return self.get_paginated_response(PaymentEventSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="payments.refund",
+        summary="Refund a payment, in full or in part",
         tags=["payments"],
         request=RefundCreateSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: RefundAnswerSerializer, 202: RefundAnswerSerializer, **ERROR_RESPONSES},
+        responses={
+            201: RefundAnswerSerializer,
+            202: RefundAnswerSerializer,
+            **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 502, 503),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def refund(self, request, payment_id: str):
+        """Refunds `amount` (major units), or all that remains when absent. 201 with
+        the refund and its payment; 202 when the outcome is not known yet (`pending`,
+        settled by reconciliation); 400 `amount_too_large` beyond what remains."""
         serializer = RefundCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
@@ -156,10 +192,14 @@ class PaymentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="payments.confirm",
+        summary="Finish a payment after 3-D Secure",
         tags=["payments"],
         request=None,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
+        responses={
+            200: PaymentAnswerSerializer,
+            **error_responses(400, 401, 402, 404, 409, 422, 429, 502, 503),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -171,10 +211,14 @@ class PaymentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="payments.capture",
+        summary="Capture an authorized payment",
         tags=["payments"],
         request=AmountOnlySerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
+        responses={
+            200: PaymentAnswerSerializer,
+            **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 502, 503),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -192,10 +236,11 @@ class PaymentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="payments.cancel",
+        summary="Cancel a payment not captured yet",
         tags=["payments"],
         request=None,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
+        responses={200: PaymentAnswerSerializer, **error_responses(400, 401, 404, 409, 422, 429, 502, 503)},
     )
     @action(detail=True, methods=["post"])
     @idempotent

@@ -22,6 +22,9 @@ What this launcher adds to localstripe 1.15 (and why):
   Stripe, only answers of an endpoint that ran are kept (2xx and 402 card
   errors); a refused or failed request may be retried with the same key.
 - **`GET /_config/launcher`** says which of these it has (LAUNCHER_FEATURES).
+- **`DELETE /_config/webhooks/{id}`** removes a webhook registration
+  (localstripe can only add them): `make run` removes its own when it stops.
+  `GET /_config/webhooks` lists their ids.
 - **`DELETE /_config/idempotency_keys`** forgets every key, as Stripe does
   after its 24-hour window: the tests of reconciliation past that window use it.
 - **`GET /v1/payment_intents/search`** for Stripe's search query language's
@@ -40,14 +43,16 @@ import urllib.parse
 from aiohttp import web
 from localstripe.errors import UserError
 from localstripe.server import app, get_api_key, json_response, store
+from localstripe.webhooks import _webhooks
 
 # What this launcher adds, for scripts/services.sh to tell it from a plain
 # localstripe (or an older launcher) already listening on the port.
 LAUNCHER_FEATURES = {
     "launcher": "gateway",
-    "version": 2,
+    "version": 3,
     "idempotency_keys": True,
     "payment_intent_search": True,
+    "webhook_delete": True,
 }
 
 _KEYS: dict[tuple[str, str], dict | None] = {}  # (api key, idempotency key) -> stored answer; None: running
@@ -69,6 +74,13 @@ async def idempotency_middleware(request: web.Request, handler):
         return json_response(LAUNCHER_FEATURES)
     if request.method == "DELETE" and request.path == "/_config/data":
         _KEYS.clear()
+    if request.method == "GET" and request.path == "/_config/webhooks":
+        return json_response({"ids": sorted(_webhooks)})
+    if request.method == "DELETE" and request.path.startswith("/_config/webhooks/"):
+        # localstripe can register a webhook but not remove one: a gateway that
+        # stops (make run) removes its own, so nothing keeps posting to a dead port.
+        _webhooks.pop(request.path.rsplit("/", 1)[1], None)
+        return web.Response()
     if request.method == "DELETE" and request.path == "/_config/idempotency_keys":
         _KEYS.clear()
         return web.Response()

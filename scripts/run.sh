@@ -44,6 +44,10 @@ children=()
 cleanup() {
   for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
   rm -f "$RUN_DIR/env"  # make manage falls back to the plain environment
+  # Our webhook registration at the stand-in (stripe_integration.services.localstripe_webhook_id).
+  if [ -n "${STRIPE_BASE:-}" ] && [ "$STRIPE_BASE" != "-" ]; then
+    curl -s -m 2 -X DELETE "$STRIPE_BASE/_config/webhooks/we_localgateway_$SERVER_PORT" >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

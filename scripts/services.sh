@@ -199,7 +199,7 @@ start_kafka() {
 # Our launcher (scripts/localstripe_loopback.py) adds Stripe's idempotency keys and
 # PaymentIntent search to localstripe; the tests rely on both, so a server on the
 # port that lacks them (a plain localstripe, an older launcher) is not reused.
-LOCALSTRIPE_LAUNCHER_VERSION=2
+LOCALSTRIPE_LAUNCHER_VERSION=3
 localstripe_is_ours() {
   "$PY" - "$LOCALSTRIPE_PORT" "$LOCALSTRIPE_LAUNCHER_VERSION" <<'PY' 2>/dev/null
 import json, sys, urllib.request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,6 +15,14 @@ from stripe_integration.sync import djstripe_sync_api_key
 
 LOCALSTRIPE_ACCOUNT_ID = "acct_localstripe"
 LOCALSTRIPE_WEBHOOK_ID = "we_localgateway"
+
+
+def localstripe_webhook_id(webhook_url: str) -> str:
+    """The registration's id at localstripe, one per gateway port: two gateways
+    sharing one localstripe (make services and make run) each get their
+    deliveries, and one that stops removes only its own (scripts/run.sh)."""
+    port = urllib.parse.urlsplit(webhook_url).port or 80
+    return f"{LOCALSTRIPE_WEBHOOK_ID}_{port}"
 
 
 @dataclass(frozen=True)
@@ -67,5 +76,7 @@ def stripe_local_bootstrap(*, webhook_url: str, register_at_psp: bool = True) ->
             },
         )
     if register_at_psp:
-        localstripe_register_webhook(webhook_id=LOCALSTRIPE_WEBHOOK_ID, url=webhook_url, secret=secret)
+        localstripe_register_webhook(
+            webhook_id=localstripe_webhook_id(webhook_url), url=webhook_url, secret=secret
+        )
     return LocalBootstrapResult(account_created, key_created, endpoint_created, webhook_url)

@@ -8,7 +8,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from gateway.schema import ERROR_RESPONSES, IDEMPOTENCY_HEADER
+from gateway.schema import IDEMPOTENCY_HEADER, error_responses
 from payments.api import (
     client_actor,
     idempotent,
@@ -36,7 +36,7 @@ from stripe_integration.webhooks import webhook_receive
 
 
 class StripeViewSet(viewsets.ViewSet):
-    """POST validate-card, POST payment, GET payment/{id}, POST refund."""
+    """The seed's /stripe/* endpoints: validate-card, payment, payment/{id}, refund."""
 
     def get_throttles(self):
         # validate-card has a stricter limit than the rest (gateway.ratelimit).
@@ -45,9 +45,10 @@ class StripeViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="stripe.validate_card",
+        summary="Check a card locally (the seed's)",
         tags=["stripe"],
         request=ValidateCardRequestSerializer,
-        responses={200: ValidateCardResponseSerializer, **ERROR_RESPONSES},
+        responses={200: ValidateCardResponseSerializer, **error_responses(400, 401, 413, 415, 429)},
     )
     def validate_card(self, request):
         """Validates a card locally; the card is never sent anywhere. A well-formed
@@ -73,10 +74,15 @@ class StripeViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="stripe.create_payment",
+        summary="Create and charge a payment (the seed's path)",
         tags=["stripe"],
         request=PaymentProcessSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: PaymentAnswerSerializer, 202: PaymentAnswerSerializer, **ERROR_RESPONSES},
+        responses={
+            201: PaymentAnswerSerializer,
+            202: PaymentAnswerSerializer,
+            **error_responses(400, 401, 402, 409, 413, 415, 422, 429, 502, 503),
+        },
     )
     @idempotent
     def create_payment(self, request):
@@ -93,8 +99,9 @@ class StripeViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="stripe.retrieve_payment",
+        summary="Get a payment, refreshed from Stripe (the seed's path)",
         tags=["stripe"],
-        responses={200: PaymentAnswerSerializer, **ERROR_RESPONSES},
+        responses={200: PaymentAnswerSerializer, **error_responses(401, 404, 429, 502, 503)},
     )
     def retrieve_payment(self, request, payment_id: str):
         """The client's own payment (by our payment id, never a raw PaymentIntent id),
@@ -106,13 +113,21 @@ class StripeViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="stripe.refund",
+        summary="Refund a payment (the seed's path)",
         tags=["stripe"],
         request=StripeRefundSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: RefundAnswerSerializer, 202: RefundAnswerSerializer, **ERROR_RESPONSES},
+        responses={
+            201: RefundAnswerSerializer,
+            202: RefundAnswerSerializer,
+            **error_responses(400, 401, 404, 409, 413, 415, 422, 429, 502, 503),
+        },
     )
     @idempotent
     def refund(self, request):
+        """The seed's refund: `{payment_id, amount?, reason?}`, through the same
+        refund service as /payments/{id}/refund. 201 with the refund; 202 when
+        its outcome is not known yet (`pending`, settled by reconciliation)."""
         serializer = StripeRefundSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -138,6 +153,7 @@ class StripeWebhookViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="stripe.webhook",
+        summary="Receive Stripe's events (signed; called by Stripe)",
         tags=["stripe"],
         # Stripe's Event object, signed as sent: the signature covers the raw bytes.
         request={"application/json": {"type": "object", "additionalProperties": True}},
@@ -161,7 +177,7 @@ class StripeWebhookViewSet(viewsets.ViewSet):
                     ),
                 },
             ),
-            400: ERROR_RESPONSES[400],
+            **error_responses(400, 413, 429),
         },
     )
     def receive(self, request):

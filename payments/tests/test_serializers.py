@@ -57,3 +57,14 @@ def test_the_fast_refund_and_card_renderings_equal_drf_generic_rendering(api, pa
     for payment in payments:
         if payment.card_last4:
             assert PaymentSerializer().get_card(payment) == dict(CardSummarySerializer(payment).data)
+
+
+def test_a_cursor_the_api_did_not_give_is_a_400_naming_it(api, pay):
+    pay()
+    for path in (
+        "/api/v1/payments?cursor=bogus",
+        f"/api/v1/payments/{pay().json()['payment_id']}/events?cursor=x",
+    ):
+        response = api.get(path)
+        assert response.status_code == 400, path
+        assert response.json()["error"]["param"] == "cursor"

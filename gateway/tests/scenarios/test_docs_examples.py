@@ -4,8 +4,9 @@ localstripe), and answer what the docs say they answer.
 
 How a document marks what an example answers: the line after a `curl` command
 is a comment `# → STATUS [Header: value] {json}`. The JSON is a subset of the
-answer: every key given must be there with that value ("…" means any value;
-objects and lists are compared the same way, inside). Every `curl` of a
+answer: every key given must be there with that value ("…" means any value,
+"<int>", "<string>", "<object>" or "<list>" any value of that type; objects
+and lists are compared the same way, inside). Every `curl` of a
 ```bash block needs one, so no example goes unchecked.
 
 The blocks of one document run in order in one bash process, as a reader would
@@ -83,9 +84,14 @@ def _curl_count(blocks) -> int:
     return sum(len(re.findall(r"(?:^|\s|\()curl\s", block)) for _, block in blocks)
 
 
+TYPES = {"<int>": int, "<string>": str, "<object>": dict, "<list>": list}
+
+
 def _matches(expected, actual) -> bool:
     if expected == ANY:
         return actual is not None
+    if isinstance(expected, str) and expected in TYPES:
+        return isinstance(actual, TYPES[expected]) and not isinstance(actual, bool)
     if isinstance(expected, dict):
         return isinstance(actual, dict) and all(
             key in actual and _matches(value, actual[key]) for key, value in expected.items()
@@ -204,6 +210,21 @@ def make_run_stack(tmp_path_factory):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+    # Stopped, make run takes its webhook registration away from the shared stand-in.
+    assert f"we_localgateway_{port}" not in _localstripe_webhooks()
+
+
+def _localstripe_webhooks() -> list[str]:
+    from django.conf import settings
+
+    return requests.get(f"{settings.STRIPE_API_BASE}/_config/webhooks", timeout=5).json()["ids"]
+
+
+def test_make_run_registers_a_webhook_of_its_own(make_run_stack):
+    """One per port: the stand-in delivers to make run and to the suite's own
+    gateway alike, and make run replaces nobody's registration."""
+    port = make_run_stack[0]
+    assert f"we_localgateway_{port}" in _localstripe_webhooks()
 
 
 DOCUMENTS = [(path, _runnable_blocks(path.read_text())) for path in _documents()]

@@ -23,8 +23,13 @@ class Command(BaseCommand):
         payments = Payment.objects.filter(public_id=payment_id)
         if client:
             payments = payments.filter(client__name=client)
-        if payments.count() != 1:
-            raise CommandError(f"{payments.count()} payments have id {payment_id!r}; use --client to choose.")
+        found = payments.count()
+        if found == 0:
+            raise CommandError(
+                f"No payment has id {payment_id!r}" + (f" for the client {client!r}." if client else ".")
+            )
+        if found > 1:
+            raise CommandError(f"{found} payments have id {payment_id!r}; use --client to choose.")
         payment = payments.get()
         try:
             refund = payment_refund(
