@@ -1,11 +1,73 @@
-"""The Celery application. Configuration comes from Django settings (CELERY_*)."""
+"""The Celery application. Configuration comes from Django settings (CELERY_*).
 
+With no broker (the embedded default of `make run`), tasks run in-process
+(eagerly). EAGER_TASKS_IN_THREAD moves them off the request: each is handed to
+one background thread of the process and runs there, after the answer has gone,
+as a worker would run it. The tests keep plain eager tasks (synchronous).
+"""
+
+import atexit
+import logging
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from celery import Celery
+from celery import Celery, Task
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
-app = Celery("gateway")
+logger = logging.getLogger("gateway.tasks")
+
+
+class _BackgroundThread:
+    """One thread per process that runs eager tasks in the order they came."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid: int | None = None
+
+    def submit(self, function, *args) -> None:
+        with self._lock:
+            if self._executor is None or self._pid != os.getpid():  # none yet, or forked
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eager-tasks")
+                self._pid = os.getpid()
+            self._executor.submit(self._run, function, *args)
+
+    @staticmethod
+    def _run(function, *args) -> None:
+        from django.db import close_old_connections, connections
+
+        try:
+            function(*args)
+        except Exception:
+            logger.exception("A background task failed")
+        finally:
+            close_old_connections()
+            connections.close_all()
+
+    def drain(self) -> None:
+        """Waits for every task handed over so far (at exit: nothing queued is dropped)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+
+background = _BackgroundThread()
+atexit.register(background.drain)
+
+
+class GatewayTask(Task):
+    def apply_async(self, args=None, kwargs=None, **options):
+        from django.conf import settings
+
+        if self.app.conf.task_always_eager and getattr(settings, "EAGER_TASKS_IN_THREAD", False):
+            background.submit(lambda: super(GatewayTask, self).apply_async(args, kwargs, **options))
+            return None
+        return super().apply_async(args, kwargs, **options)
+
+
+app = Celery("gateway", task_cls=GatewayTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

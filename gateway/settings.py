@@ -135,9 +135,10 @@ if _db["ENGINE"] == "django.db.backends.mysql":
     )
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and IMMEDIATE transactions let gunicorn's threads write without
-    # "database is locked" errors on the embedded default.
-    _db["CONN_MAX_AGE"] = 0
+    # WAL and IMMEDIATE transactions let gunicorn's threads (and the eager-task
+    # thread) write without "database is locked" errors on the embedded default.
+    # Connections are kept per thread like MariaDB's: opening one (and its
+    # PRAGMAs) on every request cost more than the request's own queries.
     _db.setdefault("OPTIONS", {}).update(
         {
             "timeout": 20,
@@ -185,6 +186,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
 # With no broker at all, tasks run in-process (eagerly) so nothing needs a worker.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# With eager tasks (no broker): run them on one background thread of the process,
+# after the answer, instead of inside the request (gateway/celery.py). make run sets it.
+EAGER_TASKS_IN_THREAD = env.bool("EAGER_TASKS_IN_THREAD", default=False)
 # (memory:// with a host name: kombu warns "No hostname was supplied" without one.)
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None

@@ -20,6 +20,12 @@ if [ -z "${REDIS_URL:-}" ]; then export GUNICORN_WORKERS="${GUNICORN_WORKERS:-1}
 # The same local-memory cache keeps API clients per process: a key revoked or
 # rotated by `manage.py` in another process stops working within 30 s, not 300.
 if [ -z "${REDIS_URL:-}" ]; then export API_CLIENT_CACHE_SECONDS="${API_CLIENT_CACHE_SECONDS:-30}"; fi
+# Without a broker, Celery tasks (the outbox relay, the dj-stripe mirror, OTP
+# e-mails) run in this process: on a background thread, after the answer, not
+# inside the request.
+if [ -z "${CELERY_BROKER_URL:-}" ] && [ -z "${REDIS_URL:-}" ]; then
+  export EAGER_TASKS_IN_THREAD="${EAGER_TASKS_IN_THREAD:-true}"
+fi
 
 log() { printf '[run] %s\n' "$*"; }
 
