@@ -107,10 +107,11 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 # --- CPU per request, per process kind, read from /proc ---------------------------------
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BENCH_BROKER = "redis://127.0.0.1:6379/4"
 SERVICES_DIR = Path(os.environ.get("BENCH_SERVICES_DIR", ROOT / ".services"))
-# The processes `make services` started, by pid file; the gateway is added by pid.
+# The processes `make services` started, by pid file; the gateway (and, but in
+# --embedded, the bench's own Celery worker) are added by pid.
 SERVICE_PIDS = {
-    "celery": "celery-worker.pid",
     "localstripe": "localstripe.pid",
     "mariadb": "mariadb.pid",
     "redis": "redis.pid",
@@ -260,6 +261,30 @@ def main() -> None:
     localstripe_flush(env)
     key = manage(env, "create_api_client", "bench", "--rotate").strip().splitlines()[-1]
 
+    worker = None
+    if not args.embedded:
+        # Its own Celery worker, in production mode like the web process (the one
+        # `make services` runs is in development mode: DEBUG's query log alone
+        # doubled its CPU), on a broker database of its own.
+        env["CELERY_BROKER_URL"] = BENCH_BROKER
+        subprocess.run(["redis-cli", "-n", BENCH_BROKER.rsplit("/", 1)[1], "flushdb"], capture_output=True)
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "gateway",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "--hostname=bench@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
@@ -289,6 +314,8 @@ def main() -> None:
         env = {**env, "BENCH_KEY": key, "BENCH_PAYMENT_ID": payment["payment_id"]}
         results = []
         kinds = process_kinds(server.pid, embedded=args.embedded)
+        if worker is not None:
+            kinds["celery"] = worker.pid
         for scenario in scenarios:
             for connections in levels:
                 before = cpu_snapshot(kinds)
@@ -315,6 +342,10 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=40)
+        if worker is not None:
+            background_settle({"celery": worker.pid})
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
 
     events = events_check(env) if not args.embedded else {"skipped": "embedded: Kafka off"}
     commit = (
