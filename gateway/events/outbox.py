@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -48,14 +50,42 @@ def outbox_record(
 
 
 _QUEUED_KEY = "outbox:publish-queued"
+# Inside outbox_publish_deferred() (one HTTP request): commits only note that a
+# publish is wanted, and one is asked for when the request is done.
+_deferred: contextvars.ContextVar[list | None] = contextvars.ContextVar("outbox_deferred", default=None)
+
+
+@contextlib.contextmanager
+def outbox_publish_deferred():
+    """One relay task per request, however many commits wrote events (a payment
+    commits when it is recorded, and again when it is settled): each enqueue is
+    a broker round trip and a message to decode. Asked for when the request
+    ends, after its last commit, even when it ends in an error."""
+    token = _deferred.set([])
+    try:
+        yield
+    finally:
+        wanted = bool(_deferred.get())
+        _deferred.reset(token)
+        if wanted:
+            try:
+                outbox_publish_soon()
+            except Exception:  # the broker is down: the sweeper publishes (as on_commit's robust=True)
+                logger.warning("Could not queue the outbox relay; the sweeper will publish", exc_info=True)
 
 
 def outbox_publish_soon() -> None:
     """After commit: queues a relay task, unless one is queued and not started
     yet; that one will see this row (it clears the mark before reading rows),
     so a burst of payments costs one task, not one per event. Without the
-    cache, one task per commit, as the sweeper would catch up anyway."""
+    cache, one task per commit, as the sweeper would catch up anyway. Within a
+    request, once, when it ends (outbox_publish_deferred)."""
     from gateway.tasks import outbox_publish_task
+
+    deferred = _deferred.get()
+    if deferred is not None:
+        deferred.append(True)
+        return
 
     try:
         first = cache.add(_QUEUED_KEY, 1, timeout=settings.OUTBOX_QUEUED_MARK_SECONDS)

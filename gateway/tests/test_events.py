@@ -243,3 +243,21 @@ def test_no_card_data_otp_or_email_in_any_event(pay, eager, api):
     assert OutboxEvent.objects.count() >= 7  # 2 + 2 for the charged ones, 3+ for the held then canceled one
     for secret in ("4242424242424242", "4000000000000341", "jane.doe", "example.com", "cvc", '"otp"'):
         assert secret not in payloads
+
+
+@pytest.mark.django_db(transaction=True)  # real commits, inside the request, as in production
+def test_a_payment_request_asks_for_one_relay_task_for_its_two_commits(pay, reader, settings, monkeypatch):
+    """A payment commits when it is recorded and again when it is settled; the
+    request asks for one relay, at its end (outbox_publish_deferred), and both
+    events still reach Kafka in order."""
+    calls = []
+    real_delay = outbox_publish_task.delay
+    monkeypatch.setattr(outbox_publish_task, "delay", lambda *a, **k: calls.append(1) or real_delay(*a, **k))
+    events = reader("payment-events")
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+    payment_id = pay().json()["payment_id"]
+
+    assert OutboxEvent.objects.filter(aggregate_id=payment_id).count() == 2
+    assert len(calls) == 1
+    assert _types(events.read(key=payment_id, expect=2)) == ["payment.created", "payment.succeeded"]
