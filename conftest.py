@@ -294,6 +294,17 @@ def silent_port():
     server.close()
 
 
+def stripe_signature(payload: str, secret: str, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header, by Stripe's documented scheme:
+    v1 = HMAC-SHA256(secret, "<t>.<payload>"), over the exact bytes sent."""
+    import hashlib
+    import hmac
+
+    timestamp = timestamp or int(time.time())
+    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
 def services_command(command: str) -> None:
     """scripts/services.sh <command>: the fault tests stop and start real services with it."""
     result = subprocess.run(

@@ -1,7 +1,5 @@
 """POST /api/v1/stripe/webhook: signatures, storage, replays, order, real deliveries."""
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -12,18 +10,12 @@ from django.conf import settings
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from conftest import stripe_signature
 from payments.models import Payment, PaymentEvent, Refund
 from stripe_integration.client import localstripe_register_webhook, stripe_client
 from stripe_integration.models import StripeWebhookEvent
 
 WEBHOOK = "/api/v1/stripe/webhook"
-
-
-def _signature(payload: str, secret: str, timestamp: int | None = None) -> str:
-    # Stripe's documented scheme: v1 = HMAC-SHA256(secret, "<t>.<payload>").
-    timestamp = timestamp or int(time.time())
-    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 def _event(event_type: str, obj: dict, event_id: str | None = None) -> dict:
@@ -40,7 +32,9 @@ def _event(event_type: str, obj: dict, event_id: str | None = None) -> dict:
 def _deliver(event: dict, secret: str | None = None, signature: str | None = None):
     payload = json.dumps(event)
     header = (
-        signature if signature is not None else _signature(payload, secret or settings.STRIPE_WEBHOOK_SECRET)
+        signature
+        if signature is not None
+        else stripe_signature(payload, secret or settings.STRIPE_WEBHOOK_SECRET)
     )
     return APIClient().post(WEBHOOK, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
 
@@ -58,7 +52,7 @@ def processing_payment(pay):
 @pytest.mark.parametrize("signature", ["", "t=1,v1=deadbeef", None])
 def test_a_missing_or_bad_signature_is_400_and_changes_nothing(processing_payment, signature):
     event = _event("payment_intent.succeeded", {"id": processing_payment.stripe_payment_intent_id})
-    header = signature if signature is not None else _signature(json.dumps(event), "whsec_wrong")
+    header = signature if signature is not None else stripe_signature(json.dumps(event), "whsec_wrong")
 
     response = _deliver(event, signature=header)
 
@@ -72,7 +66,7 @@ def test_a_missing_or_bad_signature_is_400_and_changes_nothing(processing_paymen
 @pytest.mark.django_db
 def test_an_old_signature_is_rejected(processing_payment):
     event = _event("payment_intent.succeeded", {"id": processing_payment.stripe_payment_intent_id})
-    stale = _signature(json.dumps(event), settings.STRIPE_WEBHOOK_SECRET, int(time.time()) - 301)
+    stale = stripe_signature(json.dumps(event), settings.STRIPE_WEBHOOK_SECRET, int(time.time()) - 301)
 
     assert _deliver(event, signature=stale).status_code == 400
 
