@@ -3,9 +3,10 @@
 Django compiles a queryset to SQL on every evaluation, and for the API's hot
 reads (one payment by its id, its refunds) that compilation cost about three
 times the query itself (docs/bench/README.md). A PreparedQuery asks the ORM
-once, per database alias, for the SQL of a queryset built with placeholder
-values (sentinels of the right type), then runs that SQL with each call's values and turns rows into model
-instances through the same converters and `Model.from_db` the ORM uses.
+once, per database alias, for the SQL of a queryset built with sentinel values
+(placeholders of the right type), then runs that SQL with each call's values,
+and turns rows into model instances through the same converters and
+`Model.from_db` the ORM uses.
 
 Only plain model querysets (no select_related, annotations or deferred
 fields); each sentinel must appear in the compiled parameters exactly once,
@@ -48,16 +49,14 @@ class PreparedQuery:
         if klass_info.get("related_klass_infos") or compiler.annotation_col_map:
             raise ValueError("only plain model querysets can be prepared")
         columns = [column for column, _, _ in select]
-        converters = [
-            (
-                index,
-                connections[using].ops.get_db_converters(column)
-                + column.output_field.get_db_converters(connections[using]),
-                column,
+        connection = connections[using]
+        converters = []
+        for index, column in enumerate(columns):
+            funcs = connection.ops.get_db_converters(column) + column.output_field.get_db_converters(
+                connection
             )
-            for index, column in enumerate(columns)
-        ]
-        converters = [(index, funcs, column) for index, funcs, column in converters if funcs]
+            if funcs:
+                converters.append((index, funcs, column))
         init_list = [column.target.attname for column in columns]
         return sql, order, converters, init_list, queryset.model
 

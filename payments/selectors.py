@@ -8,7 +8,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import QuerySet
 
 from gateway.errors import NotFound
 from gateway.prepared import PreparedQuery
@@ -86,21 +86,22 @@ def payment_get_for_client(*, client: ApiClient, public_id: str, with_refunds: b
 
 
 def _refunds_attach(payment: Payment) -> None:
-    """payment.refunds.all() without a query, as prefetch_related leaves it."""
+    """Reads the payment's refunds now (one prepared query), and leaves them as
+    prefetch_related would: payment.refunds.all() then reads none."""
     refunds = _PAYMENT_REFUNDS.fetch(payment_id=payment.pk)
     for refund in refunds:
         Refund.payment.field.set_cached_value(refund, payment)
+    prefetched = payment.__dict__.setdefault("_prefetched_objects_cache", {})
+    prefetched.pop("refunds", None)  # so that .all() below is a new, empty queryset
     queryset = payment.refunds.all()
     queryset._result_cache = refunds
     queryset._prefetch_done = True
-    payment._prefetched_objects_cache = {"refunds": queryset}
+    prefetched["refunds"] = queryset
 
 
 def payment_with_refunds(payment: Payment) -> Payment:
-    """The same payment object, with its refunds read in one query."""
-    if hasattr(payment, "_prefetched_objects_cache"):
-        payment._prefetched_objects_cache.pop("refunds", None)
-    prefetch_related_objects([payment], "refunds")
+    """The same payment object, with its refunds read again, in one query."""
+    _refunds_attach(payment)
     return payment
 
 
