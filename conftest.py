@@ -9,12 +9,14 @@ for the real services, so a green run cannot quietly be a SQLite run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.parse
+from unittest import mock
 from pathlib import Path
 
 import pytest
@@ -206,22 +208,26 @@ def database_url_of(settings_dict: dict) -> str:
     )
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker process on the test broker and the test database.
-
-    Session-scoped: one worker serves every test that needs one.
-    """
-    from django.conf import settings
+@contextlib.contextmanager
+def celery_worker_running(*, name: str, args: tuple[str, ...] = (), env: dict | None = None):
+    """A real Celery worker process on the test database; yields its node name.
+    `args` adds worker options (-Q to pick queues); `env` overrides variables
+    (CELERY_BROKER_URL for a broker of its own)."""
     from django.db import connection
 
-    from gateway.celery import app
+    from celery import Celery
 
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        service_unavailable("Celery broker", "CELERY_BROKER_URL and REDIS_URL are not set")
-    env = dict(os.environ, DATABASE_URL=database_url_of(connection.settings_dict))
-    hostname = f"pytest-{os.getpid()}@%h"
-    log_path = ROOT / ".services" / "logs" / f"pytest-celery-{os.getpid()}.log"
+    overrides = env or {}
+    env = dict(os.environ, DATABASE_URL=database_url_of(connection.settings_dict), **overrides)
+
+    def ping(node: str) -> list:
+        # Through the worker's own broker. Celery reads CELERY_BROKER_URL from the
+        # environment before any configuration, so the variable is what picks it.
+        with mock.patch.dict(os.environ, {"CELERY_BROKER_URL": env["CELERY_BROKER_URL"]}):
+            return Celery("ping", set_as_current=False).control.ping(destination=[node], timeout=0.5)
+
+    hostname = f"{name}-{os.getpid()}@%h"
+    log_path = ROOT / ".services" / "logs" / f"pytest-celery-{name}-{os.getpid()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("wb")
     process = subprocess.Popen(
@@ -237,6 +243,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
             f"--hostname={hostname}",
             "--without-gossip",
             "--without-mingle",
+            *args,
         ],
         cwd=ROOT,
         env=env,
@@ -250,8 +257,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
             if process.poll() is not None:
                 output = log_path.read_text(errors="replace")[-2000:]
                 service_unavailable("Celery worker", f"it exited with {process.returncode}: {output}")
-            replies = app.control.ping(destination=[expected], timeout=0.5)
-            if replies:
+            if ping(expected):
                 break
         else:
             service_unavailable("Celery worker", "it did not answer a ping within 30 s")
@@ -263,6 +269,18 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         except subprocess.TimeoutExpired:
             process.kill()
         log_file.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker process on the test broker and the test database,
+    consuming every queue. Session-scoped: one worker serves every test that needs one."""
+    from django.conf import settings
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        service_unavailable("Celery broker", "CELERY_BROKER_URL and REDIS_URL are not set")
+    with celery_worker_running(name="pytest") as node:
+        yield node
 
 
 @pytest.fixture

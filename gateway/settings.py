@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -199,6 +200,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Three queues, so that no kind of work waits behind another (docs/operations.md):
+# - "events": the outbox relay and its sweeper, on a worker of their own, so an
+#   event never waits behind a slow task (a 12-minute soak once left it 379 s
+#   behind dj-stripe syncs in one shared queue);
+# - "djstripe": the dj-stripe mirror, background bookkeeping that may lag;
+# - "celery" (the default): work a payer waits for (OTP e-mail, async charges)
+#   and the periodic reconciliation.
+# A worker started without -Q consumes all three (gateway/celery.py declares them).
+CELERY_QUEUE_DEFAULT = "celery"
+CELERY_QUEUE_EVENTS = "events"
+CELERY_QUEUE_DJSTRIPE = "djstripe"
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, routing_key=name) for name in (CELERY_QUEUE_DEFAULT, CELERY_QUEUE_EVENTS, CELERY_QUEUE_DJSTRIPE)
+)
+CELERY_TASK_ROUTES = {
+    "gateway.tasks.outbox_publish_task": {"queue": CELERY_QUEUE_EVENTS},
+    "gateway.tasks.outbox_sweep_task": {"queue": CELERY_QUEUE_EVENTS},
+    "stripe_integration.tasks.djstripe_sync_task": {"queue": CELERY_QUEUE_DJSTRIPE},
+}
 # Payments stuck in processing are settled from Stripe after this many minutes.
 RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=10)
 CELERY_BEAT_SCHEDULE: dict = {

@@ -272,12 +272,21 @@ prepare_database() {
 start_worker() {
   if pid_alive "$SVC/celery-worker.pid"; then
     log "celery worker: running (pid $(cat "$SVC/celery-worker.pid"))"
-    return
+  else
+    log "celery worker: starting (queues celery, djstripe)"
+    nohup "$VENV/bin/celery" -A gateway worker --loglevel=INFO --concurrency=2 -Q celery,djstripe \
+      --hostname="services@%h" >"$LOGS/celery-worker.log" 2>&1 </dev/null &
+    echo $! >"$SVC/celery-worker.pid"
   fi
-  log "celery worker: starting"
-  nohup "$VENV/bin/celery" -A gateway worker --loglevel=INFO --concurrency=2 \
-    --hostname="services@%h" >"$LOGS/celery-worker.log" 2>&1 </dev/null &
-  echo $! >"$SVC/celery-worker.pid"
+  # The outbox relay on a worker of its own: an event never waits behind other work.
+  if pid_alive "$SVC/celery-relay.pid"; then
+    log "celery relay worker: running (pid $(cat "$SVC/celery-relay.pid"))"
+  else
+    log "celery relay worker: starting (queue events)"
+    nohup "$VENV/bin/celery" -A gateway worker --loglevel=INFO --concurrency=1 -Q events \
+      --hostname="services-relay@%h" >"$LOGS/celery-relay.log" 2>&1 </dev/null &
+    echo $! >"$SVC/celery-relay.pid"
+  fi
 }
 
 start_beat() {
@@ -335,6 +344,7 @@ stop_pid() { # name pidfile
 down() {
   stop_pid "celery beat" "$SVC/celery-beat.pid"
   stop_pid "celery worker" "$SVC/celery-worker.pid"
+  stop_pid "celery relay worker" "$SVC/celery-relay.pid"
   stop_pid localstripe "$SVC/localstripe.pid"
   stop_pid stripe-mock "$SVC/stripe-mock.pid"
   stop_pid kafka "$SVC/kafka.pid"
@@ -350,6 +360,7 @@ status() {
     if port_open "$port"; then echo "  $name	up	127.0.0.1:$port"; else echo "  $name	down	127.0.0.1:$port"; fi
   done
   if pid_alive "$SVC/celery-worker.pid"; then echo "  celery	up	pid $(cat "$SVC/celery-worker.pid")"; else echo "  celery	down"; fi
+  if pid_alive "$SVC/celery-relay.pid"; then echo "  relay	up	pid $(cat "$SVC/celery-relay.pid")"; else echo "  relay	down"; fi
   if pid_alive "$SVC/celery-beat.pid"; then echo "  beat	up	pid $(cat "$SVC/celery-beat.pid")"; else echo "  beat	down"; fi
 }
 

@@ -1,0 +1,82 @@
+"""Celery queues: the outbox relay has a queue of its own, so an event never
+waits behind other work (a soak once left events 379 s behind dj-stripe
+syncs sharing one queue; issue #16)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.cache import cache
+
+from conftest import celery_worker_running
+from gateway.celery import app
+from gateway.events.models import OutboxEvent
+from gateway.tasks import outbox_publish_task, outbox_sweep_task
+from otp.tasks import otp_send_task
+from payments.tasks import payment_charge_task
+from stripe_integration.tasks import djstripe_sync_task, stripe_reconcile_stuck_task
+
+
+def _queue_of(task) -> str:
+    return app.amqp.router.route({}, task.name)["queue"].name
+
+
+def test_each_kind_of_work_goes_to_its_queue():
+    assert _queue_of(outbox_publish_task) == _queue_of(outbox_sweep_task) == "events"
+    assert _queue_of(djstripe_sync_task) == "djstripe"
+    for task in (otp_send_task, payment_charge_task, stripe_reconcile_stuck_task):
+        assert _queue_of(task) == "celery"
+
+
+def test_a_worker_started_without_queues_consumes_all_three():
+    # Anyone who runs a plain `celery -A gateway worker` still relays events.
+    assert {queue.name for queue in app.conf.task_queues} == {"celery", "events", "djstripe"}
+
+
+@pytest.fixture
+def own_broker():
+    """A Redis database of this test's own as the broker, emptied before and after:
+    no other worker of the suite sees the tasks queued here."""
+    url = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/7"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url, client
+    client.flushdb()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_publishes_while_other_queues_are_backed_up(own_broker, kafka_brokers):
+    url, broker = own_broker
+    cache.delete("outbox:backoff")  # left by a test that stopped Kafka, it would hold the relay back
+    # A relay worker like the services' one: -Q events only.
+    with celery_worker_running(name="relay", args=("-Q", "events"), env={"CELERY_BROKER_URL": url}):
+        with app.connection_for_write(url) as connection:
+            for _ in range(200):  # a backlog of mirror syncs and default work, which no worker here takes
+                djstripe_sync_task.apply_async(args=[10**9], connection=connection)
+                stripe_reconcile_stuck_task.apply_async(connection=connection)
+            # Written directly, not through outbox_record: nothing else is asked to publish it.
+            row = OutboxEvent.objects.create(
+                event_id=uuid.uuid4(),
+                type="payment.succeeded",
+                aggregate_type="payment",
+                aggregate_id=f"pay_queue_{uuid.uuid4().hex[:12]}",
+                topics=[settings.KAFKA_TOPICS["events"]],
+                payload={"test": "queues"},
+            )
+            outbox_publish_task.apply_async(connection=connection)  # queued last, behind 400 tasks
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            row.refresh_from_db()
+            if row.published_at is not None:
+                break
+            time.sleep(0.2)
+
+    assert row.published_at is not None, "the relay did not publish while other queues were backed up"
+    assert row.kafka_offset is not None, "a published row records where Kafka put it"
+    # The other work is still waiting: the relay did not have to go through it.
+    assert broker.llen("djstripe") == 200
+    assert broker.llen("celery") == 200
