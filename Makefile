@@ -11,7 +11,7 @@ TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fresh services services-down services-status kafka-up lock \
-        fmt lint build clean docker-run manage migrate bench profile fuzz reliability
+        fmt lint build clean docker-run manage migrate bench soak profile fuzz reliability
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
@@ -69,6 +69,12 @@ reliability: services
 bench: services
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
+
+# A bounded soak (default 10 minutes at 40 req/s, loopback only): queues, outbox,
+# event delay, RSS, fds and connections every 30 s into docs/bench/ (scripts/soak.py).
+SOAK_ARGS ?=
+soak: services
+	$(PY) scripts/soak.py $(SOAK_ARGS)
 
 # Where one endpoint's time goes, in-process with pyinstrument (scripts/profile_payment.py).
 profile: services

@@ -156,16 +156,55 @@ def cpu_snapshot(kinds: dict[str, int]) -> dict[str, float]:
 def background_settle(kinds: dict[str, int], timeout: float = 60.0) -> None:
     """Waits until the background work a run queued (Celery: the outbox relay,
     the dj-stripe mirror) is done: its CPU stops growing for a second."""
-    if "celery" not in kinds:
+    pids = [pid for kind, pid in kinds.items() if kind in CELERY_KINDS]
+    if not pids:
         return
     deadline = time.monotonic() + timeout
-    last = _cpu_seconds(kinds["celery"])
+    last = sum(_cpu_seconds(pid) for pid in pids)
     while time.monotonic() < deadline:
         time.sleep(1.0)
-        now = _cpu_seconds(kinds["celery"])
+        now = sum(_cpu_seconds(pid) for pid in pids)
         if now - last < 0.02:
             return
         last = now
+
+
+# The Celery workers of a production layout (docs/operations.md, "Celery queues"):
+# kind -> (queues, processes).
+CELERY_KINDS = {"celery": ("celery,djstripe", 2), "relay": ("events", 1)}
+
+
+def celery_workers_start(env: dict, *, name: str) -> dict[str, subprocess.Popen]:
+    return {
+        kind: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "gateway",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={processes}",
+                "-Q",
+                queues,
+                f"--hostname={name}-{kind}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for kind, (queues, processes) in CELERY_KINDS.items()
+    }
+
+
+def celery_workers_stop(workers: dict[str, subprocess.Popen]) -> None:
+    background_settle({kind: worker.pid for kind, worker in workers.items()})
+    for worker in workers.values():
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers.values():
+        worker.wait(timeout=60)
 
 
 def localstripe_flush(env: dict) -> None:
@@ -261,30 +300,15 @@ def main() -> None:
     localstripe_flush(env)
     key = manage(env, "create_api_client", "bench", "--rotate").strip().splitlines()[-1]
 
-    worker = None
+    workers: dict[str, subprocess.Popen] = {}
     if not args.embedded:
-        # Its own Celery worker, in production mode like the web process (the one
-        # `make services` runs is in development mode: DEBUG's query log alone
-        # doubled its CPU), on a broker database of its own.
+        # Its own Celery workers, in production mode like the web process (the ones
+        # `make services` runs are in development mode: DEBUG's query log alone
+        # doubled their CPU), on a broker database of its own, laid out as in
+        # production: the main worker, and the outbox relay on its own queue.
         env["CELERY_BROKER_URL"] = BENCH_BROKER
         subprocess.run(["redis-cli", "-n", BENCH_BROKER.rsplit("/", 1)[1], "flushdb"], capture_output=True)
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "gateway",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=2",
-                "--hostname=bench@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        workers = celery_workers_start(env, name="bench")
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
@@ -314,8 +338,7 @@ def main() -> None:
         env = {**env, "BENCH_KEY": key, "BENCH_PAYMENT_ID": payment["payment_id"]}
         results = []
         kinds = process_kinds(server.pid, embedded=args.embedded)
-        if worker is not None:
-            kinds["celery"] = worker.pid
+        kinds.update({kind: worker.pid for kind, worker in workers.items()})
         for scenario in scenarios:
             for connections in levels:
                 before = cpu_snapshot(kinds)
@@ -342,10 +365,7 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=40)
-        if worker is not None:
-            background_settle({"celery": worker.pid})
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=60)
+        celery_workers_stop(workers)
 
     events = events_check(env) if not args.embedded else {"skipped": "embedded: Kafka off"}
     # Leave the stand-in as empty as the bench found it: localstripe lists (and the
@@ -425,7 +445,9 @@ def targets(results: list[dict], events: dict, *, embedded: bool) -> dict:
         }
     return {
         "web CPU per payment <= 4 ms": cpu("process", "gateway"),
-        "background (Celery) CPU per payment <= 2 ms": cpu("process", "celery"),
+        "background (Celery) CPU per payment <= 2 ms": round(
+            (cpu("process", "celery") or 0) + (cpu("process", "relay") or 0), 3
+        ),
         "web CPU per GET payment <= 1 ms": cpu("get_payment", "gateway"),
         "web CPU per GET /health <= 0.2 ms": cpu("health", "gateway"),
         "web CPU per validate-card <= 0.5 ms": cpu("validate_card", "gateway"),
