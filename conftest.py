@@ -16,8 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from unittest import mock
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -213,9 +213,8 @@ def celery_worker_running(*, name: str, args: tuple[str, ...] = (), env: dict | 
     """A real Celery worker process on the test database; yields its node name.
     `args` adds worker options (-Q to pick queues); `env` overrides variables
     (CELERY_BROKER_URL for a broker of its own)."""
-    from django.db import connection
-
     from celery import Celery
+    from django.db import connection
 
     overrides = env or {}
     env = dict(os.environ, DATABASE_URL=database_url_of(connection.settings_dict), **overrides)

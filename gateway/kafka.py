@@ -40,7 +40,12 @@ def kafka_topics_ensure() -> tuple[list[str], list[str]]:
         if missing:
             admin.create_topics(
                 [
-                    NewTopic(name, settings.KAFKA_TOPIC_PARTITIONS, settings.KAFKA_REPLICATION_FACTOR)
+                    NewTopic(
+                        name,
+                        settings.KAFKA_TOPIC_PARTITIONS,
+                        settings.KAFKA_REPLICATION_FACTOR,
+                        topic_configs={"min.insync.replicas": str(settings.KAFKA_MIN_INSYNC_REPLICAS)},
+                    )
                     for name in missing
                 ]
             )

@@ -14,8 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -213,12 +213,14 @@ CELERY_QUEUE_EVENTS = "events"
 CELERY_QUEUE_DJSTRIPE = "djstripe"
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_QUEUES = tuple(
-    Queue(name, routing_key=name) for name in (CELERY_QUEUE_DEFAULT, CELERY_QUEUE_EVENTS, CELERY_QUEUE_DJSTRIPE)
+    Queue(name, routing_key=name)
+    for name in (CELERY_QUEUE_DEFAULT, CELERY_QUEUE_EVENTS, CELERY_QUEUE_DJSTRIPE)
 )
 CELERY_TASK_ROUTES = {
     "gateway.tasks.outbox_publish_task": {"queue": CELERY_QUEUE_EVENTS},
     "gateway.tasks.outbox_sweep_task": {"queue": CELERY_QUEUE_EVENTS},
     "stripe_integration.tasks.djstripe_sync_task": {"queue": CELERY_QUEUE_DJSTRIPE},
+    "stripe_integration.tasks.djstripe_sync_pending_task": {"queue": CELERY_QUEUE_DJSTRIPE},
 }
 # Payments stuck in processing are settled from Stripe after this many minutes.
 RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=10)
@@ -237,6 +239,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# The dj-stripe mirror runs in batches: changes within this many seconds are
+# mirrored by one task, each payment once (stripe_integration/mirror.py).
+DJSTRIPE_MIRROR_BATCH_SECONDS = env.int("DJSTRIPE_MIRROR_BATCH_SECONDS", default=2)
+
 # --- Kafka ----------------------------------------------------------------------
 # Comma-separated host:port list, as in the seed. Empty: events wait in the
 # outbox and nothing is lost.
@@ -249,6 +255,10 @@ KAFKA_TOPICS = {
 }
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_REPLICATION_FACTOR = env.int("KAFKA_REPLICATION_FACTOR", default=1)
+# Topics created by kafka_create_topics get this min.insync.replicas: with
+# acks=all, a write is acknowledged once this many replicas have it (a cluster
+# of 3 keeps accepting writes with one broker down, and loses nothing acknowledged).
+KAFKA_MIN_INSYNC_REPLICAS = env.int("KAFKA_MIN_INSYNC_REPLICAS", default=1)
 # How long one publish may wait for the broker before the outbox keeps the event for later.
 KAFKA_REQUEST_TIMEOUT_MS = env.int("KAFKA_REQUEST_TIMEOUT_MS", default=5000)
 # The sweeper publishes what the after-commit task could not, this often.

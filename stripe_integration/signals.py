@@ -7,6 +7,6 @@ from payments.signals import psp_state_applied
 
 @receiver(psp_state_applied)
 def enqueue_djstripe_sync(sender, payment_pk: int, **kwargs) -> None:
-    from stripe_integration.tasks import djstripe_sync_task
+    from stripe_integration.mirror import djstripe_mirror_soon
 
-    djstripe_sync_task.delay(payment_pk)
+    djstripe_mirror_soon(payment_pk=payment_pk)

@@ -65,3 +65,11 @@ def djstripe_sync_task(payment_pk: int) -> list[str]:
     except Exception:
         logger.warning("dj-stripe sync of payment %s failed", payment.public_id, exc_info=True)
         return []
+
+
+@shared_task(acks_late=True)
+def djstripe_sync_pending_task() -> int:
+    """Mirrors every payment marked since the last batch (stripe_integration.mirror)."""
+    from stripe_integration.mirror import djstripe_mirror_pending
+
+    return djstripe_mirror_pending(sync=djstripe_sync_task)

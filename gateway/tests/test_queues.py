@@ -18,7 +18,11 @@ from gateway.events.models import OutboxEvent
 from gateway.tasks import outbox_publish_task, outbox_sweep_task
 from otp.tasks import otp_send_task
 from payments.tasks import payment_charge_task
-from stripe_integration.tasks import djstripe_sync_task, stripe_reconcile_stuck_task
+from stripe_integration.tasks import (
+    djstripe_sync_pending_task,
+    djstripe_sync_task,
+    stripe_reconcile_stuck_task,
+)
 
 
 def _queue_of(task) -> str:
@@ -27,7 +31,7 @@ def _queue_of(task) -> str:
 
 def test_each_kind_of_work_goes_to_its_queue():
     assert _queue_of(outbox_publish_task) == _queue_of(outbox_sweep_task) == "events"
-    assert _queue_of(djstripe_sync_task) == "djstripe"
+    assert _queue_of(djstripe_sync_task) == _queue_of(djstripe_sync_pending_task) == "djstripe"
     for task in (otp_send_task, payment_charge_task, stripe_reconcile_stuck_task):
         assert _queue_of(task) == "celery"
 

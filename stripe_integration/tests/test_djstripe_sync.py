@@ -109,3 +109,52 @@ def test_with_a_live_secret_and_no_sync_key_the_mirror_is_off(settings, merchant
 
     assert djstripe_sync_task(payment.pk) == []
     assert not APIKey.objects.filter(secret__startswith="sk_live_").exists()
+
+
+def test_changes_in_one_burst_are_mirrored_once_by_one_batch(
+    api, pay, djstripe_rows, monkeypatch, django_capture_on_commit_callbacks
+):
+    from stripe_integration import mirror
+    from stripe_integration.tasks import djstripe_sync_pending_task
+
+    # The batch task's enqueue is recorded instead of sent: a worker of the suite
+    # could otherwise take it. Everything else runs on the real Redis and MariaDB.
+    queued = []
+    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_id = pay(amount="20.00").json()["payment_id"]
+        api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json")
+        api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "1.00"}, format="json")
+    payment = Payment.objects.get(public_id=payment_id)
+
+    assert len(queued) == 1, "three changes, one batch"
+    assert queued[0]["countdown"] == mirror.settings.DJSTRIPE_MIRROR_BATCH_SECONDS
+    assert mirror.djstripe_mirror_backlog() == 1
+
+    synced = []
+    tried = mirror.djstripe_mirror_pending(sync=lambda pk: synced.append(pk) or djstripe_sync_task(pk))
+
+    assert tried == 1 and synced == [payment.pk]
+    assert mirror.djstripe_mirror_backlog() == 0
+    assert {r.djstripe_refund_id for r in payment.refunds.all()} == {
+        r.stripe_refund_id for r in payment.refunds.all()
+    }
+    payment.refresh_from_db()
+    assert payment.djstripe_payment_intent_id == payment.stripe_payment_intent_id
+
+
+def test_a_batch_keeps_going_past_a_failing_payment_and_leaves_nothing_behind(pay, djstripe_rows):
+    from stripe_integration import mirror
+
+    payment = Payment.objects.get(public_id=pay().json()["payment_id"])
+    redis = mirror._redis()
+    redis.sadd(mirror.PENDING_KEY, 10**9, payment.pk)
+
+    def sync(pk):
+        if pk == 10**9:
+            raise RuntimeError("the PSP is down for this one")
+        return djstripe_sync_task(pk)
+
+    assert mirror.djstripe_mirror_pending(sync=sync) == 2
+    assert mirror.djstripe_mirror_backlog() == 0
+    assert djstripe_models.PaymentIntent.objects.filter(id=payment.stripe_payment_intent_id).exists()
