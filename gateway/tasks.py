@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from gateway.events.outbox import outbox_publish_started, outbox_relay
+from gateway.periodic import periodic_run_lock
 
 
 @shared_task(acks_late=True)
@@ -16,6 +17,8 @@ def outbox_publish_task() -> int:
 
 
 @shared_task
-def outbox_sweep_task() -> int:
-    """Celery beat: publishes what the after-commit tasks could not (broker or worker down)."""
-    return outbox_relay().published
+def outbox_sweep_task() -> int | None:
+    """Celery beat: publishes what the after-commit tasks could not (broker or
+    worker down). None when another sweep is running (gateway.periodic)."""
+    with periodic_run_lock("outbox-sweep", ttl_seconds=120) as held:
+        return outbox_relay().published if held else None

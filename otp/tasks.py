@@ -37,8 +37,11 @@ def otp_send_task(self, payment_pk: int) -> bool:
 
 
 @shared_task
-def otp_expire_payments_task() -> int:
-    """Celery beat: cancels payments that waited for a code too long."""
+def otp_expire_payments_task() -> int | None:
+    """Celery beat: cancels payments that waited for a code too long. None when
+    another run holds the lock (gateway.periodic)."""
+    from gateway.periodic import periodic_run_lock
     from otp.services import otp_expire_payments
 
-    return otp_expire_payments()
+    with periodic_run_lock("otp-expire-payments", ttl_seconds=300) as held:
+        return otp_expire_payments() if held else None

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway.errors import GatewayError
+from gateway.periodic import periodic_run_lock
 from payments.selectors import payments_to_reconcile, refunds_to_reconcile
 from payments.services.reconcile import RECONCILABLE_STATUSES, payment_reconcile
 from payments.services.refunds import refund_reconcile
@@ -18,7 +19,14 @@ logger = logging.getLogger("stripe_integration.tasks")
 
 
 @shared_task
-def stripe_reconcile_stuck_task() -> dict:
+def stripe_reconcile_stuck_task() -> dict | None:
+    """Celery beat: `stripe_reconcile_stuck`, unless another run holds the lock
+    (gateway.periodic); then None."""
+    with periodic_run_lock("stripe-reconcile-stuck", ttl_seconds=1800) as held:
+        return stripe_reconcile_stuck() if held else None
+
+
+def stripe_reconcile_stuck() -> dict:
     """Settles payments stuck in processing (or awaiting action), and refunds
     left pending, for longer than RECONCILE_AFTER_MINUTES: the same services as
     `manage.py stripe_reconcile` and `manage.py refund_reconcile`."""
