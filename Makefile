@@ -10,14 +10,16 @@ STAMP := $(VENV)/.requirements-dev
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-fresh services services-down services-status kafka-up lock \
+.PHONY: help venv run test test-fresh services services-down services-status cluster cluster-down chaos kafka-up lock \
         fmt lint build clean docker-run manage migrate bench soak profile fuzz reliability
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
 	@echo "make test           start the real services, then run every test against them"
 	@echo "make services       install and start MariaDB, Redis, Kafka, localstripe, Celery"
-	@echo "make services-down  stop the services that 'make services' started"
+	@echo "make services-down  stop the services that 'make services' started (and the cluster)"
+	@echo "make cluster        3 Kafka brokers, 3 gateways behind HAProxy, 2 worker nodes, 1 beat"
+	@echo "make chaos          kill nodes of each kind under load; nothing lost, nothing doubled"
 	@echo "make manage ARGS=.. manage.py with the settings of the last make run"
 	@echo "make lint / fmt     ruff, and validate docker/compose.yaml"
 
@@ -43,12 +45,26 @@ services-down:
 services-status:
 	scripts/services.sh status
 
+# The gateway as a cluster on loopback (scripts/cluster.sh): 3 Kafka brokers,
+# 3 gunicorns behind HAProxy, two worker nodes, one beat; after `make services`.
+cluster: services
+	scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+# Payments and refunds through the cluster while a broker, a gateway, a relay
+# worker and Redis fail in turn; rewrites the cluster section of docs/RELIABILITY.md.
+CHAOS_ARGS ?=
+chaos: cluster
+	$(PY) scripts/chaos.py $(CHAOS_ARGS)
+
 # The seed's name for "start Kafka and its dependencies".
 kafka-up: services
 
 # After the suite, scripts/scan_card_data.py looks for card data in every log
 # record of the run, the service logs, the databases and Kafka.
-test: services
+test: services cluster
 	mkdir -p .test-artifacts && rm -f .test-artifacts/pytest-log.txt
 	set -a && . scripts/services.env && set +a && \
 	  env $(TEST_ENV) $(VENV)/bin/pytest --log-file=.test-artifacts/pytest-log.txt --log-file-level=INFO $(PYTEST_ARGS) && \
@@ -111,6 +127,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	scripts/compose_config.sh
+	scripts/k8s_validate.sh
 	$(PY) scripts/docker_context_check.py
 	$(PY) scripts/security_lint.py
 

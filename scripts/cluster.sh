@@ -6,6 +6,7 @@
 #   scripts/cluster.sh status   one line per process
 #   scripts/cluster.sh kill X   SIGKILL one process (kafka-2, gateway-1, relay-1, ...): for chaos runs
 #   scripts/cluster.sh start X  start that one process again
+#   scripts/cluster.sh ensure   start whatever is not running (no migrate, no topics)
 #
 # - Kafka: 3 nodes in KRaft mode, each broker and controller (a quorum of 3),
 #   topics with replication factor 3 and min.insync.replicas=2;
@@ -79,6 +80,11 @@ STRIPE_API_BASE=http://127.0.0.1:8420
 STRIPE_SECRET_KEY=sk_test_localstripeClusterKey00000000000
 STRIPE_WEBHOOK_SECRET=whsec_localcluster
 LOCALSTRIPE_QUIRKS=true
+# A claim left by a killed process is taken over by the client's retry after
+# this long; it outlasts the slowest request (5 s PSP timeout, one retry).
+STRIPE_TIMEOUT_SECONDS=5
+STRIPE_MAX_NETWORK_RETRIES=1
+IDEMPOTENCY_LEASE_SECONDS=15
 GUNICORN_WORKERS=1
 GUNICORN_THREADS=4
 LOG_LEVEL=WARNING
@@ -129,6 +135,10 @@ transaction.state.log.min.isr=2
 share.coordinator.state.topic.replication.factor=3
 share.coordinator.state.topic.min.isr=2
 group.initial.rebalance.delay.ms=0
+# A killed broker is declared dead, and its partitions get new leaders, after
+# 3 s instead of 9: the producer's sends to it wait that long.
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=1000
 unclean.leader.election.enable=false
 auto.create.topics.enable=false
 EOF
@@ -318,6 +328,16 @@ kill_one() { # name
   rm -f "$DIR/$name.pid"
 }
 
+ensure() { # start whatever is not running, without preparing the database again
+  write_env
+  load_env
+  start_kafka
+  start_gateways
+  start_celery
+  start_haproxy
+  wait_ready
+}
+
 start_one() { # name: start one process again (after a kill), and nothing else
   write_env
   load_env
@@ -333,8 +353,9 @@ start_one() { # name: start one process again (after a kill), and nothing else
 case "${1:-up}" in
   up) up ;;
   start) start_one "${2:?name}" ;;
+  ensure) ensure ;;
   down) down ;;
   status) status ;;
   kill) kill_one "${2:?name}" ;;
-  *) die "usage: $0 up|down|status|kill NAME|start NAME" ;;
+  *) die "usage: $0 up|down|status|ensure|kill NAME|start NAME" ;;
 esac

@@ -342,6 +342,8 @@ stop_pid() { # name pidfile
 }
 
 down() {
+  # The cluster (scripts/cluster.sh) runs on these services: it goes first.
+  if [ -d "$SVC/cluster" ]; then "$ROOT/scripts/cluster.sh" down; fi
   stop_pid "celery beat" "$SVC/celery-beat.pid"
   stop_pid "celery worker" "$SVC/celery-worker.pid"
   stop_pid "celery relay worker" "$SVC/celery-relay.pid"

@@ -1,0 +1,62 @@
+"""The cluster loses nothing and doubles nothing when a Kafka broker and a
+gateway process are SIGKILLed in the middle of a burst (issue #17).
+
+The short version of `make chaos`, run by scripts/chaos.py --short against
+`make cluster` (3 KRaft brokers with replication factor 3 and
+min.insync.replicas=2, 3 gunicorns behind HAProxy, two worker nodes, one beat),
+which `make test` starts. Real processes on loopback; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT, service_unavailable
+
+ENDPOINTS = ROOT / ".services" / "cluster" / "endpoints.env"
+
+
+def test_a_broker_and_a_gateway_killed_mid_burst_lose_nothing_and_double_nothing(tmp_path):
+    if not ENDPOINTS.exists():
+        service_unavailable("The cluster", f"{ENDPOINTS} is missing; start it with `make cluster`")
+    out = tmp_path / "chaos.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "scripts/chaos.py",
+            "--short",
+            "--seconds",
+            "20",
+            "--clients",
+            "6",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    report = run.stdout[-4000:]
+
+    assert [(f["action"], f["target"]) for f in result["faults"]][:2] == [
+        ("kill", "kafka-2"),
+        ("kill", "gateway-2"),
+    ]
+    assert result["payments_answered"] >= 50, report
+    assert result["unanswered"] == 0, report
+    assert result["non_2xx_final"] == [], report
+    assert result["missing_payments"] == 0, report
+    assert result["doubled_payments"] == 0, report
+    assert result["payments_not_final"] == 0, report
+    assert result["psp_not_exactly_one_intent"] == 0, report
+    assert result["events_expected"] >= 2 * result["payments_answered"], report
+    assert result["events_missing_in_kafka"] == 0, report
+    assert result["outbox_left"] == 0, report
+    consumed = result["events_consume"]
+    # At-least-once on the topic, exactly once out of events_consume.
+    assert consumed["delivered"] == consumed["distinct"] == consumed["expected"] > 0, report
