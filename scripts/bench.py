@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -207,6 +208,52 @@ def celery_workers_stop(workers: dict[str, subprocess.Popen]) -> None:
         worker.wait(timeout=60)
 
 
+# --- what one request costs the shared engines (docs/SCALING.md) ---------------------
+def engine_counters(env: dict) -> dict[str, float]:
+    """Server-wide counters of MariaDB and Redis, and what the outbox holds for
+    Kafka. Deltas over a run, divided by its requests, are its cost per request
+    (other clients of the same servers add a little noise)."""
+    database = urllib.parse.urlsplit(env["DATABASE_URL"])
+    mysql = [
+        "mysql",
+        "-h",
+        database.hostname,
+        "-P",
+        str(database.port or 3306),
+        "-u",
+        database.username,
+        f"-p{database.password}",
+        database.path.lstrip("/"),
+        "-N",
+        "-e",
+    ]
+    out = subprocess.run(
+        [
+            *mysql,
+            "SHOW GLOBAL STATUS WHERE Variable_name IN "
+            "('Com_commit', 'Com_insert', 'Com_update', 'Com_delete', 'Com_select'); "
+            "SELECT 'kafka_messages', COALESCE(SUM(JSON_LENGTH(topics)), 0) FROM gateway_outboxevent; "
+            "SELECT 'kafka_value_bytes', COALESCE(SUM(LENGTH(payload) * JSON_LENGTH(topics)), 0) FROM gateway_outboxevent",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
+    values = {}
+    for line in out.splitlines():
+        name, _, value = line.partition("\t")
+        values[name] = float(value or 0)
+    redis = urllib.parse.urlsplit(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    info = subprocess.run(
+        ["redis-cli", "-h", redis.hostname, "-p", str(redis.port or 6379), "INFO", "stats"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    for line in info.splitlines():
+        if line.startswith("total_commands_processed:"):
+            values["redis_commands"] = float(line.split(":")[1])
+    return values
+
+
 def localstripe_flush(env: dict) -> None:
     """Empties localstripe's store before a run. It answers more slowly as its
     objects pile up (its lists are scanned linearly): PaymentIntent create took
@@ -341,18 +388,29 @@ def main() -> None:
         kinds.update({kind: worker.pid for kind, worker in workers.items()})
         for scenario in scenarios:
             for connections in levels:
-                before = cpu_snapshot(kinds)
+                before, engines_before = cpu_snapshot(kinds), engine_counters(env)
                 measured = run_wrk(base, scenario, connections, args.duration, env)
                 if scenario in ("process", "refund"):
                     background_settle(kinds)
-                after = cpu_snapshot(kinds)
+                after, engines_after = cpu_snapshot(kinds), engine_counters(env)
                 cpu = {
                     kind: round((after[kind] - before[kind]) * 1000 / measured["requests"], 3)
                     if measured["requests"]
                     else None
                     for kind in kinds
                 }
-                row = {"scenario": scenario, "connections": connections, **measured, "cpu_ms": cpu}
+                per_request = {
+                    name: round((engines_after[name] - engines_before.get(name, 0)) / measured["requests"], 2)
+                    for name in engines_after
+                    if measured["requests"]
+                }
+                row = {
+                    "scenario": scenario,
+                    "connections": connections,
+                    **measured,
+                    "cpu_ms": cpu,
+                    "engines_per_request": per_request,
+                }
                 results.append(row)
                 print(
                     f"{scenario:<14} c={connections:<3} {row['rps']:>8} req/s  p50 {row['p50_ms']:.1f} ms  "
@@ -475,6 +533,21 @@ def markdown(report: dict) -> str:
             f"| {r['scenario']} | {r['connections']} | {r['rps']} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['app_p50_ms']} | {r['app_p99_ms']} | {r.get('psp_p50_ms')} | {r['non_2xx']} | "
             f"{r['5xx']} | {r['queries_per_request']} | {cpu} |"
+        )
+    lines += [
+        "",
+        "What one request costs the shared engines (server-wide counters; background work included):",
+        "",
+        "| scenario | conns | MariaDB commits | inserts | updates | selects | Redis commands "
+        "| Kafka messages | Kafka value bytes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        e = r.get("engines_per_request") or {}
+        lines.append(
+            f"| {r['scenario']} | {r['connections']} | {e.get('Com_commit')} | {e.get('Com_insert')} | "
+            f"{e.get('Com_update')} | {e.get('Com_select')} | {e.get('redis_commands')} | "
+            f"{e.get('kafka_messages')} | {e.get('kafka_value_bytes')} |"
         )
     lines += ["", f"Events: {report['events']}", "", "| target | measured |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in report["targets"].items()]

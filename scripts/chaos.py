@@ -217,19 +217,24 @@ def run_faults(plan, started: float, stop: threading.Event, log: list):
             if stop.wait(0.05):
                 return
         begun = time.time()
-        if action == "kill":
-            cluster("kill", target)
-        elif action == "start":
-            cluster("start", target)
-        elif action == "restart" and target == "redis":
-            services("redis-stop")
-            services("redis-start")
+        error = ""
+        try:
+            if action == "kill":
+                cluster("kill", target)
+            elif action == "start":
+                cluster("start", target)
+            elif action == "restart" and target == "redis":
+                services("redis-stop")
+                services("redis-start")
+        except subprocess.CalledProcessError as exc:
+            error = str(exc)
         log.append(
             {
                 "at_s": round(begun - started, 1),
                 "action": action,
                 "target": target,
                 "took_s": round(time.time() - begun, 1),
+                "error": error,
             }
         )
         print(f"  t={begun - started:5.1f}s  {action} {target} ({time.time() - begun:.1f} s)", flush=True)
@@ -414,6 +419,7 @@ def main() -> None:
         "clients": args.clients,
         "wall_s": round(time.time() - started, 1),
         "faults": fault_log,
+        "fault_errors": [f for f in fault_log if f["error"]],
         "operations": len(ops),
         "payments_answered": len(payments_told),
         "refunds_answered": sum(1 for op in ops if op.kind == "refund" and op.status in (200, 201, 202)),
@@ -503,7 +509,11 @@ def markdown(r: dict) -> str:
         f"Commit `{r['commit']}`, {r['date']}, {r['mode']} run: {r['clients']} client threads for {r['seconds']:.0f} s "
         f"through HAProxy (wall time {r['wall_s']} s, with the drain and the checks).",
         "",
-        "Faults: " + "; ".join(f"t={f['at_s']} s {f['action']} {f['target']}" for f in r["faults"]) + ".",
+        "Faults: "
+        + "; ".join(
+            f"t={f['at_s']} s {f['action']} {f['target']} (took {f['took_s']} s)" for f in r["faults"]
+        )
+        + ".",
         "",
         "| check | result |",
         "|---|---|",

@@ -146,7 +146,8 @@ EOF
 }
 
 start_kafka_node() { # n
-  local n=$1 cp="$ROOT/.services/kafka/libs/*" port=${KAFKA_PORTS[$((n - 1))]}
+  local n=$1 cp="$ROOT/.services/kafka/libs/*" port
+  port=${KAFKA_PORTS[$((n - 1))]}
   if pid_alive "$DIR/kafka-$n.pid"; then
     log "kafka-$n: running (pid $(cat "$DIR/kafka-$n.pid"))"
     return

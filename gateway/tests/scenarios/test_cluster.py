@@ -47,6 +47,11 @@ def test_a_broker_and_a_gateway_killed_mid_burst_lose_nothing_and_double_nothing
         ("kill", "kafka-2"),
         ("kill", "gateway-2"),
     ]
+    assert result["fault_errors"] == [], "every fault was made and undone as planned"
+    assert [(f["action"], f["target"]) for f in result["faults"]][2:] == [
+        ("start", "kafka-2"),
+        ("start", "gateway-2"),
+    ]
     assert result["payments_answered"] >= 50, report
     assert result["unanswered"] == 0, report
     assert result["non_2xx_final"] == [], report
