@@ -242,6 +242,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 # The dj-stripe mirror runs in batches: changes within this many seconds are
 # mirrored by one task, each payment once (stripe_integration/mirror.py).
 DJSTRIPE_MIRROR_BATCH_SECONDS = env.int("DJSTRIPE_MIRROR_BATCH_SECONDS", default=2)
+# The mirror is bookkeeping for operators, and the largest background cost of a
+# payment (docs/SCALING.md): off, nothing is mirrored after a change (dj-stripe's
+# own `djstripe_sync_models` can still fill its tables on demand).
+DJSTRIPE_MIRROR = env.bool("DJSTRIPE_MIRROR", default=True)
 
 # --- Kafka ----------------------------------------------------------------------
 # Comma-separated host:port list, as in the seed. Empty: events wait in the

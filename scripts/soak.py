@@ -215,11 +215,14 @@ class Sampler:
         with connection.cursor() as cursor:
             cursor.execute("SHOW STATUS LIKE 'Threads_connected'")
             threads = int(cursor.fetchone()[1])
+        from stripe_integration.mirror import djstripe_mirror_backlog
+
         result = {
             "outbox_backlog": pending.count(),
             "oldest_unpublished_s": round((timezone.now() - oldest).total_seconds(), 1) if oldest else 0,
             "delays": delays,
             "db_connections": threads,
+            "mirror_backlog": djstripe_mirror_backlog(),
         }
         connection.close()
         return result
@@ -312,7 +315,11 @@ def main() -> None:
     drained = None
     while time.time() - drain_started < args.drain_timeout:
         state = sampler.sample(time.time())
-        if state["outbox_backlog"] == 0 and sum(queue_depths().values()) == 0:
+        if (
+            state["outbox_backlog"] == 0
+            and state["mirror_backlog"] == 0
+            and sum(queue_depths().values()) == 0
+        ):
             drained = round(time.time() - drain_started, 1)
             break
         time.sleep(2)
@@ -359,6 +366,7 @@ def _sample(sampler: Sampler, load: Load, kinds: dict, since: float, now: float,
         **load.window(since, now),
         "queues": queue_depths(),
         "outbox_backlog": state["outbox_backlog"],
+        "mirror_backlog": state["mirror_backlog"],
         "oldest_unpublished_s": state["oldest_unpublished_s"],
         "event_delay_p50_s": percentile(delays, 50),
         "event_delay_p99_s": percentile(delays, 99),
@@ -380,7 +388,7 @@ def _fmt(value, digits=3):
 def _line(s: dict) -> str:
     return (
         f"t={s['t_s']:>4}s  {s['rps']:>5} req/s  errors {s['errors']}  p99 {s['p99_ms']} ms  "
-        f"queues {s['queues']}  outbox {s['outbox_backlog']} (oldest {s['oldest_unpublished_s']} s)  "
+        f"queues {s['queues']}  mirror backlog {s['mirror_backlog']}  outbox {s['outbox_backlog']} (oldest {s['oldest_unpublished_s']} s)  "
         f"event delay p50/p99 {_fmt(s['event_delay_p50_s'])}/{_fmt(s['event_delay_p99_s'])} s  "
         f"db conns {s['db_connections']}  rss {s['rss_mib']}  fds {s['fds']}"
     )
@@ -394,19 +402,19 @@ def markdown(report: dict) -> str:
         f"{report['clients']} clients paced to {report['rate']} req/s (payments 40%, reads 30%, refunds 15%, "
         "lists 15%). Production settings; main worker `-Q celery,djstripe` x2, relay `-Q events` x1, beat.",
         "",
-        "| t s | req/s | errors | p50 ms | p99 ms | queue events / celery / djstripe | outbox backlog | oldest s "
+        "| t s | req/s | errors | p50 ms | p99 ms | queue events / celery / djstripe | mirror backlog | outbox backlog | oldest s "
         "| event delay p50 / p99 s | events | db conns | RSS MiB: "
         + ", ".join(kinds)
         + " | fds: "
         + ", ".join(fd_kinds)
         + " |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in report["samples"]:
         q = s["queues"]
         lines.append(
             f"| {s['t_s']} | {s['rps']} | {s['errors']} | {s['p50_ms']} | {s['p99_ms']} | "
-            f"{q['events']} / {q['celery']} / {q['djstripe']} | {s['outbox_backlog']} | {s['oldest_unpublished_s']} | "
+            f"{q['events']} / {q['celery']} / {q['djstripe']} | {s['mirror_backlog']} | {s['outbox_backlog']} | {s['oldest_unpublished_s']} | "
             f"{_fmt(s['event_delay_p50_s'])} / {_fmt(s['event_delay_p99_s'])} | {s['events']} | {s['db_connections']} | "
             + " / ".join(str(s["rss_mib"][k]) for k in kinds)
             + " | "

@@ -7,6 +7,11 @@ from payments.signals import psp_state_applied
 
 @receiver(psp_state_applied)
 def enqueue_djstripe_sync(sender, payment_pk: int, **kwargs) -> None:
+    from django.conf import settings
+
     from stripe_integration.mirror import djstripe_mirror_soon
+
+    if not settings.DJSTRIPE_MIRROR:
+        return
 
     djstripe_mirror_soon(payment_pk=payment_pk)

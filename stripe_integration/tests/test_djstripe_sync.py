@@ -158,3 +158,19 @@ def test_a_batch_keeps_going_past_a_failing_payment_and_leaves_nothing_behind(pa
     assert mirror.djstripe_mirror_pending(sync=sync) == 2
     assert mirror.djstripe_mirror_backlog() == 0
     assert djstripe_models.PaymentIntent.objects.filter(id=payment.stripe_payment_intent_id).exists()
+
+
+def test_with_the_mirror_off_a_change_queues_nothing(
+    pay, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from stripe_integration import mirror
+    from stripe_integration.tasks import djstripe_sync_pending_task
+
+    settings.DJSTRIPE_MIRROR = False
+    queued = []
+    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pay(order_id="mirror-off").status_code == 201
+
+    assert queued == []
+    assert mirror.djstripe_mirror_backlog() == 0
