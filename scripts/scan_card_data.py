@@ -2,7 +2,7 @@
 run left behind, and fails if it finds any.
 
 Sources: every log record of the run (pytest --log-file, written before our
-handlers redact anything), the service logs under .services/logs, a dump of
+handlers redact anything), the service logs under .services/logs (and .services/cluster/logs), a dump of
 the test and development databases, and every message in the Kafka topics.
 Looked for: any run of 13-19 digits (alone, or in groups of four) that passes
 the Luhn check, and a CVC next to its name. A hit is reported by source and
@@ -83,21 +83,35 @@ def kafka_messages(brokers: str, topics: list[str]) -> str:
     return "\n".join(chunks)
 
 
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
     sources: dict[str, str] = {}
     for path in [
         ROOT / ".test-artifacts" / "pytest-log.txt",
         *sorted((ROOT / ".services" / "logs").glob("*.log")),
+        *sorted((ROOT / ".services" / "cluster" / "logs").glob("*.log")),
     ]:
         if path.exists():
             sources[str(path.relative_to(ROOT))] = path.read_text(errors="replace")
-    for database in ("test_gateway", "gateway"):
+    cluster = (ROOT / ".services" / "cluster" / "endpoints.env").exists() and _port_open(19092)
+    for database in ("test_gateway", "gateway", *(["gateway_cluster"] if cluster else [])):
         sources[f"database {database}"] = database_dump(database)
     topics = ["payment-events", "payment-success", "payment-failed", "payment-refunded"]
     sources["kafka " + ",".join(topics)] = kafka_messages(
         os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092"), topics
     )
+    if cluster:  # make cluster's three brokers (scripts/cluster.sh)
+        sources["cluster kafka " + ",".join(topics)] = kafka_messages(
+            "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094", topics
+        )
 
     hits = [hit for name, text in sources.items() for hit in scan(name, text)]
     size = sum(len(text) for text in sources.values())
