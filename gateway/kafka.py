@@ -44,7 +44,11 @@ def kafka_topics_ensure() -> tuple[list[str], list[str]]:
                         name,
                         settings.KAFKA_TOPIC_PARTITIONS,
                         settings.KAFKA_REPLICATION_FACTOR,
-                        topic_configs={"min.insync.replicas": str(settings.KAFKA_MIN_INSYNC_REPLICAS)},
+                        topic_configs=(
+                            {"min.insync.replicas": str(settings.KAFKA_MIN_INSYNC_REPLICAS)}
+                            if settings.KAFKA_MIN_INSYNC_REPLICAS
+                            else {}
+                        ),
                     )
                     for name in missing
                 ]

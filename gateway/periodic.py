@@ -2,10 +2,10 @@
 
 Exactly one Celery beat should run, but during a deploy or a failover two can
 overlap, and a slow run can outlast its interval. Each periodic task takes a
-lock in the shared cache (Redis) for its run; a run that finds it taken does
-nothing and says so. The lock is an economy, not the guarantee: every periodic
-task is also safe to run twice at once (the outbox relay locks its rows,
-reconciliation and OTP expiry lock each payment and re-check its status), and
+lock in Redis for its run; a run that finds it taken does nothing and says so.
+The lock is an economy, not the guarantee: every periodic task is also safe to
+run twice at once (the outbox relay locks its rows, reconciliation and OTP
+expiry lock each payment and re-check its status), and
 gateway/tests/test_periodic_concurrency.py runs them so, with the lock off.
 """
 
@@ -15,25 +15,44 @@ import contextlib
 import logging
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger("gateway.periodic")
+
+# Deletes the lock only if it still holds this run's token: a lock that expired
+# and was taken by another run is never released by the first one.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def _redis():
+    if "django_redis" not in settings.CACHES["default"]["BACKEND"]:
+        return None
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
 
 
 @contextlib.contextmanager
 def periodic_run_lock(name: str, *, ttl_seconds: int):
     """Yields True when this run holds the lock, False when another run does.
-    The lock expires after ttl_seconds, so a killed run never blocks the next
-    ones for long. Without the cache (Redis down), runs go ahead: they are safe
-    to overlap."""
-    key = f"periodic:{name}"
+    The lock expires after ttl_seconds, so a killed run blocks the next ones
+    that long at most. Without Redis (down, or the embedded default's
+    local-memory cache), runs go ahead: they are safe to overlap."""
+    key = f"gw:periodic:{name}"
     token = uuid.uuid4().hex
+    redis = _redis()
     try:
-        held = cache.add(key, token, timeout=ttl_seconds)
+        if redis is not None:
+            held = bool(redis.set(key, token, nx=True, ex=ttl_seconds))
+        else:
+            held = cache.add(key, token, timeout=ttl_seconds)
     except Exception:
-        logger.warning("Periodic task %s runs without its lock (cache unavailable)", name)
-        held = True
-        token = None
+        logger.warning("Periodic task %s runs without its lock (Redis unavailable)", name)
+        held, token = True, None
     if not held:
         logger.info("Periodic task %s skipped: another run holds its lock", name)
     try:
@@ -41,7 +60,9 @@ def periodic_run_lock(name: str, *, ttl_seconds: int):
     finally:
         if held and token is not None:
             try:
-                if cache.get(key) == token:  # never release a lock that expired and was taken again
+                if redis is not None:
+                    redis.eval(_RELEASE, 1, key, token)
+                elif cache.get(key) == token:
                     cache.delete(key)
             except Exception:
                 logger.debug("Periodic lock %s not released; it expires on its own", name)

@@ -207,7 +207,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # - "djstripe": the dj-stripe mirror, background bookkeeping that may lag;
 # - "celery" (the default): work a payer waits for (OTP e-mail, async charges)
 #   and the periodic reconciliation.
-# A worker started without -Q consumes all three (gateway/celery.py declares them).
+# A worker started without -Q consumes all three (CELERY_TASK_QUEUES declares them).
 CELERY_QUEUE_DEFAULT = "celery"
 CELERY_QUEUE_EVENTS = "events"
 CELERY_QUEUE_DJSTRIPE = "djstripe"
@@ -221,6 +221,7 @@ CELERY_TASK_ROUTES = {
     "gateway.tasks.outbox_sweep_task": {"queue": CELERY_QUEUE_EVENTS},
     "stripe_integration.tasks.djstripe_sync_task": {"queue": CELERY_QUEUE_DJSTRIPE},
     "stripe_integration.tasks.djstripe_sync_pending_task": {"queue": CELERY_QUEUE_DJSTRIPE},
+    "stripe_integration.tasks.djstripe_mirror_sweep_task": {"queue": CELERY_QUEUE_DJSTRIPE},
 }
 # Payments stuck in processing are settled from Stripe after this many minutes.
 RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=10)
@@ -232,6 +233,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "outbox-sweep": {
         "task": "gateway.tasks.outbox_sweep_task",
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=15),
+    },
+    "djstripe-mirror-sweep": {
+        "task": "stripe_integration.tasks.djstripe_mirror_sweep_task",
+        "schedule": 60,
     },
     "stripe-reconcile-stuck": {
         "task": "stripe_integration.tasks.stripe_reconcile_stuck_task",
@@ -262,7 +267,8 @@ KAFKA_REPLICATION_FACTOR = env.int("KAFKA_REPLICATION_FACTOR", default=1)
 # Topics created by kafka_create_topics get this min.insync.replicas: with
 # acks=all, a write is acknowledged once this many replicas have it (a cluster
 # of 3 keeps accepting writes with one broker down, and loses nothing acknowledged).
-KAFKA_MIN_INSYNC_REPLICAS = env.int("KAFKA_MIN_INSYNC_REPLICAS", default=1)
+# Unset: the topic takes the broker's own default.
+KAFKA_MIN_INSYNC_REPLICAS = env.int("KAFKA_MIN_INSYNC_REPLICAS", default=None)
 # How long one publish may wait for the broker before the outbox keeps the event for later.
 KAFKA_REQUEST_TIMEOUT_MS = env.int("KAFKA_REQUEST_TIMEOUT_MS", default=5000)
 # The sweeper publishes what the after-commit task could not, this often.
@@ -386,9 +392,9 @@ RATELIMIT_TRUSTED_PROXIES = env.list("RATELIMIT_TRUSTED_PROXIES", default=[])
 # runs one gunicorn worker, where it is exact.
 SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]
 # dj-stripe warns that STRIPE_API_HOST is set in production, "most likely
-# unintended": here it is set only from an explicit STRIPE_API_BASE (a stand-in
-# such as localstripe in the cluster and the benchmarks), never by accident.
-if STRIPE_API_BASE and not DEBUG:
+# unintended". It stays on, except where production settings knowingly run on
+# localstripe (LOCALSTRIPE_QUIRKS: the cluster and the benchmarks).
+if LOCALSTRIPE_QUIRKS and not DEBUG:
     SILENCED_SYSTEM_CHECKS.append("djstripe.W002")
 
 # --- Metrics (GET /metrics) -------------------------------------------------------------

@@ -20,5 +20,5 @@ def outbox_publish_task() -> int:
 def outbox_sweep_task() -> int | None:
     """Celery beat: publishes what the after-commit tasks could not (broker or
     worker down). None when another sweep is running (gateway.periodic)."""
-    with periodic_run_lock("outbox-sweep", ttl_seconds=120) as held:
+    with periodic_run_lock("outbox-sweep", ttl_seconds=45) as held:
         return outbox_relay().published if held else None

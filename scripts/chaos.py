@@ -83,6 +83,7 @@ class Operation:
     attempts: int = 0
     payment_id: str = ""
     order_id: str = ""
+    refund_id: str = ""
     errors: list = field(default_factory=list)
 
 
@@ -154,7 +155,8 @@ class Clients:
                 op = Operation(
                     "refund", f"chaos-r-{uuid.uuid4().hex}", time.time(), payment_id=own[count % len(own)]
                 )
-                self._do(op, f"/api/v1/payments/{op.payment_id}/refund", {"amount": "1.00"})
+                answer = self._do(op, f"/api/v1/payments/{op.payment_id}/refund", {"amount": "1.00"})
+                op.refund_id = answer.get("refund_id", "")
             else:
                 op = Operation("payment", f"chaos-p-{uuid.uuid4().hex}", time.time())
                 op.order_id = f"chaos-{uuid.uuid4().hex[:20]}"
@@ -211,6 +213,24 @@ def schedule(seconds: float, short: bool) -> list[tuple[float, str, str]]:
     ]
 
 
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def relay_busy(name: str, timeout: float = 10.0) -> bool:
+    """Waits until the relay process is working (its CPU time grows within
+    50 ms), so that the kill comes in the middle of relaying."""
+    pid = int((CLUSTER_DIR / f"{name}.pid").read_text())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = _cpu_ticks(pid)
+        time.sleep(0.05)
+        if _cpu_ticks(pid) > before:
+            return True
+    return False
+
+
 def run_faults(plan, started: float, stop: threading.Event, log: list):
     for at, action, target in plan:
         while time.time() < started + at:
@@ -219,6 +239,8 @@ def run_faults(plan, started: float, stop: threading.Event, log: list):
         begun = time.time()
         error = ""
         try:
+            if action == "kill" and target.startswith("relay-"):
+                relay_busy(target)
             if action == "kill":
                 cluster("kill", target)
             elif action == "start":
@@ -307,9 +329,9 @@ def main() -> None:
     from django.conf import settings
 
     from gateway.events.models import OutboxEvent
-    from payments.models import Payment
+    from payments.models import Payment, Refund
     from payments.services.api_clients import api_client_create
-    from stripe_integration.client import payment_intent_search
+    from stripe_integration.client import payment_intent_search, refund_list_for_payment_intent
 
     logging.getLogger("stripe").setLevel(logging.WARNING)
     cluster("ensure")  # whatever an earlier run left stopped is started
@@ -367,6 +389,27 @@ def main() -> None:
             pool.map(lambda row: len(payment_intent_search(metadata={"order_id": row["order_id"]})), rows)
         )
     psp_not_one = sum(1 for count in psp_counts if count != 1)
+
+    # 2b. refunds: each one told to a client exists once, and each payment's
+    # refunded total is what the PSP holds for its PaymentIntent
+    refunds_told = [op for op in ops if op.kind == "refund" and op.status in (200, 201, 202) and op.refund_id]
+    refund_rows = Refund.objects.filter(public_id__in=[op.refund_id for op in refunds_told])
+    missing_refunds = len({op.refund_id for op in refunds_told}) - refund_rows.count()
+    refunded = list(
+        Payment.objects.filter(public_id__in={op.payment_id for op in refunds_told}).values_list(
+            "public_id", "stripe_payment_intent_id", "refunded_minor"
+        )
+    )
+
+    def psp_refunded(row):
+        results = refund_list_for_payment_intent(payment_intent_id=row[1])
+        return sum(r.amount_minor for r in results if r.status == "succeeded")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        psp_totals = list(pool.map(psp_refunded, refunded))
+    refunds_not_matching_psp = sum(
+        1 for row, total in zip(refunded, psp_totals, strict=True) if row[2] != total
+    )
 
     # 3. events in Kafka
     events = list(
@@ -430,6 +473,8 @@ def main() -> None:
         "doubled_payments": doubled_payments,
         "payments_not_final": not_final,
         "psp_not_exactly_one_intent": psp_not_one,
+        "refunds_missing": missing_refunds,
+        "refunds_not_matching_psp": refunds_not_matching_psp,
         "events_expected": len(expected),
         "events_missing_in_kafka": missing_events,
         "duplicate_messages": duplicates,
@@ -438,12 +483,43 @@ def main() -> None:
         "outbox_drained_after_s": drained_s,
         "phases": phase_rows,
     }
+    result["problems"] = problems(result)
     text = markdown(result)
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str))
     if not args.short:
         reliability_update(text)
+    if result["problems"]:
+        sys.exit("chaos: " + "; ".join(result["problems"]))
+
+
+def problems(r: dict) -> list[str]:
+    """What a run must never show. Duplicates on a topic are not here: the relay
+    is at-least-once by design, and events_consume must deliver each id once."""
+    found = [
+        f"{name}: {r[name]}"
+        for name in (
+            "unanswered",
+            "missing_payments",
+            "doubled_payments",
+            "payments_not_final",
+            "psp_not_exactly_one_intent",
+            "refunds_missing",
+            "refunds_not_matching_psp",
+            "events_missing_in_kafka",
+            "outbox_left",
+        )
+        if r[name]
+    ]
+    if r["fault_errors"]:
+        found.append(f"faults that failed: {r['fault_errors']}")
+    if r["non_2xx_final"]:
+        found.append(f"final answers other than 2xx: {r['non_2xx_final']}")
+    consumed = r["events_consume"]
+    if not consumed["delivered"] == consumed["distinct"] == consumed["expected"]:
+        found.append(f"events_consume: {consumed}")
+    return found
 
 
 def events_consume_check(env, topic, start_offsets, event_ids: list[str]) -> dict:
@@ -525,11 +601,14 @@ def markdown(r: dict) -> str:
         f"| orders with more than one payment | {r['doubled_payments']} |",
         f"| payments not in a final status | {r['payments_not_final']} |",
         f"| payments without exactly one PaymentIntent at the PSP | {r['psp_not_exactly_one_intent']} |",
+        f"| refunds told to clients but missing | {r['refunds_missing']} |",
+        f"| payments whose refunded total differs from the PSP's | {r['refunds_not_matching_psp']} |",
         f"| events expected on topics | {r['events_expected']} |",
         f"| events missing in Kafka | {r['events_missing_in_kafka']} |",
         f"| duplicate messages (same event id, same topic) | {r['duplicate_messages']} |",
         f"| `events_consume` on payment-events: delivered / distinct / expected | {r['events_consume']['delivered']} / {r['events_consume']['distinct']} / {r['events_consume']['expected']} {r['events_consume']['skipped']} |",
         f"| outbox left after the drain | {r['outbox_left']} (drained in {r['outbox_drained_after_s']} s) |",
+        f"| **verdict** | {'nothing lost, nothing doubled' if not r['problems'] else '; '.join(r['problems'])} |",
         "",
         "| phase | seconds | operations/s | event delay p50 / p99 s | events |",
         "|---|---|---|---|---|",

@@ -216,7 +216,7 @@ start_celery() {
     start_process "worker-$i" "$LOGS/worker-$i.log" "$VENV/bin/celery" -A gateway worker \
       -Q celery,djstripe --concurrency=1 --loglevel=WARNING --hostname="cluster-worker-$i@%h"
     start_process "relay-$i" "$LOGS/relay-$i.log" "$VENV/bin/celery" -A gateway worker \
-      -Q events --pool=solo --loglevel=WARNING --hostname="cluster-relay-$i@%h"
+      -Q events --concurrency=1 --loglevel=WARNING --hostname="cluster-relay-$i@%h"
   done
   start_process beat "$LOGS/beat.log" "$VENV/bin/celery" -A gateway beat --loglevel=WARNING \
     --schedule="$DIR/celerybeat-schedule"

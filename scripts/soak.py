@@ -310,6 +310,7 @@ def main() -> None:
                 break
     finally:
         load.finish()
+    load_ended = time.time()
 
     drain_started = time.time()
     drained = None
@@ -341,7 +342,7 @@ def main() -> None:
         "rate": args.rate,
         "clients": args.clients,
         "samples": samples,
-        "total": load.window(started, time.time()),
+        "total": load.window(started, load_ended),
         "event_delay_s": {
             "events": len(delays),
             "p50": percentile(delays, 50),

@@ -22,7 +22,7 @@ logger = logging.getLogger("stripe_integration.tasks")
 def stripe_reconcile_stuck_task() -> dict | None:
     """Celery beat: `stripe_reconcile_stuck`, unless another run holds the lock
     (gateway.periodic); then None."""
-    with periodic_run_lock("stripe-reconcile-stuck", ttl_seconds=1800) as held:
+    with periodic_run_lock("stripe-reconcile-stuck", ttl_seconds=600) as held:
         return stripe_reconcile_stuck() if held else None
 
 
@@ -76,8 +76,26 @@ def djstripe_sync_task(payment_pk: int) -> list[str]:
 
 
 @shared_task(acks_late=True)
-def djstripe_sync_pending_task() -> int:
+def djstripe_sync_pending_task() -> int | None:
     """Mirrors every payment marked since the last batch (stripe_integration.mirror)."""
     from stripe_integration.mirror import djstripe_mirror_pending
 
-    return djstripe_mirror_pending(sync=djstripe_sync_task)
+    return djstripe_mirror_pending(sync=_mirror_payment)
+
+
+def _mirror_payment(payment_pk: int) -> None:
+    """One payment's mirror, for a batch: raises when it fails, so the batch keeps it for later."""
+    from payments.models import Payment
+    from stripe_integration.sync import djstripe_sync_payment
+
+    payment = Payment.objects.filter(pk=payment_pk).first()
+    if payment is not None:
+        djstripe_sync_payment(payment=payment)
+
+
+@shared_task
+def djstripe_mirror_sweep_task() -> bool:
+    """Celery beat: queues a mirror batch when payments wait and none is queued."""
+    from stripe_integration.mirror import djstripe_mirror_sweep
+
+    return djstripe_mirror_sweep()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import jsonschema
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from kafka import KafkaConsumer, TopicPartition
 
 from conftest import ROOT, services_command
@@ -261,3 +263,47 @@ def test_a_payment_request_asks_for_one_relay_task_for_its_two_commits(pay, read
     assert OutboxEvent.objects.filter(aggregate_id=payment_id).count() == 2
     assert len(calls) == 1
     assert _types(events.read(key=payment_id, expect=2)) == ["payment.created", "payment.succeeded"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_consume_prints_each_event_id_once_when_the_topic_holds_it_twice(
+    kafka_brokers, settings, capsys
+):
+    """The relay is at-least-once: a relay killed between Kafka's ack and its
+    commit publishes a row again. Consumers deduplicate by the event_id header,
+    as events_consume does."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from gateway.events.outbox import outbox_relay, outbox_replay
+
+    topic = settings.KAFKA_TOPICS["events"]
+    reader = TopicReader(kafka_brokers, topic)
+    start = ",".join(f"{p.partition}:{o}" for p, o in reader.start.items())
+    row = OutboxEvent.objects.create(
+        event_id=uuid.uuid4(),
+        type="payment.succeeded",
+        aggregate_type="payment",
+        aggregate_id=f"pay_dupe_{uuid.uuid4().hex[:10]}",
+        topics=[topic],
+        payload={"dupe": True},
+    )
+    OutboxEvent.objects.exclude(pk=row.pk).filter(published_at__isnull=True).update(
+        published_at=timezone.now()
+    )
+    assert outbox_relay().published == 1
+    outbox_replay(payment_id=row.aggregate_id)  # the same event id, published again
+    try:
+        copies = reader.read(key=row.aggregate_id, expect=2, timeout=20)
+    finally:
+        reader.close()
+    assert len(copies) == 2, "the topic holds the event twice"
+
+    out, err = StringIO(), StringIO()
+    call_command("events_consume", topic=topic, from_offsets=start, idle_seconds=3, stdout=out, stderr=err)
+
+    printed = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    ours = [p for p in printed if p["key"] == row.aggregate_id]
+    assert [p["headers"]["event_id"] for p in ours] == [str(row.event_id)]
+    assert "duplicate(s) by event id" in err.getvalue()

@@ -10,6 +10,13 @@ from stripe_integration.tasks import djstripe_sync_task
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def mirror_on(settings):
+    # `make test` turns the mirror off for the rest of the suite (DJSTRIPE_MIRROR=false):
+    # batches queued by other tests must not reach these tests' Redis set.
+    settings.DJSTRIPE_MIRROR = True
+
+
 @pytest.fixture
 def djstripe_rows(localstripe):
     # localstripe has no /v1/account: dj-stripe needs these rows made locally.
@@ -143,7 +150,7 @@ def test_changes_in_one_burst_are_mirrored_once_by_one_batch(
     assert payment.djstripe_payment_intent_id == payment.stripe_payment_intent_id
 
 
-def test_a_batch_keeps_going_past_a_failing_payment_and_leaves_nothing_behind(pay, djstripe_rows):
+def test_a_batch_keeps_going_past_a_failing_payment_and_keeps_it_for_a_later_batch(pay, djstripe_rows):
     from stripe_integration import mirror
 
     payment = Payment.objects.get(public_id=pay().json()["payment_id"])
@@ -153,11 +160,71 @@ def test_a_batch_keeps_going_past_a_failing_payment_and_leaves_nothing_behind(pa
     def sync(pk):
         if pk == 10**9:
             raise RuntimeError("the PSP is down for this one")
-        return djstripe_sync_task(pk)
+        djstripe_sync_task(pk)
 
     assert mirror.djstripe_mirror_pending(sync=sync) == 2
-    assert mirror.djstripe_mirror_backlog() == 0
     assert djstripe_models.PaymentIntent.objects.filter(id=payment.stripe_payment_intent_id).exists()
+    assert redis.smembers(mirror.PENDING_KEY) == {str(10**9).encode()}, "kept for the next batch"
+
+    for _ in range(mirror.MAX_ATTEMPTS - 1):  # each batch tries it once more, then it is left out
+        mirror.djstripe_mirror_pending(sync=sync)
+    assert mirror.djstripe_mirror_backlog() == 0
+    assert not redis.hexists(mirror.ATTEMPTS_KEY, 10**9)
+
+
+def test_a_change_during_its_sync_is_mirrored_again(pay, djstripe_rows):
+    from stripe_integration import mirror
+
+    payment = Payment.objects.get(public_id=pay().json()["payment_id"])
+    redis = mirror._redis()
+    redis.sadd(mirror.PENDING_KEY, payment.pk)
+    synced = []
+
+    def sync(pk):
+        if not synced:  # a refund commits while the first sync runs
+            mirror.djstripe_mirror_soon(payment_pk=pk)
+        synced.append(pk)
+
+    mirror.djstripe_mirror_pending(sync=sync)
+
+    assert synced == [payment.pk, payment.pk], "the later change is not lost"
+    assert mirror.djstripe_mirror_backlog() == 0
+
+
+def test_one_batch_at_a_time_and_a_batch_that_finds_another_comes_back(djstripe_rows, monkeypatch):
+    from django.core.cache import cache
+
+    from gateway.periodic import periodic_run_lock
+    from stripe_integration import mirror
+    from stripe_integration.tasks import djstripe_sync_pending_task
+
+    queued = []
+    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
+    mirror._redis().sadd(mirror.PENDING_KEY, 12345)
+    with periodic_run_lock("djstripe-mirror", ttl_seconds=60):
+        assert mirror.djstripe_mirror_pending(sync=lambda pk: None) is None
+
+    assert mirror.djstripe_mirror_backlog() == 1, "left for the batch that runs"
+    # It comes back after the batch window, and still counts as the queued batch:
+    # a change meanwhile does not queue a second one.
+    assert queued == [{"countdown": mirror.settings.DJSTRIPE_MIRROR_BATCH_SECONDS}]
+    assert cache.get(mirror._QUEUED_KEY) == 1
+
+
+def test_beat_queues_a_batch_for_payments_left_waiting_with_none_queued(djstripe_rows, monkeypatch):
+    from django.core.cache import cache
+
+    from stripe_integration import mirror
+    from stripe_integration.tasks import djstripe_sync_pending_task
+
+    queued = []
+    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
+    assert mirror.djstripe_mirror_sweep() is False, "nothing waits"
+
+    mirror._redis().sadd(mirror.PENDING_KEY, 12345)  # a change whose batch was never queued
+    assert mirror.djstripe_mirror_sweep() is True
+    assert mirror.djstripe_mirror_sweep() is False, "one is queued now"
+    assert len(queued) == 1 and cache.get(mirror._QUEUED_KEY) == 1
 
 
 def test_with_the_mirror_off_a_change_queues_nothing(

@@ -37,9 +37,9 @@ def test_a_broker_and_a_gateway_killed_mid_burst_lose_nothing_and_double_nothing
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])  # non-zero: a check failed
     result = json.loads(out.read_text())
     report = run.stdout[-4000:]
 
@@ -52,13 +52,14 @@ def test_a_broker_and_a_gateway_killed_mid_burst_lose_nothing_and_double_nothing
         ("start", "kafka-2"),
         ("start", "gateway-2"),
     ]
-    assert result["payments_answered"] >= 50, report
+    assert result["payments_answered"] >= 20 and result["refunds_answered"] >= 5, report
     assert result["unanswered"] == 0, report
     assert result["non_2xx_final"] == [], report
     assert result["missing_payments"] == 0, report
     assert result["doubled_payments"] == 0, report
     assert result["payments_not_final"] == 0, report
     assert result["psp_not_exactly_one_intent"] == 0, report
+    assert result["refunds_missing"] == result["refunds_not_matching_psp"] == 0, report
     assert result["events_expected"] >= 2 * result["payments_answered"], report
     assert result["events_missing_in_kafka"] == 0, report
     assert result["outbox_left"] == 0, report
