@@ -142,7 +142,15 @@ broker.heartbeat.interval.ms=1000
 unclean.leader.election.enable=false
 auto.create.topics.enable=false
 EOF
-  cp "$ROOT/.services/kafka/log4j2.properties" "$DIR/kafka-$n/log4j2.properties"
+  cat >"$DIR/kafka-$n/log4j2.properties" <<'EOF'
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = STDOUT
+EOF
 }
 
 start_kafka_node() { # n
@@ -167,7 +175,8 @@ start_kafka_node() { # n
 }
 
 start_kafka() {
-  [ -d "$ROOT/.services/kafka/libs" ] || die "no Kafka jars: run 'make services' first"
+  # The jars of make services' Kafka (fetched from Maven Central once).
+  [ -d "$ROOT/.services/kafka/libs" ] || "$ROOT/scripts/services.sh" kafka-fetch
   if [ ! -f "$DIR/kafka-cluster-id" ]; then
     java -cp "$ROOT/.services/kafka/libs/*" kafka.tools.StorageTool random-uuid >"$DIR/kafka-cluster-id"
   fi

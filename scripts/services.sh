@@ -380,11 +380,12 @@ case "${1:-up}" in
   up) up ;;
   kafka-stop) stop_service kafka $KAFKA_PORT ;;
   kafka-start) mkdir -p "$LOGS"; start_kafka ;;
+  kafka-fetch) mkdir -p "$LOGS" "$SVC/kafka"; kafka_fetch ;;
   redis-stop) stop_service redis $REDIS_PORT ;;
   redis-start) mkdir -p "$LOGS"; start_redis ;;
   mariadb-stop) stop_service mariadb $MARIADB_PORT ;;
   mariadb-start) mkdir -p "$LOGS"; start_mariadb ;;
   down) down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status|kafka-stop|kafka-start|redis-stop|redis-start|mariadb-stop|mariadb-start" ;;
+  *) die "usage: $0 up|down|status|kafka-stop|kafka-start|kafka-fetch|redis-stop|redis-start|mariadb-stop|mariadb-start" ;;
 esac
