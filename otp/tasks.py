@@ -43,5 +43,5 @@ def otp_expire_payments_task() -> int | None:
     from gateway.periodic import periodic_run_lock
     from otp.services import otp_expire_payments
 
-    with periodic_run_lock("otp-expire-payments", ttl_seconds=300) as held:
+    with periodic_run_lock("otp-expire-payments", ttl_seconds=120) as held:
         return otp_expire_payments() if held else None
