@@ -21,6 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAN = re.compile(r"(?<![0-9A-Za-z.\-])(?:\d{13,19}|\d{4}(?: \d{4}){3}(?: \d{1,3})?)(?![0-9A-Za-z])")
 CVC = re.compile(r"(?i)\bcvc\W{1,4}\d{3,4}\b")
+# The MIME boundary Python's e-mail package writes ("=" * 15 + 19 random digits
+# + "=="): an OTP e-mail printed by the console backend carries one, and one in
+# ten passes the Luhn check.
+MIME_BOUNDARY = re.compile(r"={15}\d{1,20}==")
 
 
 def luhn(digits: str) -> bool:
@@ -35,6 +39,7 @@ def luhn(digits: str) -> bool:
 
 def scan(name: str, text: str) -> list[str]:
     hits = []
+    text = MIME_BOUNDARY.sub("=", text)
     for match in PAN.finditer(text):
         digits = match.group().replace(" ", "")
         if luhn(digits):
