@@ -63,6 +63,19 @@ class TopicReader:
         self.consumer.close()
 
 
+def outbox_row(*, topic: str, aggregate_id: str, payload: dict) -> OutboxEvent:
+    """An event written straight to the outbox, not through outbox_record:
+    nothing is asked to publish it."""
+    return OutboxEvent.objects.create(
+        event_id=uuid.uuid4(),
+        type="payment.succeeded",
+        aggregate_type="payment",
+        aggregate_id=aggregate_id,
+        topics=[topic],
+        payload=payload,
+    )
+
+
 @pytest.fixture
 def reader(kafka_brokers, settings):
     readers = []
@@ -281,14 +294,7 @@ def test_events_consume_prints_each_event_id_once_when_the_topic_holds_it_twice(
     topic = settings.KAFKA_TOPICS["events"]
     reader = TopicReader(kafka_brokers, topic)
     start = ",".join(f"{p.partition}:{o}" for p, o in reader.start.items())
-    row = OutboxEvent.objects.create(
-        event_id=uuid.uuid4(),
-        type="payment.succeeded",
-        aggregate_type="payment",
-        aggregate_id=f"pay_dupe_{uuid.uuid4().hex[:10]}",
-        topics=[topic],
-        payload={"dupe": True},
-    )
+    row = outbox_row(topic=topic, aggregate_id=f"pay_dupe_{uuid.uuid4().hex[:10]}", payload={"dupe": True})
     OutboxEvent.objects.exclude(pk=row.pk).filter(published_at__isnull=True).update(
         published_at=timezone.now()
     )

@@ -22,7 +22,7 @@ from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_relay
 from gateway.periodic import periodic_run_lock
 from gateway.tasks import outbox_sweep_task
-from gateway.tests.test_events import TopicReader
+from gateway.tests.test_events import TopicReader, outbox_row
 from otp.services import otp_expire_payments
 from otp.tasks import otp_expire_payments_task
 from payments.enums import PaymentStatus
@@ -79,13 +79,8 @@ def test_two_sweeps_at_once_publish_each_event_once(kafka_brokers):
     OutboxEvent.objects.filter(published_at__isnull=True).update(published_at=timezone.now())
     ids = set()
     for n in range(60):
-        row = OutboxEvent.objects.create(
-            event_id=uuid.uuid4(),
-            type="payment.succeeded",
-            aggregate_type="payment",
-            aggregate_id=f"pay_sweep_{n % 7}_{uuid.uuid4().hex[:6]}",
-            topics=[topic],
-            payload={"n": n},
+        row = outbox_row(
+            topic=topic, aggregate_id=f"pay_sweep_{n % 7}_{uuid.uuid4().hex[:6]}", payload={"n": n}
         )
         ids.add(str(row.event_id))
     try:

@@ -14,8 +14,8 @@ from django.core.cache import cache
 
 from conftest import celery_worker_running
 from gateway.celery import app
-from gateway.events.models import OutboxEvent
 from gateway.tasks import outbox_publish_task, outbox_sweep_task
+from gateway.tests.test_events import outbox_row
 from otp.tasks import otp_send_task
 from payments.tasks import payment_charge_task
 from stripe_integration.tasks import (
@@ -62,13 +62,9 @@ def test_the_relay_publishes_while_other_queues_are_backed_up(own_broker, kafka_
             for _ in range(200):  # a backlog of mirror syncs and default work, which no worker here takes
                 djstripe_sync_task.apply_async(args=[10**9], connection=connection)
                 stripe_reconcile_stuck_task.apply_async(connection=connection)
-            # Written directly, not through outbox_record: nothing else is asked to publish it.
-            row = OutboxEvent.objects.create(
-                event_id=uuid.uuid4(),
-                type="payment.succeeded",
-                aggregate_type="payment",
+            row = outbox_row(  # nothing else is asked to publish it
+                topic=settings.KAFKA_TOPICS["events"],
                 aggregate_id=f"pay_queue_{uuid.uuid4().hex[:12]}",
-                topics=[settings.KAFKA_TOPICS["events"]],
                 payload={"test": "queues"},
             )
             outbox_publish_task.apply_async(connection=connection)  # queued last, behind 400 tasks
