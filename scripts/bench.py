@@ -88,6 +88,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def gateway_start(env: dict) -> tuple[subprocess.Popen, int]:
+    """gunicorn with the production config on a free loopback port; returns
+    once /health answers (or after 30 s)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
+        cwd=ROOT,
+        env={**env, "SERVER_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)  # noqa: S310
+            break
+        except OSError:
+            time.sleep(0.2)
+    return server, port
+
+
 def post(url: str, key: str, body: dict) -> dict:
     request = urllib.request.Request(
         url,
@@ -361,22 +381,9 @@ def main() -> None:
         env["CELERY_BROKER_URL"] = BENCH_BROKER
         subprocess.run(["redis-cli", "-n", BENCH_BROKER.rsplit("/", 1)[1], "flushdb"], capture_output=True)
         workers = celery_workers_start(env, name="bench")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
-        cwd=ROOT,
-        env={**env, "SERVER_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, port = gateway_start(env)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)  # noqa: S310
-                break
-            except OSError:
-                time.sleep(0.2)
         payment = post(
             f"{base}/api/v1/payments/process",
             key,

@@ -35,7 +35,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from bench import (  # noqa: E402
     SERVICES_DIR,
     celery_workers_start,
     celery_workers_stop,
-    free_port,
+    gateway_start,
     localstripe_flush,
     manage,
     percentile,
@@ -256,15 +255,8 @@ def main() -> None:
     key = manage(env, "create_api_client", "soak", "--rotate").strip().splitlines()[-1]
     (SERVICES_DIR / "soak").mkdir(parents=True, exist_ok=True)
 
-    port = free_port()
     processes: dict[str, subprocess.Popen] = {}
-    processes["gateway"] = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
-        cwd=ROOT,
-        env={**env, "SERVER_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    processes["gateway"], port = gateway_start(env)
     workers = celery_workers_start(env, name="soak")
     processes.update(workers)
     processes["beat"] = subprocess.Popen(
@@ -286,13 +278,6 @@ def main() -> None:
     sampler = Sampler(env)
     kinds = {name: process.pid for name, process in processes.items()}
     kinds.update({k: v for k, v in process_kinds(0, embedded=False).items() if k != "gateway"})
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)  # noqa: S310
-            break
-        except OSError:
-            time.sleep(0.2)
-
     load = Load(port, key, args.rate, args.clients)
     samples = []
     started = time.time()
