@@ -81,14 +81,18 @@ def payment_get_for_client(*, client: ApiClient, public_id: str, with_refunds: b
         raise NotFound(f"No such payment: '{public_id}'.", param="id")
     payment = found[0]
     if with_refunds:
-        _refunds_attach(payment)
+        _refunds_attach(payment, none_if_count_is_zero=True)
     return payment
 
 
-def _refunds_attach(payment: Payment) -> None:
+def _refunds_attach(payment: Payment, *, none_if_count_is_zero: bool = False) -> None:
     """Reads the payment's refunds now (one prepared query), and leaves them as
-    prefetch_related would: payment.refunds.all() then reads none."""
-    refunds = _PAYMENT_REFUNDS.fetch(payment_id=payment.pk)
+    prefetch_related would: payment.refunds.all() then reads none. A payment
+    just read whose row counts no refund (`refund_count`) needs no query."""
+    if none_if_count_is_zero and not payment.refund_count:
+        refunds = []
+    else:
+        refunds = _PAYMENT_REFUNDS.fetch(payment_id=payment.pk)
     for refund in refunds:
         Refund.payment.field.set_cached_value(refund, payment)
     prefetched = payment.__dict__.setdefault("_prefetched_objects_cache", {})

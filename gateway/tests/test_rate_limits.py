@@ -8,7 +8,7 @@ import requests
 from rest_framework.test import APIClient
 
 from conftest import gunicorn_start
-from gateway.ratelimit import client_ip
+from gateway.ratelimit import client_ip, rate_parse, usage_count
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +186,30 @@ def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(limits,
     assert answers[:3] != [429, 429, 429] and answers[3] == 429
     assert len(calls) == 1  # three checks within HEALTH_CHECK_CACHE_SECONDS: one PSP call
     assert poller.get("/health").status_code == 200  # /health stays cheap and public
+
+
+@pytest.mark.parametrize(
+    ("rate", "parsed"), [("100/s", (100, 1)), ("20/m", (20, 60)), ("5/10m", (5, 600)), ("7/d", (7, 86400))]
+)
+def test_rates_are_read_as_django_ratelimit_reads_them(rate, parsed):
+    assert rate_parse(rate) == parsed
+
+
+def test_a_rate_that_is_not_one_is_refused():
+    with pytest.raises(ValueError, match="Not a rate"):
+        rate_parse("100 per second")
+
+
+def test_a_window_is_counted_in_redis_and_expires_with_its_window(rf, redis_client):
+    identity = f"client:test-{random.randrange(10**9)}"
+    request = rf.get("/")
+
+    counted = [usage_count(request, group="t", identity=identity, rate="2/m", increment=True) for _ in range(3)]
+    looked = usage_count(request, group="t", identity=identity, rate="2/m", increment=False)
+
+    assert [u["count"] for u in counted] == [1, 2, 3]
+    assert [u["should_limit"] for u in counted] == [False, False, True]
+    assert looked["count"] == 3  # a look does not count
+    assert all(1 <= u["time_left"] <= 60 for u in counted)
+    (key,) = redis_client.keys(f"gw:rl:t:2/60s:{identity}:*")
+    assert 0 < redis_client.ttl(key) <= 61  # the key goes with its window

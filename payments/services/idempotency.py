@@ -16,6 +16,7 @@ same PSP idempotency key on every attempt.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -62,6 +63,14 @@ def _lease_end(now):
     return now + timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
 
 
+def _one_statement():
+    """Around a single INSERT: nothing when the connection autocommits (the
+    statement is its own transaction, and a transaction block around it would
+    cost two more round trips to set autocommit off and on), a savepoint inside
+    a caller's transaction, so that an IntegrityError leaves that one usable."""
+    return transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext()
+
+
 def idempotency_begin(
     *, client: ApiClient, key: str, method: str, path: str, fingerprint: str
 ) -> Claim | Replay:
@@ -70,7 +79,7 @@ def idempotency_begin(
     now = timezone.now()
     for _ in range(2):
         try:
-            with transaction.atomic():
+            with _one_statement():
                 record = IdempotencyKey.objects.create(
                     client=client,
                     key=key,

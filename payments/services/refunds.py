@@ -99,7 +99,8 @@ def _refund_row_reserve(
         stripe_refund_id=stripe_refund_id,
     )
     payment.refunded_minor += amount_minor
-    payment.save(update_fields=["refunded_minor", "updated_at"])
+    payment.refund_count += 1
+    payment.save(update_fields=["refunded_minor", "refund_count", "updated_at"])
     data = {"refund_id": refund.public_id, "amount_minor": amount_minor}
     if stripe_refund_id:
         data["external"] = True

@@ -21,9 +21,19 @@ def many_payments(merchant):
                 status="partially_refunded",
                 captured_minor=1000,
                 refunded_minor=100,
+                refund_count=2,
             )
             for i in range(60)
         ]
+    )
+    Payment.objects.create(
+        public_id="pay_none",
+        client=merchant,
+        order_id="o-none",
+        amount_minor=1000,
+        currency="usd",
+        status="succeeded",
+        captured_minor=1000,
     )
     Refund.objects.bulk_create(
         [
@@ -50,6 +60,7 @@ def many_payments(merchant):
     [
         ("/api/v1/payments?limit=50", 4),  # key, page, refunds of the page
         ("/api/v1/payments/pay_0", 3),  # key, payment, its refunds
+        ("/api/v1/payments/pay_none", 2),  # key, payment: its row counts no refund
         ("/api/v1/payments/pay_0/status", 2),
         ("/api/v1/payments/pay_0/events", 3),
     ],
@@ -99,6 +110,23 @@ def test_a_payment_costs_at_most_8_queries(pay, statements):
     # test's outer transaction makes each atomic block one).
     ran = [q["sql"] for q in counted.captured_queries if not q["sql"].startswith(("BEGIN", "COMMIT"))]
     assert _server_timing_queries(response) == len(ran)
+
+
+def test_a_payment_read_lists_its_refunds_failed_ones_too(api, pay, settings):
+    from payments.services.refunds import refund_settle
+
+    payment_id = pay().json()["payment_id"]
+    refunded = api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "1.00"}, format="json")
+    refund = Refund.objects.get(public_id=refunded.json()["refund_id"])
+    refund.status = "pending"
+    refund.save(update_fields=["status"])
+    refund_settle(refund=refund, status="failed", actor="test", failure_code="expired_or_canceled_card")
+
+    body = api.get(f"/api/v1/payments/{payment_id}").json()
+
+    assert body["refunded_minor"] == 0
+    assert [r["refund_id"] for r in body["refunds"]] == [refund.public_id]
+    assert Payment.objects.get(public_id=payment_id).refund_count == 1
 
 
 def test_a_refund_stays_within_its_query_budget(api, pay, statements):
