@@ -9,7 +9,7 @@ STAMP := $(VENV)/.requirements-dev
 # scripts/services.env, and fail (never skip) when a service is missing.
 # The dj-stripe mirror is off but in its own tests (stripe_integration/tests/test_djstripe_sync.py),
 # so that no other test queues mirror batches that could reach theirs.
-TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=false
+TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=off
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fresh services services-down services-status cluster cluster-down chaos kafka-up lock \

@@ -247,10 +247,19 @@ CELERY_BEAT_SCHEDULE: dict = {
 # The dj-stripe mirror runs in batches: changes within this many seconds are
 # mirrored by one task, each payment once (stripe_integration/mirror.py).
 DJSTRIPE_MIRROR_BATCH_SECONDS = env.int("DJSTRIPE_MIRROR_BATCH_SECONDS", default=2)
-# The mirror is bookkeeping for operators, and the largest background cost of a
-# payment (docs/SCALING.md): off, nothing is mirrored after a change (dj-stripe's
-# own `djstripe_sync_models` can still fill its tables on demand).
-DJSTRIPE_MIRROR = env.bool("DJSTRIPE_MIRROR", default=True)
+# The mirror is bookkeeping for operators, and it was the largest background
+# cost of a payment: dj-stripe's sync takes ~25 queries and ~10-24 ms of CPU per
+# payment (issue #16, docs/SCALING.md). So it runs on demand by default:
+#   lazy   nothing after a change; an operator mirrors payments when wanted (the
+#          admin action "Mirror into dj-stripe", `manage.py djstripe_mirror`, or
+#          dj-stripe's own `djstripe_sync_models`);
+#   batch  after every change, in batches (stripe_integration/mirror.py);
+#   off    never, not even on demand.
+# (true and false, this setting's earlier values, still mean batch and off.)
+_MIRROR_MODES = {"lazy": "lazy", "batch": "batch", "true": "batch", "off": "off", "false": "off"}
+DJSTRIPE_MIRROR = _MIRROR_MODES.get(env.str("DJSTRIPE_MIRROR", default="lazy").strip().lower(), "")
+if not DJSTRIPE_MIRROR:
+    raise ImproperlyConfigured("DJSTRIPE_MIRROR must be lazy, batch or off.")
 
 # --- Kafka ----------------------------------------------------------------------
 # Comma-separated host:port list, as in the seed. Empty: events wait in the

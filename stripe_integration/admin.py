@@ -1,6 +1,13 @@
+"""The Stripe integration's part of the back-office: Stripe's webhook
+deliveries, and the "Mirror into dj-stripe" action it adds to PaymentAdmin
+(payments knows nothing of dj-stripe's tables)."""
+
 from django.contrib import admin, messages
 
 from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
+from gateway.errors import GatewayError
+from payments.admin import PaymentAdmin
+from stripe_integration.mirror import djstripe_mirror_request
 from stripe_integration.models import StripeWebhookEvent
 from stripe_integration.webhooks import webhook_reprocess
 
@@ -21,3 +28,22 @@ class StripeWebhookEventAdmin(ReadOnlyModelAdmin):
             webhook_reprocess(record=record).processed for record in queryset.filter(signature_valid=True)
         )
         messages.info(request, f"{done} of {queryset.count()} processed.")
+
+
+@admin.action(description="Mirror into dj-stripe", permissions=["sync"])
+def mirror_into_djstripe(model_admin, request, queryset):
+    """With DJSTRIPE_MIRROR=lazy (the default) nothing is mirrored after a
+    change: this queues the selected payments' Stripe objects for the next
+    mirror batch, a few seconds from now."""
+    try:
+        queued = djstripe_mirror_request(
+            payment_pks=list(queryset.exclude(stripe_payment_intent_id="").values_list("pk", flat=True))
+        )
+    except GatewayError as exc:
+        messages.error(request, exc.message)
+        return
+    messages.info(request, f"{queued} payment(s) queued for the dj-stripe mirror; reload in a few seconds.")
+
+
+if mirror_into_djstripe not in PaymentAdmin.actions:
+    PaymentAdmin.actions = [*PaymentAdmin.actions, mirror_into_djstripe]

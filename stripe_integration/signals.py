@@ -11,7 +11,7 @@ def enqueue_djstripe_sync(sender, payment_pk: int, **kwargs) -> None:
 
     from stripe_integration.mirror import djstripe_mirror_soon
 
-    if not settings.DJSTRIPE_MIRROR:
-        return
+    if settings.DJSTRIPE_MIRROR != "batch":
+        return  # lazy: mirrored on demand (stripe_integration/admin.py, manage.py djstripe_mirror)
 
     djstripe_mirror_soon(payment_pk=payment_pk)

@@ -204,7 +204,9 @@ def test_a_window_is_counted_in_redis_and_expires_with_its_window(rf, redis_clie
     identity = f"client:test-{random.randrange(10**9)}"
     request = rf.get("/")
 
-    counted = [usage_count(request, group="t", identity=identity, rate="2/m", increment=True) for _ in range(3)]
+    counted = [
+        usage_count(request, group="t", identity=identity, rate="2/m", increment=True) for _ in range(3)
+    ]
     looked = usage_count(request, group="t", identity=identity, rate="2/m", increment=False)
 
     assert [u["count"] for u in counted] == [1, 2, 3]

@@ -25,6 +25,7 @@ print(json.dumps({
     "port": settings.SERVER_PORT,
     "debug": settings.DEBUG,
     "cors": settings.CORS_ALLOWED_ORIGINS,
+    "mirror": settings.DJSTRIPE_MIRROR,
 }))
 """
 
@@ -180,3 +181,14 @@ def test_production_refuses_the_embedded_cache_and_sqlite():
 
     assert without_redis.returncode != 0 and "REDIS_URL must be set" in without_redis.stderr
     assert on_sqlite.returncode != 0 and "not SQLite" in on_sqlite.stderr
+
+
+def test_the_djstripe_mirror_is_lazy_by_default_and_reads_its_earlier_true_and_false():
+    assert _settings_with(DEVELOPMENT)["mirror"] == "lazy"
+    assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "true"})["mirror"] == "batch"
+    assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "Batch"})["mirror"] == "batch"
+    assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "false"})["mirror"] == "off"
+
+    wrong = _run(["-c", PRINT_SETTINGS], {**DEVELOPMENT, "DJSTRIPE_MIRROR": "sometimes"})
+    assert wrong.returncode != 0
+    assert "DJSTRIPE_MIRROR must be lazy, batch or off" in wrong.stderr

@@ -1,5 +1,7 @@
 """dj-stripe mirrors our payments' Stripe objects (synced after commit by a task)."""
 
+import io
+
 import pytest
 from djstripe import models as djstripe_models
 
@@ -12,9 +14,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def mirror_on(settings):
-    # `make test` turns the mirror off for the rest of the suite (DJSTRIPE_MIRROR=false):
+    # `make test` turns the mirror off for the rest of the suite (DJSTRIPE_MIRROR=off):
     # batches queued by other tests must not reach these tests' Redis set.
-    settings.DJSTRIPE_MIRROR = True
+    settings.DJSTRIPE_MIRROR = "batch"
 
 
 @pytest.fixture
@@ -233,7 +235,7 @@ def test_with_the_mirror_off_a_change_queues_nothing(
     from stripe_integration import mirror
     from stripe_integration.tasks import djstripe_sync_pending_task
 
-    settings.DJSTRIPE_MIRROR = False
+    settings.DJSTRIPE_MIRROR = "off"
     queued = []
     monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
     with django_capture_on_commit_callbacks(execute=True):
@@ -241,3 +243,80 @@ def test_with_the_mirror_off_a_change_queues_nothing(
 
     assert queued == []
     assert mirror.djstripe_mirror_backlog() == 0
+
+
+def test_lazy_a_change_queues_nothing(pay, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from stripe_integration import mirror
+    from stripe_integration.tasks import djstripe_sync_pending_task
+
+    settings.DJSTRIPE_MIRROR = "lazy"
+    queued = []
+    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pay(order_id="mirror-lazy").status_code == 201
+
+    assert queued == []
+    assert mirror.djstripe_mirror_backlog() == 0
+
+
+def test_lazy_the_admin_action_queues_the_selected_payments_for_a_batch(
+    pay, settings, monkeypatch, admin_client
+):
+    from stripe_integration import mirror
+    from stripe_integration.tasks import djstripe_sync_pending_task
+
+    settings.DJSTRIPE_MIRROR = "lazy"
+    queued = []
+    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
+    payment = Payment.objects.get(public_id=pay(order_id="mirror-on-demand").json()["payment_id"])
+
+    response = admin_client.post(
+        "/admin/payments/payment/",
+        {"action": "mirror_into_djstripe", "_selected_action": [payment.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "1 payment(s) queued for the dj-stripe mirror" in response.content.decode()
+    assert mirror.djstripe_mirror_backlog() == 1
+    assert len(queued) == 1
+
+
+def test_with_the_mirror_off_the_admin_action_says_so(pay, settings, admin_client):
+    from stripe_integration import mirror
+
+    settings.DJSTRIPE_MIRROR = "off"
+    payment = Payment.objects.get(public_id=pay(order_id="mirror-refused").json()["payment_id"])
+
+    response = admin_client.post(
+        "/admin/payments/payment/",
+        {"action": "mirror_into_djstripe", "_selected_action": [payment.pk]},
+        follow=True,
+    )
+
+    assert "The dj-stripe mirror is off" in response.content.decode()
+    assert mirror.djstripe_mirror_backlog() == 0
+
+
+def test_the_djstripe_mirror_command_mirrors_named_payments_now(pay, djstripe_rows, settings):
+    from django.core.management import call_command
+
+    settings.DJSTRIPE_MIRROR = "lazy"
+    payment_id = pay(order_id="mirror-command").json()["payment_id"]
+    out = io.StringIO()
+
+    call_command("djstripe_mirror", payment_id, stdout=out)
+
+    payment = Payment.objects.get(public_id=payment_id)
+    assert payment.djstripe_payment_intent_id == payment.stripe_payment_intent_id
+    assert "mirrored 1 payment(s)" in out.getvalue()
+
+
+def test_the_djstripe_mirror_command_needs_a_selection_and_the_mirror_on(settings):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="Name payment ids, or --since"):
+        call_command("djstripe_mirror")
+    settings.DJSTRIPE_MIRROR = "off"
+    with pytest.raises(CommandError, match="mirror is off"):
+        call_command("djstripe_mirror", "--since", "1d")
