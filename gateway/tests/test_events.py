@@ -266,8 +266,10 @@ def test_a_payment_request_asks_for_one_relay_task_for_its_two_commits(pay, read
     request asks for one relay, at its end (outbox_publish_deferred), and both
     events still reach Kafka in order."""
     calls = []
-    real_delay = outbox_publish_task.delay
-    monkeypatch.setattr(outbox_publish_task, "delay", lambda *a, **k: calls.append(1) or real_delay(*a, **k))
+    real_apply_async = outbox_publish_task.apply_async
+    monkeypatch.setattr(
+        outbox_publish_task, "apply_async", lambda *a, **k: calls.append(k) or real_apply_async(*a, **k)
+    )
     events = reader("payment-events")
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
@@ -275,6 +277,8 @@ def test_a_payment_request_asks_for_one_relay_task_for_its_two_commits(pay, read
 
     assert OutboxEvent.objects.filter(aggregate_id=payment_id).count() == 2
     assert len(calls) == 1
+    # It starts after the gathering window, so that other commits of the window ride on it.
+    assert calls[0]["countdown"] == settings.OUTBOX_RELAY_GATHER_MS / 1000 > 0
     assert _types(events.read(key=payment_id, expect=2)) == ["payment.created", "payment.succeeded"]
 
 
