@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from gateway.events.models import OutboxEvent
@@ -157,9 +157,7 @@ def outbox_relay(
                 "Kafka publish failed; %s event(s) wait in the outbox: %s", len(rows) - len(done), error
             )
         if done:
-            OutboxEvent.objects.bulk_update(
-                done, ["published_at", "attempts", "last_error", "kafka_partition", "kafka_offset"]
-            )
+            _mark_published(done)
         published = len(done)
         for row in done:
             logger.info(
@@ -176,6 +174,41 @@ def outbox_relay(
     return RelayResult(published, pending(), error)
 
 
+def _mark_published(rows: list[OutboxEvent]) -> None:
+    """Marks the acknowledged rows published in one UPDATE, each with its own
+    partition and offset (a CASE on the id).
+
+    It was bulk_update(), which builds a CASE expression of ORM objects per
+    field and row and resolves each: 70% of the relay's CPU, about 1 ms per
+    event (issue #16). The statement is the same; its text is built here, with
+    every value a parameter. The rows are locked (select_for_update), so
+    `attempts + 1` is what row.attempts says."""
+    ops = connection.ops
+    table, pk = ops.quote_name(OutboxEvent._meta.db_table), ops.quote_name(OutboxEvent._meta.pk.column)
+    column = {name: ops.quote_name(OutboxEvent._meta.get_field(name).column) for name in _PUBLISH_FIELDS}
+    whens = " ".join(["WHEN %s THEN %s"] * len(rows))
+    # Names from the model's metadata, quoted; every value a parameter.
+    sql = (  # nosec B608
+        f"UPDATE {table} SET {column['published_at']} = %s, {column['attempts']} = {column['attempts']} + 1, "  # noqa: S608
+        f"{column['last_error']} = '', "
+        f"{column['kafka_partition']} = CASE {pk} {whens} END, "
+        f"{column['kafka_offset']} = CASE {pk} {whens} END "
+        f"WHERE {pk} IN ({', '.join(['%s'] * len(rows))})"
+    )
+    published_at = OutboxEvent._meta.get_field("published_at").get_db_prep_value(
+        rows[0].published_at, connection
+    )
+    params = [published_at]
+    params += [value for row in rows for value in (row.pk, row.kafka_partition)]
+    params += [value for row in rows for value in (row.pk, row.kafka_offset)]
+    params += [row.pk for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_PUBLISH_FIELDS = ("published_at", "attempts", "last_error", "kafka_partition", "kafka_offset")
+
+
 def _publish_in_rounds(rows: list[OutboxEvent]):
     """Sends the rows in rounds: each round holds the oldest waiting row of
     each payment, sent together and then acknowledged, so one round trip
@@ -187,6 +220,7 @@ def _publish_in_rounds(rows: list[OutboxEvent]):
     Returns (rows acknowledged, (a failed row, its error) or None).
     """
     timeout = settings.KAFKA_REQUEST_TIMEOUT_MS / 1000
+    published_at = timezone.now()  # one time for the call: the rows share one UPDATE
     done: list[OutboxEvent] = []
     failure = None
     waiting = rows
@@ -209,7 +243,7 @@ def _publish_in_rounds(rows: list[OutboxEvent]):
             except Exception as exc:
                 failure = failure or (row, exc)
                 continue
-            row.published_at = timezone.now()
+            row.published_at = published_at
             row.attempts += 1
             row.last_error = ""
             row.kafka_partition, row.kafka_offset = acks[0].partition, acks[0].offset

@@ -317,3 +317,27 @@ def test_events_consume_prints_each_event_id_once_when_the_topic_holds_it_twice(
     ours = [p for p in printed if p["key"] == row.aggregate_id]
     assert [p["headers"]["event_id"] for p in ours] == [str(row.event_id)]
     assert "duplicate(s) by event id" in err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_published_row_keeps_the_partition_and_offset_of_its_own_message(kafka_brokers, settings):
+    """The relay marks a round's rows in one UPDATE (a CASE per column): each
+    row must still get its own message's place in Kafka, and one more attempt."""
+    topic = settings.KAFKA_TOPICS["events"]
+    reader = TopicReader(kafka_brokers, topic)
+    OutboxEvent.objects.filter(published_at__isnull=True).update(published_at=timezone.now())
+    rows = [
+        outbox_row(topic=topic, aggregate_id=f"pay_case_{uuid.uuid4().hex[:10]}", payload={"n": n})
+        for n in range(12)
+    ]
+    OutboxEvent.objects.filter(pk=rows[0].pk).update(attempts=2, last_error="KafkaTimeoutError: earlier")
+
+    assert outbox_relay().published == 12
+
+    messages = {str(uuid.UUID(dict(m.headers)["event_id"].decode())): m for m in reader.read(expect=12)}
+    for row in OutboxEvent.objects.filter(pk__in=[r.pk for r in rows]):
+        message = messages[str(row.event_id)]
+        assert (row.kafka_partition, row.kafka_offset) == (message.partition, message.offset)
+        assert row.published_at is not None and row.last_error == ""
+        assert row.attempts == (3 if row.pk == rows[0].pk else 1)
+    reader.close()
