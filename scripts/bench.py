@@ -237,7 +237,10 @@ def celery_workers_stop(workers: dict[str, subprocess.Popen]) -> None:
 def engine_counters(env: dict) -> dict[str, float]:
     """Server-wide counters of MariaDB and Redis, and what the outbox holds for
     Kafka. Deltas over a run, divided by its requests, are its cost per request
-    (other clients of the same servers add a little noise)."""
+    (other clients of the same servers add a little noise). None for the
+    embedded default: its SQLite and cache live inside the gateway process."""
+    if not env.get("DATABASE_URL", "").startswith("mysql"):
+        return {}
     database = urllib.parse.urlsplit(env["DATABASE_URL"])
     mysql = [
         "mysql",
@@ -546,7 +549,16 @@ def markdown(report: dict) -> str:
             f"{r['p99_ms']:.1f} | {r['app_p50_ms']} | {r['app_p99_ms']} | {r.get('psp_p50_ms')} | {r['non_2xx']} | "
             f"{r['5xx']} | {r['queries_per_request']} | {cpu} |"
         )
-    lines += [
+    if any(r.get("engines_per_request") for r in report["results"]):
+        lines += _engine_lines(report)
+    lines += ["", f"Events: {report['events']}", "", "| target | measured |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in report["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _engine_lines(report: dict) -> list[str]:
+    """MariaDB, Redis and Kafka per request (not for the embedded default: none runs)."""
+    lines = [
         "",
         "What one request costs the shared engines (server-wide counters; background work included):",
         "",
@@ -561,9 +573,7 @@ def markdown(report: dict) -> str:
             f"{e.get('Com_update')} | {e.get('Com_select')} | {e.get('redis_commands')} | "
             f"{e.get('kafka_messages')} | {e.get('kafka_value_bytes')} |"
         )
-    lines += ["", f"Events: {report['events']}", "", "| target | measured |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in report["targets"].items()]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 if __name__ == "__main__":
