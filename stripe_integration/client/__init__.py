@@ -12,10 +12,12 @@ from __future__ import annotations
 import functools
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, replace
 
 import requests
 import stripe
+import urllib3
 from django.conf import settings
 
 from gateway.errors import InvalidRequest, PspError, ServiceUnavailable
@@ -47,44 +49,66 @@ def stripe_console_logging_off() -> None:
 stripe_console_logging_off()
 
 
-class _SessionsWithoutEnvironment:
-    """Stands in for the `requests` module inside stripe-python's RequestsClient
-    (its `requests` attribute): the same exceptions, but sessions with
-    `trust_env` off and the proxies of the environment read once, at build time.
-    With trust_env on, every call walked os.environ for proxy settings: about
-    1 ms of CPU per payment (issue #16's profile)."""
+class _PooledHTTPClient(stripe.HTTPClient):
+    """stripe-python's HTTP client on urllib3's connection pools, not requests.
 
-    def __init__(self, proxies: dict[str, str]):
-        self._proxies = proxies
+    A PaymentIntent create cost 1.45 ms of CPU through requests and 0.97 ms
+    through urllib3 alone, same request, same answer (issue #16): requests
+    adds a session, a prepared request, hooks, cookies and, with trust_env, a
+    walk of os.environ for proxies on every call. Pools are shared by the
+    threads (urllib3's are thread-safe) and keep connections alive.
 
-    def __getattr__(self, name):
-        return getattr(requests, name)
+    As stripe-python's own RequestsClient: its CA bundle, one timeout for
+    connect and read, and no retry here (stripe-python retries, with the
+    idempotency key); a network error is an APIConnectionError that may be
+    retried, a TLS failure one that is not. The proxy the environment names
+    for the API base (HTTPS_PROXY, NO_PROXY) is read once, when the client is
+    built. Each call's duration goes to the request's `psp` Server-Timing."""
 
-    def Session(self) -> requests.Session:  # noqa: N802 (the name requests gives it)
-        session = requests.Session()
-        session.trust_env = False
-        session.proxies.update(self._proxies)
-        return session
-
-
-class _TimedRequestsClient(stripe.RequestsClient):
-    """Adds each HTTP call's duration to the request's `psp` Server-Timing."""
+    name = "urllib3"
 
     def __init__(self, *, timeout: float, base: str):
-        super().__init__(timeout=timeout)
-        # The proxies the environment names for this API base (NO_PROXY honoured).
-        self.requests = _SessionsWithoutEnvironment(
-            requests.utils.get_environ_proxies(base or "https://api.stripe.com")
-        )
+        super().__init__()
+        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": stripe.ca_bundle_path}
+        target = urllib.parse.urlsplit(base or "https://api.stripe.com")
+        proxy = urllib.request.getproxies_environment().get(target.scheme)
+        if proxy and not urllib.request.proxy_bypass_environment(target.hostname or ""):
+            self._pool = urllib3.ProxyManager(proxy, maxsize=8, **tls)
+        else:
+            self._pool = urllib3.PoolManager(maxsize=8, **tls)
 
-    def request(self, method, url, headers, post_data=None):
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
         started = time.perf_counter()
         try:
-            return super().request(method, url, headers, post_data)
+            response = self._pool.request(
+                method.upper(),
+                url,
+                body=post_data,
+                headers=headers,
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.SSLError as exc:
+            raise stripe.APIConnectionError(
+                f"Could not verify the PSP's TLS certificate ({exc}).", should_retry=False
+            ) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise stripe.APIConnectionError(
+                f"Network error talking to the PSP: {type(exc).__name__}: {exc}", should_retry=True
+            ) from exc
         finally:
             elapsed = time.perf_counter() - started
             psp_time_add(elapsed * 1000)
             PSP_SECONDS.observe(elapsed)
+        return response.data, response.status, response.headers
+
+    def request_stream(self, method, url, headers, post_data=None, *, _usage=None):
+        raise NotImplementedError("The gateway never streams from the PSP.")
+
+    def close(self):
+        self._pool.clear()
 
 
 def stripe_client(*, timeout: float | None = None, retries: int | None = None) -> stripe.StripeClient:
@@ -92,8 +116,8 @@ def stripe_client(*, timeout: float | None = None, retries: int | None = None) -
 
     Settings are read at every call, so a changed key or API base takes effect
     at once; the client itself is built once per distinct configuration and
-    reused, so its HTTP sessions (one per thread, kept by stripe-python) keep
-    their connections alive instead of opening one per call.
+    reused, so its connection pool keeps connections alive instead of opening
+    one per call.
     """
     return _stripe_client_for(
         settings.STRIPE_SECRET_KEY,
@@ -108,7 +132,7 @@ def _stripe_client_for(key: str, base: str, timeout: float, retries: int) -> str
     return stripe.StripeClient(
         key,
         base_addresses={"api": base} if base else None,
-        http_client=_TimedRequestsClient(timeout=timeout, base=base),
+        http_client=_PooledHTTPClient(timeout=timeout, base=base),
         # stripe-python retries only on network errors and 409/429/5xx with
         # Stripe-Should-Retry, and sends an idempotency key with every retried
         # POST; see the payments core for our own keys.

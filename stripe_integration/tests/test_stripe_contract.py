@@ -25,15 +25,15 @@ from stripe_integration import client
 def sent(monkeypatch, stripe_mock) -> list[tuple[str, str, dict]]:
     """Every request the client sends: (method, path, parameters)."""
     requests_seen: list[tuple[str, str, dict]] = []
-    original = client._TimedRequestsClient.request
+    original = client._PooledHTTPClient.request
 
-    def recording(self, method, url, headers, post_data=None):
+    def recording(self, method, url, headers, post_data=None, **kwargs):
         parts = urllib.parse.urlsplit(url)
         body = post_data.decode() if isinstance(post_data, bytes) else (post_data or parts.query)
         requests_seen.append((method.upper(), parts.path, dict(urllib.parse.parse_qsl(body))))
-        return original(self, method, url, headers, post_data)
+        return original(self, method, url, headers, post_data, **kwargs)
 
-    monkeypatch.setattr(client._TimedRequestsClient, "request", recording)
+    monkeypatch.setattr(client._PooledHTTPClient, "request", recording)
     client._stripe_client_for.cache_clear()
     yield requests_seen
     client._stripe_client_for.cache_clear()
