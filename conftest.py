@@ -270,10 +270,13 @@ def celery_worker_running(*, name: str, args: tuple[str, ...] = (), env: dict | 
         log_file.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def celery_worker_process(django_db_setup, django_db_blocker):
     """A real Celery worker process on the test broker and the test database,
-    consuming every queue. Session-scoped: one worker serves every test that needs one."""
+    consuming every queue. One per test (about 2 s to start): a worker kept for
+    the session died when a fault test restarted Redis under it, as Celery
+    workers on Redis can (kombu fails to restore unacknowledged messages on
+    reconnect; docs/operations.md), and the next test that needed it failed."""
     from django.conf import settings
 
     if settings.CELERY_TASK_ALWAYS_EAGER:

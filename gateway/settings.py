@@ -488,6 +488,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # the request id of the request it belongs to.
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+STRIPE_LOG_LEVEL = env.str("STRIPE_LOG_LEVEL", default="WARNING").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -514,8 +515,11 @@ LOGGING = {
         # kafka-python is chatty at INFO about every connection.
         "kafka": {"level": "WARNING"},
         # stripe-python logs request bodies, card numbers included, at DEBUG:
-        # this logger never goes below INFO, whatever LOG_LEVEL says.
-        "stripe": {"level": "INFO"},
+        # this logger never goes below INFO, whatever LOG_LEVEL says. At INFO it
+        # writes two lines per PSP call (method and URL, then the status), which
+        # the access line's Server-Timing and the PSP metrics already cover:
+        # WARNING by default (issue #16: two records per payment), INFO on demand.
+        "stripe": {"level": "INFO" if STRIPE_LOG_LEVEL == "INFO" else "WARNING"},
         "django.server": {"level": "WARNING"},
     },
 }
