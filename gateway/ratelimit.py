@@ -33,7 +33,7 @@ local count = redis.call('INCRBY', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
 return count
 """
-_RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
+_RATE = re.compile(r"^(\d+)/(\d*)([smhd])$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _scripts: dict[int, object] = {}
 
@@ -44,7 +44,7 @@ def rate_parse(rate: str) -> tuple[int, int]:
     if match is None:
         raise ValueError(f"Not a rate: {rate!r} (use N/s, N/m, N/h, N/d or N/<k>m)")
     limit, multiple, unit = match.groups()
-    return int(limit), int(multiple or 1) * _UNIT_SECONDS[unit]
+    return int(limit), int(multiple or 1) * _UNIT_SECONDS[unit.lower()]
 
 
 def _redis_count(redis, *, group: str, identity: str, rate: str, increment: bool) -> dict:

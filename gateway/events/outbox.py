@@ -79,9 +79,9 @@ def outbox_publish_soon() -> None:
     yet; that one will see this row (it clears the mark before reading rows),
     so a burst of payments costs one task, not one per event. The task starts
     OUTBOX_RELAY_GATHER_MS (100 ms) later, so that the commits of that window
-    share it. Without the
-    cache, one task per commit, as the sweeper would catch up anyway. Within a
-    request, once, when it ends (outbox_publish_deferred)."""
+    share it. Without the cache, one task per commit, as the sweeper would
+    catch up anyway. Within a request, once, when it ends
+    (outbox_publish_deferred)."""
     from gateway.tasks import outbox_publish_task
 
     deferred = _deferred.get()

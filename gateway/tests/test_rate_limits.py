@@ -189,7 +189,8 @@ def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(limits,
 
 
 @pytest.mark.parametrize(
-    ("rate", "parsed"), [("100/s", (100, 1)), ("20/m", (20, 60)), ("5/10m", (5, 600)), ("7/d", (7, 86400))]
+    ("rate", "parsed"),
+    [("100/s", (100, 1)), ("20/m", (20, 60)), ("5/10m", (5, 600)), ("7/d", (7, 86400)), ("3/H", (3, 3600))],
 )
 def test_rates_are_read_as_django_ratelimit_reads_them(rate, parsed):
     assert rate_parse(rate) == parsed
