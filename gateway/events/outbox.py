@@ -188,8 +188,9 @@ def _mark_published(rows: list[OutboxEvent]) -> None:
     column = {name: ops.quote_name(OutboxEvent._meta.get_field(name).column) for name in _PUBLISH_FIELDS}
     whens = " ".join(["WHEN %s THEN %s"] * len(rows))
     # Names from the model's metadata, quoted; every value a parameter.
-    sql = (  # nosec B608
-        f"UPDATE {table} SET {column['published_at']} = %s, {column['attempts']} = {column['attempts']} + 1, "  # noqa: S608
+    attempts = column["attempts"]
+    sql = (
+        f"UPDATE {table} SET {column['published_at']} = %s, {attempts} = {attempts} + 1, "  # noqa: S608  # nosec B608
         f"{column['last_error']} = '', "
         f"{column['kafka_partition']} = CASE {pk} {whens} END, "
         f"{column['kafka_offset']} = CASE {pk} {whens} END "
