@@ -14,3 +14,9 @@ class GatewayConfig(AppConfig):
         from gateway.admin_base import admin_require_declared_permissions
 
         admin_require_declared_permissions(admin.site)
+
+        # A rate that cannot be read stops start-up, rather than read as "the
+        # cache is down" on every request (and limits off, with fail-open).
+        from gateway.ratelimit import rate_limits_validate
+
+        rate_limits_validate()

@@ -16,6 +16,7 @@ import time
 import zlib
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
@@ -28,23 +29,36 @@ logger = logging.getLogger("gateway.ratelimit")
 # One round trip per counted request: INCRBY and, on a new window's key, its
 # expiry, in one script. (django-ratelimit's get_usage takes two, an ADD and an
 # INCR; it still counts where the cache is not Redis, as in the embedded default.)
+# (TTL, not EXPIRE NX: that option needs Redis 7.)
 _COUNT_SCRIPT = """
 local count = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
+if redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
 return count
 """
-_RATE = re.compile(r"^(\d+)/(\d*)([smhd])$", re.IGNORECASE)
+_RATE = re.compile(r"^(\d+)/(\d*)([smhd]?)$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _scripts: dict[int, object] = {}
 
 
 def rate_parse(rate: str) -> tuple[int, int]:
-    """ "100/s", "20/m", "5/10m" -> (limit, period in seconds), as django-ratelimit reads them."""
+    """ "100/s", "20/m", "5/10m", "100/10" (seconds) -> (limit, period in seconds)."""
     match = _RATE.match(rate.strip())
-    if match is None:
-        raise ValueError(f"Not a rate: {rate!r} (use N/s, N/m, N/h, N/d or N/<k>m)")
+    if match is None or match.group(2) == "0" or not (match.group(2) or match.group(3)):
+        raise ValueError(f"Not a rate: {rate!r} (use N/s, N/m, N/h, N/d, or N/<k>s, N/<k>m, …)")
     limit, multiple, unit = match.groups()
-    return int(limit), int(multiple or 1) * _UNIT_SECONDS[unit.lower()]
+    return int(limit), int(multiple or 1) * _UNIT_SECONDS[(unit or "s").lower()]
+
+
+def rate_limits_validate() -> None:
+    """Every configured rate can be read (at start-up: gateway.apps)."""
+    for scope, rate in settings.RATE_LIMITS.items():
+        if rate:
+            try:
+                rate_parse(rate)
+            except ValueError as exc:
+                raise ImproperlyConfigured(f"RATE_LIMITS[{scope!r}]: {exc}") from None
 
 
 def _redis_count(redis, *, group: str, identity: str, rate: str, increment: bool) -> dict:

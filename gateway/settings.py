@@ -255,8 +255,15 @@ DJSTRIPE_MIRROR_BATCH_SECONDS = env.int("DJSTRIPE_MIRROR_BATCH_SECONDS", default
 #          dj-stripe's own `djstripe_sync_models`);
 #   batch  after every change, in batches (stripe_integration/mirror.py);
 #   off    never, not even on demand.
-# (true and false, this setting's earlier values, still mean batch and off.)
-_MIRROR_MODES = {"lazy": "lazy", "batch": "batch", "true": "batch", "off": "off", "false": "off"}
+# (true and false, and the other spellings of this setting's earlier boolean,
+# still mean batch and off.)
+_MIRROR_MODES = {
+    "lazy": "lazy",
+    "batch": "batch",
+    "off": "off",
+    **dict.fromkeys(("true", "1", "yes", "on"), "batch"),
+    **dict.fromkeys(("false", "0", "no"), "off"),
+}
 DJSTRIPE_MIRROR = _MIRROR_MODES.get(env.str("DJSTRIPE_MIRROR", default="lazy").strip().lower(), "")
 if not DJSTRIPE_MIRROR:
     raise ImproperlyConfigured("DJSTRIPE_MIRROR must be lazy, batch or off.")

@@ -55,8 +55,10 @@ class Payment(models.Model):
     captured_minor = MinorUnitsField(default=0)
     refunded_minor = MinorUnitsField(default=0)
     # How many refund rows the payment has, failed ones included: a read of a
-    # payment with none skips the query for its refunds (issue #16).
-    refund_count = models.PositiveIntegerField(default=0, editable=False)
+    # payment with none (and nothing refunded) skips the query for its refunds
+    # (issue #16). A database default too, so that an older release's INSERTs,
+    # which do not name it, still work during a rolling deploy.
+    refund_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     status = models.CharField(max_length=32, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)

@@ -88,8 +88,10 @@ def payment_get_for_client(*, client: ApiClient, public_id: str, with_refunds: b
 def _refunds_attach(payment: Payment, *, none_if_count_is_zero: bool = False) -> None:
     """Reads the payment's refunds now (one prepared query), and leaves them as
     prefetch_related would: payment.refunds.all() then reads none. A payment
-    just read whose row counts no refund (`refund_count`) needs no query."""
-    if none_if_count_is_zero and not payment.refund_count:
+    just read whose row counts no refund (`refund_count`) and has nothing
+    refunded (`refunded_minor`, also kept by releases before refund_count)
+    needs no query."""
+    if none_if_count_is_zero and not payment.refund_count and not payment.refunded_minor:
         refunds = []
     else:
         refunds = _PAYMENT_REFUNDS.fetch(payment_id=payment.pk)

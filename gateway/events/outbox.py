@@ -174,7 +174,17 @@ def outbox_relay(
     return RelayResult(published, pending(), error)
 
 
+_MARK_CHUNK = 500  # 5 parameters a row: well under SQLite's limit on variables
+
+
 def _mark_published(rows: list[OutboxEvent]) -> None:
+    """Marks the acknowledged rows published, in statements of at most 500
+    rows (a replay relays everything it marked unpublished at once)."""
+    for start in range(0, len(rows), _MARK_CHUNK):
+        _mark_published_chunk(rows[start : start + _MARK_CHUNK])
+
+
+def _mark_published_chunk(rows: list[OutboxEvent]) -> None:
     """Marks the acknowledged rows published in one UPDATE, each with its own
     partition and offset (a CASE on the id).
 

@@ -320,9 +320,15 @@ def test_events_consume_prints_each_event_id_once_when_the_topic_holds_it_twice(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_each_published_row_keeps_the_partition_and_offset_of_its_own_message(kafka_brokers, settings):
-    """The relay marks a round's rows in one UPDATE (a CASE per column): each
-    row must still get its own message's place in Kafka, and one more attempt."""
+def test_each_published_row_keeps_the_partition_and_offset_of_its_own_message(
+    kafka_brokers, settings, monkeypatch
+):
+    """The relay marks a round's rows in one UPDATE (a CASE per column), in
+    chunks: each row must still get its own message's place in Kafka, and one
+    more attempt."""
+    from gateway.events import outbox
+
+    monkeypatch.setattr(outbox, "_MARK_CHUNK", 5)  # 12 rows: three statements
     topic = settings.KAFKA_TOPICS["events"]
     reader = TopicReader(kafka_brokers, topic)
     OutboxEvent.objects.filter(published_at__isnull=True).update(published_at=timezone.now())

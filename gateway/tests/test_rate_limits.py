@@ -190,15 +190,33 @@ def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(limits,
 
 @pytest.mark.parametrize(
     ("rate", "parsed"),
-    [("100/s", (100, 1)), ("20/m", (20, 60)), ("5/10m", (5, 600)), ("7/d", (7, 86400)), ("3/H", (3, 3600))],
+    [
+        ("100/s", (100, 1)),
+        ("20/m", (20, 60)),
+        ("5/10m", (5, 600)),
+        ("7/d", (7, 86400)),
+        ("3/H", (3, 3600)),
+        ("100/10", (100, 10)),
+    ],
 )
 def test_rates_are_read_as_django_ratelimit_reads_them(rate, parsed):
     assert rate_parse(rate) == parsed
 
 
-def test_a_rate_that_is_not_one_is_refused():
+@pytest.mark.parametrize("rate", ["100 per second", "100/min", "5/0m", "100/"])
+def test_a_rate_that_is_not_one_is_refused(rate):
     with pytest.raises(ValueError, match="Not a rate"):
-        rate_parse("100 per second")
+        rate_parse(rate)
+
+
+def test_a_rate_that_cannot_be_read_stops_start_up(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from gateway.ratelimit import rate_limits_validate
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "validate_card": "10/min"}
+    with pytest.raises(ImproperlyConfigured, match="validate_card"):
+        rate_limits_validate()
 
 
 def test_a_window_is_counted_in_redis_and_expires_with_its_window(rf, redis_client):

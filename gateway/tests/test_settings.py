@@ -188,6 +188,7 @@ def test_the_djstripe_mirror_is_lazy_by_default_and_reads_its_earlier_true_and_f
     assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "true"})["mirror"] == "batch"
     assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "Batch"})["mirror"] == "batch"
     assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "false"})["mirror"] == "off"
+    assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "yes"})["mirror"] == "batch"
 
     wrong = _run(["-c", PRINT_SETTINGS], {**DEVELOPMENT, "DJSTRIPE_MIRROR": "sometimes"})
     assert wrong.returncode != 0

@@ -1,5 +1,11 @@
 """Payment.refund_count: how many refund rows a payment has, so that a read of
-a payment with none skips the query for its refunds. Existing rows are counted."""
+a payment with none skips the query for its refunds. Existing rows are counted.
+
+Expand-only: the column has a database default, so that the previous release,
+still serving during a rolling deploy, can insert payments. Refunds that
+release creates meanwhile are not counted; a read skips the query only when
+nothing is refunded either (refunded_minor, which every release keeps), so a
+pending or settled refund is never hidden."""
 
 from django.db import migrations, models
 from django.db.models import Count, OuterRef, Subquery
@@ -23,7 +29,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="payment",
             name="refund_count",
-            field=models.PositiveIntegerField(default=0, editable=False),
+            field=models.PositiveIntegerField(default=0, db_default=0, editable=False),
         ),
         migrations.RunPython(count_existing_refunds, migrations.RunPython.noop),
     ]

@@ -49,6 +49,16 @@ def stripe_console_logging_off() -> None:
 stripe_console_logging_off()
 
 
+def _proxy_auth(proxy: str) -> dict | None:
+    """Proxy-Authorization for a proxy URL with credentials (http://user:pass@host:port),
+    which urllib3's ProxyManager, unlike requests, does not send on its own."""
+    parts = urllib.parse.urlsplit(proxy)
+    if not parts.username:
+        return None
+    credentials = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    return urllib3.make_headers(proxy_basic_auth=credentials)
+
+
 class _PooledHTTPClient(stripe.HTTPClient):
     """stripe-python's HTTP client on urllib3's connection pools, not requests.
 
@@ -61,9 +71,10 @@ class _PooledHTTPClient(stripe.HTTPClient):
     As stripe-python's own RequestsClient: its CA bundle, one timeout for
     connect and read, and no retry here (stripe-python retries, with the
     idempotency key); a network error is an APIConnectionError that may be
-    retried, a TLS failure one that is not. The proxy the environment names
-    for the API base (HTTPS_PROXY, NO_PROXY) is read once, when the client is
-    built. Each call's duration goes to the request's `psp` Server-Timing."""
+    retried, a TLS or proxy failure one that is not. The proxy the
+    environment names for the API base (HTTPS_PROXY or ALL_PROXY, with its
+    credentials; NO_PROXY) is read once, when the client is built. Each
+    call's duration goes to the request's `psp` Server-Timing."""
 
     name = "urllib3"
 
@@ -72,11 +83,13 @@ class _PooledHTTPClient(stripe.HTTPClient):
         self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
         tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": stripe.ca_bundle_path}
         target = urllib.parse.urlsplit(base or "https://api.stripe.com")
-        proxy = urllib.request.getproxies_environment().get(target.scheme)
+        proxies = urllib.request.getproxies_environment()
+        proxy = proxies.get(target.scheme) or proxies.get("all")
+        # maxsize: connections kept per host, above the threads of a process.
         if proxy and not urllib.request.proxy_bypass_environment(target.hostname or ""):
-            self._pool = urllib3.ProxyManager(proxy, maxsize=8, **tls)
+            self._pool = urllib3.ProxyManager(proxy, proxy_headers=_proxy_auth(proxy), maxsize=16, **tls)
         else:
-            self._pool = urllib3.PoolManager(maxsize=8, **tls)
+            self._pool = urllib3.PoolManager(maxsize=16, **tls)
 
     def request(self, method, url, headers, post_data=None, *, _usage=None):
         started = time.perf_counter()
@@ -90,13 +103,18 @@ class _PooledHTTPClient(stripe.HTTPClient):
                 retries=False,
                 redirect=False,
             )
-        except urllib3.exceptions.SSLError as exc:
+        except (urllib3.exceptions.SSLError, urllib3.exceptions.ProxyError) as exc:
+            # Not retried, as stripe-python's RequestsClient does not: a retry would fail the same way.
             raise stripe.APIConnectionError(
-                f"Could not verify the PSP's TLS certificate ({exc}).", should_retry=False
+                f"Could not reach the PSP: {type(exc).__name__}: {exc}", should_retry=False
             ) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise stripe.APIConnectionError(
                 f"Network error talking to the PSP: {type(exc).__name__}: {exc}", should_retry=True
+            ) from exc
+        except Exception as exc:  # anything else is a local problem, as RequestsClient says it
+            raise stripe.APIConnectionError(
+                f"Unexpected error calling the PSP: {type(exc).__name__}: {exc}", should_retry=False
             ) from exc
         finally:
             elapsed = time.perf_counter() - started

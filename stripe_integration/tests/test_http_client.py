@@ -16,6 +16,13 @@ def test_the_environment_proxy_is_used_unless_no_proxy_names_the_host(monkeypatc
         client._PooledHTTPClient(timeout=5, base="https://api.stripe.com")._pool, urllib3.ProxyManager
     )
 
+    monkeypatch.setenv("HTTPS_PROXY", "http://gw%40pay:s3cret@proxy.example:3128")
+    with_credentials = client._PooledHTTPClient(timeout=5, base="https://api.stripe.com")._pool
+    assert (
+        with_credentials.proxy_headers["proxy-authorization"]
+        == urllib3.make_headers(proxy_basic_auth="gw@pay:s3cret")["proxy-authorization"]
+    )
+
     monkeypatch.setenv("NO_PROXY", "api.stripe.com")
     direct = client._PooledHTTPClient(timeout=5, base="https://api.stripe.com")._pool
     assert not isinstance(direct, urllib3.ProxyManager)
