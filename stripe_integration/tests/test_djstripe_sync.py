@@ -20,6 +20,18 @@ def mirror_on(settings):
 
 
 @pytest.fixture
+def queued(monkeypatch) -> list[dict]:
+    """The options of each mirror batch task asked for. Recorded instead of
+    sent: a worker of the suite could otherwise take it. Everything else runs
+    on the real Redis and MariaDB."""
+    from stripe_integration.tasks import djstripe_sync_pending_task
+
+    batches: list[dict] = []
+    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: batches.append(options))
+    return batches
+
+
+@pytest.fixture
 def djstripe_rows(localstripe):
     # localstripe has no /v1/account: dj-stripe needs these rows made locally.
     stripe_local_bootstrap(webhook_url="http://127.0.0.1:1/unused", register_at_psp=False)
@@ -121,15 +133,10 @@ def test_with_a_live_secret_and_no_sync_key_the_mirror_is_off(settings, merchant
 
 
 def test_changes_in_one_burst_are_mirrored_once_by_one_batch(
-    api, pay, djstripe_rows, monkeypatch, django_capture_on_commit_callbacks
+    api, pay, djstripe_rows, queued, django_capture_on_commit_callbacks
 ):
     from stripe_integration import mirror
-    from stripe_integration.tasks import djstripe_sync_pending_task
 
-    # The batch task's enqueue is recorded instead of sent: a worker of the suite
-    # could otherwise take it. Everything else runs on the real Redis and MariaDB.
-    queued = []
-    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
     with django_capture_on_commit_callbacks(execute=True):
         payment_id = pay(amount="20.00").json()["payment_id"]
         api.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json")
@@ -193,15 +200,12 @@ def test_a_change_during_its_sync_is_mirrored_again(pay, djstripe_rows):
     assert mirror.djstripe_mirror_backlog() == 0
 
 
-def test_one_batch_at_a_time_and_a_batch_that_finds_another_comes_back(djstripe_rows, monkeypatch):
+def test_one_batch_at_a_time_and_a_batch_that_finds_another_comes_back(djstripe_rows, queued):
     from django.core.cache import cache
 
     from gateway.periodic import periodic_run_lock
     from stripe_integration import mirror
-    from stripe_integration.tasks import djstripe_sync_pending_task
 
-    queued = []
-    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
     mirror._redis().sadd(mirror.PENDING_KEY, 12345)
     with periodic_run_lock("djstripe-mirror", ttl_seconds=60):
         assert mirror.djstripe_mirror_pending(sync=lambda pk: None) is None
@@ -213,14 +217,11 @@ def test_one_batch_at_a_time_and_a_batch_that_finds_another_comes_back(djstripe_
     assert cache.get(mirror._QUEUED_KEY) == 1
 
 
-def test_beat_queues_a_batch_for_payments_left_waiting_with_none_queued(djstripe_rows, monkeypatch):
+def test_beat_queues_a_batch_for_payments_left_waiting_with_none_queued(djstripe_rows, queued):
     from django.core.cache import cache
 
     from stripe_integration import mirror
-    from stripe_integration.tasks import djstripe_sync_pending_task
 
-    queued = []
-    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
     assert mirror.djstripe_mirror_sweep() is False, "nothing waits"
 
     mirror._redis().sadd(mirror.PENDING_KEY, 12345)  # a change whose batch was never queued
@@ -229,45 +230,22 @@ def test_beat_queues_a_batch_for_payments_left_waiting_with_none_queued(djstripe
     assert len(queued) == 1 and cache.get(mirror._QUEUED_KEY) == 1
 
 
-def test_with_the_mirror_off_a_change_queues_nothing(
-    pay, settings, monkeypatch, django_capture_on_commit_callbacks
-):
+@pytest.mark.parametrize("mode", ["off", "lazy"])
+def test_off_or_lazy_a_change_queues_nothing(pay, settings, queued, mode, django_capture_on_commit_callbacks):
     from stripe_integration import mirror
-    from stripe_integration.tasks import djstripe_sync_pending_task
 
-    settings.DJSTRIPE_MIRROR = "off"
-    queued = []
-    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
+    settings.DJSTRIPE_MIRROR = mode
     with django_capture_on_commit_callbacks(execute=True):
-        assert pay(order_id="mirror-off").status_code == 201
+        assert pay(order_id=f"mirror-{mode}").status_code == 201
 
     assert queued == []
     assert mirror.djstripe_mirror_backlog() == 0
 
 
-def test_lazy_a_change_queues_nothing(pay, settings, monkeypatch, django_capture_on_commit_callbacks):
+def test_lazy_the_admin_action_queues_the_selected_payments_for_a_batch(pay, settings, queued, admin_client):
     from stripe_integration import mirror
-    from stripe_integration.tasks import djstripe_sync_pending_task
 
     settings.DJSTRIPE_MIRROR = "lazy"
-    queued = []
-    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
-    with django_capture_on_commit_callbacks(execute=True):
-        assert pay(order_id="mirror-lazy").status_code == 201
-
-    assert queued == []
-    assert mirror.djstripe_mirror_backlog() == 0
-
-
-def test_lazy_the_admin_action_queues_the_selected_payments_for_a_batch(
-    pay, settings, monkeypatch, admin_client
-):
-    from stripe_integration import mirror
-    from stripe_integration.tasks import djstripe_sync_pending_task
-
-    settings.DJSTRIPE_MIRROR = "lazy"
-    queued = []
-    monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: queued.append(options))
     payment = Payment.objects.get(public_id=pay(order_id="mirror-on-demand").json()["payment_id"])
 
     response = admin_client.post(
