@@ -242,17 +242,22 @@ def test_off_or_lazy_a_change_queues_nothing(pay, settings, queued, mode, django
     assert mirror.djstripe_mirror_backlog() == 0
 
 
-def test_lazy_the_admin_action_queues_the_selected_payments_for_a_batch(pay, settings, queued, admin_client):
-    from stripe_integration import mirror
-
-    settings.DJSTRIPE_MIRROR = "lazy"
-    payment = Payment.objects.get(public_id=pay(order_id="mirror-on-demand").json()["payment_id"])
-
-    response = admin_client.post(
+def _mirror_action_on_a_new_payment(admin_client, pay, *, order_id: str):
+    """Charges a payment, then runs "Mirror into dj-stripe" on it from the payments list."""
+    payment = Payment.objects.get(public_id=pay(order_id=order_id).json()["payment_id"])
+    return admin_client.post(
         "/admin/payments/payment/",
         {"action": "mirror_into_djstripe", "_selected_action": [payment.pk]},
         follow=True,
     )
+
+
+def test_lazy_the_admin_action_queues_the_selected_payments_for_a_batch(pay, settings, queued, admin_client):
+    from stripe_integration import mirror
+
+    settings.DJSTRIPE_MIRROR = "lazy"
+
+    response = _mirror_action_on_a_new_payment(admin_client, pay, order_id="mirror-on-demand")
 
     assert response.status_code == 200
     assert "1 payment(s) queued for the dj-stripe mirror" in response.content.decode()
@@ -264,13 +269,8 @@ def test_with_the_mirror_off_the_admin_action_says_so(pay, settings, admin_clien
     from stripe_integration import mirror
 
     settings.DJSTRIPE_MIRROR = "off"
-    payment = Payment.objects.get(public_id=pay(order_id="mirror-refused").json()["payment_id"])
 
-    response = admin_client.post(
-        "/admin/payments/payment/",
-        {"action": "mirror_into_djstripe", "_selected_action": [payment.pk]},
-        follow=True,
-    )
+    response = _mirror_action_on_a_new_payment(admin_client, pay, order_id="mirror-refused")
 
     assert "The dj-stripe mirror is off" in response.content.decode()
     assert mirror.djstripe_mirror_backlog() == 0
