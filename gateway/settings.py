@@ -51,6 +51,9 @@ def _required_in_production(name: str, dev_default: str) -> str:
 
 
 SECRET_KEY = _required_in_production("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+# Earlier values of DJANGO_SECRET_KEY, comma-separated, while it is rotated:
+# sessions, signed values and Idempotency-Key fingerprints made under them stay valid.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off.")
@@ -323,6 +326,10 @@ LOCALSTRIPE_QUIRKS = env.bool("LOCALSTRIPE_QUIRKS", default=not _stripe_key_from
 # answers with the first PaymentIntent); past it, reconciliation searches for the
 # PaymentIntent by our metadata first and never charges blindly.
 PSP_IDEMPOTENCY_WINDOW_HOURS = env.int("PSP_IDEMPOTENCY_WINDOW_HOURS", default=23)
+# How far the PSP's search index may lag behind its objects (Stripe: about a
+# minute). Reconciliation does not conclude "never charged" from a search
+# before a payment has been left alone this long.
+PSP_SEARCH_LAG_SECONDS = env.int("PSP_SEARCH_LAG_SECONDS", default=120)
 
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
 if STRIPE_LIVE_MODE:

@@ -35,6 +35,7 @@ from payments.money import format_money
 from payments.services.charges import payment_cancel, payment_charge
 from payments.services.events import payment_event_record
 from payments.services.payments import PaymentOutcome, payment_locked
+from payments.services.process import payment_resume
 
 logger = logging.getLogger("otp")
 
@@ -125,9 +126,21 @@ def otp_send(*, payment: Payment) -> None:
     logger.info("OTP sent for payment %s to %s", payment.public_id, mask_email(payment.email))
 
 
-def otp_verify(*, payment: Payment, code: str, client_id: int, actor: str) -> PaymentOutcome:
+def otp_verify(
+    *, payment: Payment, code: str, client_id: int, actor: str, operation: str = ""
+) -> PaymentOutcome:
     """Checks a code; on success uses it up and charges the payment through the
-    same service as every payment."""
+    same service as every payment.
+
+    `operation` (the request's Idempotency-Key operation) is recorded with the
+    verification: a retry of a request that verified the code and then failed
+    (a 5xx, a dead worker) goes on with the charge, as a payment's own retry
+    does, instead of being told the code is used up while the payment is
+    charged anyway."""
+    if operation and payment.events.filter(type=EventType.OTP_VERIFIED, data__operation=operation).exists():
+        if payment.status == PaymentStatus.REQUIRES_OTP:
+            return payment_charge(payment=payment, actor=actor)
+        return payment_resume(payment=payment, actor=actor)
     if not store.validate_allowed(client_id=client_id):
         raise RateLimited(
             "Too many code checks; slow down.", code="otp_rate_limited", headers={"Retry-After": "60"}
@@ -175,7 +188,11 @@ def otp_verify(*, payment: Payment, code: str, client_id: int, actor: str) -> Pa
         raise OtpExpired()
     with payment_locked(payment) as locked:
         payment_event_record(
-            payment=locked, type=EventType.OTP_VERIFIED, actor=actor, status_before=locked.status
+            payment=locked,
+            type=EventType.OTP_VERIFIED,
+            actor=actor,
+            status_before=locked.status,
+            data={"operation": operation} if operation else None,
         )
     return payment_charge(payment=payment, actor=actor)
 

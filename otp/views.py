@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from gateway.schema import IDEMPOTENCY_HEADER, error_responses
 from otp.serializers import OtpSendResponseSerializer, OtpValidateSerializer, PaymentReferenceSerializer
 from otp.services import otp_send_after_commit, otp_verify
-from payments.api import client_actor, idempotent, payment_body
+from payments.api import client_actor, idempotency_claim, idempotent, payment_body
 from payments.selectors import payment_get_for_otp
 from payments.serializers import PaymentAnswerSerializer
 
@@ -62,7 +62,12 @@ class OtpViewSet(viewsets.ViewSet):
         data = dict(serializer.validated_data)
         code = data.pop("otp")
         payment = payment_get_for_otp(client=request.auth, **data)
+        claim = idempotency_claim(request)
         outcome = otp_verify(
-            payment=payment, code=code, client_id=request.auth.pk, actor=client_actor(request)
+            payment=payment,
+            code=code,
+            client_id=request.auth.pk,
+            actor=client_actor(request),
+            operation=str(claim.operation_uuid) if claim else "",
         )
         return Response(payment_body(outcome))

@@ -25,6 +25,7 @@ from payments.services.idempotency import (
     idempotency_begin,
     idempotency_complete,
     idempotency_release,
+    idempotency_stored_answer,
 )
 
 # --- the Idempotency-Key header (`@idempotent` on a view method) ---------------------------
@@ -35,17 +36,25 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _NEVER_STORED = ("client_secret",)
 
 
-def request_fingerprint(request) -> str:
-    """The same parameters give the same fingerprint, whatever their order or spacing.
+def request_fingerprints(request) -> tuple[str, tuple[str, ...]]:
+    """The request's fingerprint, and the same under each secret being rotated
+    out (SECRET_KEY_FALLBACKS): the same parameters give the same fingerprint,
+    whatever their order or spacing, and a retry across a rotation of
+    DJANGO_SECRET_KEY is still recognised as the same request.
 
     A keyed hash (HMAC-SHA256 under the server's secret), never a plain one: the
     body may hold a raw card, and a plain hash of a card number can be brute-forced
     from the last4 and expiry the payment row keeps."""
     canonical = json.dumps(request.data, cls=JSONEncoder, sort_keys=True, separators=(",", ":"))
+    value = f"{request.method} {request.path}\n{canonical}"
     # The salt keeps its first module's name, so that stored fingerprints stay valid.
-    return salted_hmac(
-        "gateway.idempotency.fingerprint", f"{request.method} {request.path}\n{canonical}", algorithm="sha256"
-    ).hexdigest()
+    salt = "gateway.idempotency.fingerprint"
+    current = salted_hmac(salt, value, algorithm="sha256").hexdigest()
+    earlier = tuple(
+        salted_hmac(salt, value, secret=secret, algorithm="sha256").hexdigest()
+        for secret in settings.SECRET_KEY_FALLBACKS
+    )
+    return current, earlier
 
 
 def _stored_body(data) -> dict:
@@ -85,12 +94,14 @@ def idempotent(handler):
                     param="Idempotency-Key",
                 )
             return handler(self, request, *args, **kwargs)
+        fingerprint, earlier_fingerprints = request_fingerprints(request)
         claim = idempotency_begin(
             client=request.auth,
             key=key,
             method=request.method,
             path=request.path,
-            fingerprint=request_fingerprint(request),
+            fingerprint=fingerprint,
+            earlier_fingerprints=earlier_fingerprints,
         )
         if isinstance(claim, Replay):
             return Response(claim.body, status=claim.status, headers={REPLAYED_HEADER: "true"})
@@ -106,10 +117,18 @@ def idempotent(handler):
                 raise
             response = exception_handler(exc, {"view": self, "request": request})
         try:
-            idempotency_complete(claim=claim, status=response.status_code, body=_stored_body(response.data))
+            kept = idempotency_complete(
+                claim=claim, status=response.status_code, body=_stored_body(response.data)
+            )
         except Exception:
             _release_quietly(claim)
             raise
+        if not kept:
+            # This request's lease ran out and a retry took the key over: the
+            # retry's answer is the key's answer, once it has one.
+            stored = idempotency_stored_answer(claim=claim)
+            if stored is not None:
+                return Response(stored.body, status=stored.status, headers={REPLAYED_HEADER: "true"})
         return response
 
     return wrapper

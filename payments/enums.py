@@ -79,3 +79,4 @@ class EventType(models.TextChoices):
     STATUS_SYNCED = "status_synced"
     DISPUTE_CREATED = "dispute_created"
     REVIEW_REQUIRED = "review_required"
+    REVIEW_RESOLVED = "review_resolved"

@@ -40,6 +40,20 @@ class ApiClient(models.Model):
     is_anonymous = False
 
 
+class RandomUUIDHex(models.Func):
+    """A new random uuid, as the 32 hex digits a UUIDField keeps, made by the
+    database: the default of a uuid column for rows that an older release
+    inserts without naming it (a rolling deploy)."""
+
+    output_field = models.UUIDField()
+
+    def as_sql(self, compiler, connection, **extra_context):  # SQLite
+        return "(lower(hex(randomblob(16))))", []
+
+    def as_mysql(self, compiler, connection, **extra_context):
+        return "(REPLACE(UUID(), '-', ''))", []
+
+
 class Payment(models.Model):
     """One payment of one client. Card data is never stored: only a summary
     (brand, last4, expiry, fingerprint) and the PSP's PaymentMethod id."""
@@ -72,7 +86,10 @@ class Payment(models.Model):
 
     payment_method_id = models.CharField(max_length=255, blank=True)
     capture_method = models.CharField(
-        max_length=16, default="automatic", choices=[("automatic", "automatic"), ("manual", "manual")]
+        max_length=16,
+        default="automatic",
+        db_default="automatic",
+        choices=[("automatic", "automatic"), ("manual", "manual")],
     )
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True)
@@ -89,13 +106,13 @@ class Payment(models.Model):
     next_action = models.JSONField(null=True, blank=True)
     # Where the payer returns after 3-D Secure: kept, so that a charge sent again
     # (a retry, reconciliation) has the same parameters as the first under its key.
-    return_url = models.URLField(max_length=2000, blank=True)
+    return_url = models.URLField(max_length=2000, blank=True, db_default="")
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     # Why reconciliation could not settle this payment on its own (for example,
     # past the PSP's idempotency window it found no PaymentIntent, or several).
     # Empty when nothing needs an operator; shown in the admin and /metrics.
-    review_reason = models.CharField(max_length=200, blank=True)
+    review_reason = models.CharField(max_length=200, blank=True, db_default="")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -198,7 +215,9 @@ class IdempotencyKey(models.Model):
     its PSP idempotency key), or the seed of the refund's id. A retry after a
     5xx takes the same record over, so it reaches the same payment or refund and
     the same PSP operation, never a second one. `locked_until` is the claim's
-    lease: a claim left by a process that died is taken over after it."""
+    lease: a claim left by a process that died is taken over after it; a record
+    with no lease (claimed by a release before leases) is held for one lease
+    from its creation."""
 
     class State(models.TextChoices):
         IN_FLIGHT = "in_flight"
@@ -210,8 +229,13 @@ class IdempotencyKey(models.Model):
     path = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
-    operation_uuid = models.UUIDField(default=uuid.uuid4, editable=False)
+    operation_uuid = models.UUIDField(default=uuid.uuid4, db_default=RandomUUIDHex(), editable=False)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Which claim holds the record now: a new token at each claim and take-over.
+    # Completing or releasing is fenced by it, so a request whose lease ran out
+    # (and whose key another attempt took over) can neither overwrite the
+    # answer nor end the new holder's lease.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -15,7 +15,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from gateway.errors import ServiceUnavailable
+from gateway.errors import CardDeclined, InvalidRequest, ServiceUnavailable
 
 
 class PspOutcomeUnknown(ServiceUnavailable):
@@ -23,6 +23,15 @@ class PspOutcomeUnknown(ServiceUnavailable):
 
     default_code = "psp_timeout"
     default_detail = "The payment provider did not answer in time; the outcome will be reconciled."
+
+
+def psp_refused(error: Exception) -> bool:
+    """Whether a PSP error is a definite refusal of the operation itself (a
+    decline, a request the PSP rejects): only then may a payment be failed or a
+    refund given up. Anything else (an unknown outcome, a rejected API key, a
+    rate limit, an answer we cannot read) says nothing about the card: the
+    payment or refund stays as it is, retryable and reconcilable."""
+    return isinstance(error, (CardDeclined, InvalidRequest)) and not isinstance(error, PspOutcomeUnknown)
 
 
 @dataclass(frozen=True)

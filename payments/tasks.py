@@ -12,15 +12,17 @@ from payments.models import Payment
 def payment_charge_task(payment_pk: int) -> str:
     """Charges a payment queued by `async: true`. Safe to run twice: a payment
     that is no longer processing is left alone, and the PSP call carries the
-    payment's own idempotency key."""
+    payment's own idempotency key. Through reconciliation's one path, so that a
+    task run after the PSP's key window (a worker down for a day) searches for
+    the charge instead of sending it again blindly."""
     from gateway.errors import GatewayError
-    from payments.services.charges import payment_charge
+    from payments.services.reconcile import payment_reconcile
 
     payment = Payment.objects.get(pk=payment_pk)
     if payment.status != PaymentStatus.PROCESSING or payment.stripe_payment_intent_id:
         return payment.status
     try:
-        return payment_charge(payment=payment, actor="system:async").payment.status
+        return payment_reconcile(payment=payment, actor="system:async").status
     except GatewayError:
         # The decline is recorded on the payment; the client reads it from /status.
         return Payment.objects.get(pk=payment_pk).status

@@ -30,12 +30,14 @@ def test_create_api_client_prints_a_working_key_alone_on_the_last_line():
     assert client.key_prefix in raw_key
 
 
-def test_rotating_a_client_revokes_the_previous_key():
+def test_rotating_a_client_revokes_the_previous_key_and_keeps_the_client():
     first = _call("create_api_client", "demo").strip().splitlines()[-1]
+    client = api_client_get_by_key(raw_key=first)
     second = _call("create_api_client", "demo", "--rotate").strip().splitlines()[-1]
 
     assert api_client_get_by_key(raw_key=first) is None
-    assert api_client_get_by_key(raw_key=second) is not None
+    # The same client, with a new key: its payments and Idempotency-Keys stay its own.
+    assert api_client_get_by_key(raw_key=second).pk == client.pk
     assert ApiClient.objects.filter(name="demo", is_active=True).count() == 1
 
 

@@ -1,4 +1,8 @@
-from datetime import datetime
+"""/health (liveness) and /health/ready (readiness), called as a load balancer
+calls them: without an API key."""
+
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
@@ -7,23 +11,35 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api():
+def anonymous():
+    # Not named `api`: that is the merchant's client with a key (payments.tests.fixtures).
     return APIClient()
 
 
-def test_health_answers_like_the_seed(api):
-    response = api.get("/health")
+def test_health_answers_like_the_seed(anonymous):
+    response = anonymous.get("/health")
 
     assert response.status_code == 200
     body = response.json()
+    assert set(body) == {"status", "service", "version", "timestamp"}
     assert body["status"] == "healthy"
     assert body["service"] == "payment-gateway"
-    assert body["version"]
-    assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    assert re.fullmatch(r"\d+\.\d+\.\d+", body["version"])
+    assert abs(datetime.fromisoformat(body["timestamp"]) - datetime.now(UTC)) < timedelta(minutes=1)
 
 
-def test_ready_reports_every_real_dependency_ok(api, redis_client, kafka_brokers, localstripe):
-    response = api.get("/health/ready")
+def test_health_and_ready_need_no_key_and_ignore_a_wrong_one(redis_client, localstripe):
+    # A probe sends no key; a stray wrong one must not take the process out of rotation.
+    wrong = APIClient()
+    wrong.credentials(HTTP_AUTHORIZATION="Bearer gw_wrong_key_000000000000000000")
+
+    assert wrong.get("/health").status_code == 200
+    assert wrong.get("/health/ready").status_code == 200
+    assert wrong.get("/api/v1/payments").status_code == 401  # the key is wrong where one is needed
+
+
+def test_ready_reports_every_real_dependency_ok(anonymous, redis_client, kafka_brokers, localstripe):
+    response = anonymous.get("/health/ready")
 
     body = response.json()
     assert response.status_code == 200, body
@@ -37,20 +53,44 @@ def test_ready_reports_every_real_dependency_ok(api, redis_client, kafka_brokers
     }
 
 
-def test_ready_reports_the_database_vendor(api):
+def test_ready_reports_the_database_it_checked(anonymous, settings):
+    # Django names MariaDB's vendor "mysql"; the suite runs on MariaDB (make services).
+    vendor = {"django.db.backends.mysql": "mysql", "django.db.backends.sqlite3": "sqlite"}[
+        settings.DATABASES["default"]["ENGINE"]
+    ]
+
+    database = anonymous.get("/health/ready").json()["checks"]["database"]
+
+    assert (database["status"], database["required"], database["detail"]) == ("ok", True, vendor)
+    assert database["latency_ms"] >= 0
+
+
+def test_ready_answers_503_when_the_database_is_unreachable(anonymous, monkeypatch, closed_port, localstripe):
     from django.db import connection
 
-    body = api.get("/health/ready").json()
+    import gateway.health
 
-    assert body["checks"]["database"]["detail"] == connection.vendor
+    # The check's connection, pointed at a port where nothing listens: the test
+    # database itself must stay up for the rest of the request.
+    unreachable = connection.__class__(
+        {**connection.settings_dict, "HOST": "127.0.0.1", "PORT": closed_port}, alias="unreachable"
+    )
+    monkeypatch.setattr(gateway.health, "connection", unreachable)
+
+    response = anonymous.get("/health/ready")
+
+    body = response.json()
+    assert response.status_code == 503, body
+    assert body["status"] == "not_ready"
+    assert (body["checks"]["database"]["status"], body["checks"]["database"]["required"]) == ("down", True)
 
 
-def test_ready_reports_kafka_down_and_stays_ready(api, settings, closed_port, localstripe):
+def test_ready_reports_kafka_down_and_stays_ready(anonymous, settings, closed_port, localstripe):
     # Payments go on without Kafka (their events wait in the outbox), so a Kafka
     # outage must not take every gateway process out of the load balancer.
     settings.KAFKA_BROKERS = [f"127.0.0.1:{closed_port}"]
 
-    response = api.get("/health/ready")
+    response = anonymous.get("/health/ready")
 
     assert response.status_code == 200
     body = response.json()
@@ -61,20 +101,20 @@ def test_ready_reports_kafka_down_and_stays_ready(api, settings, closed_port, lo
     assert body["checks"]["database"]["status"] == "ok"
 
 
-def test_ready_answers_503_when_the_psp_is_unreachable(api, settings, closed_port):
+def test_ready_answers_503_when_the_psp_is_unreachable(anonymous, settings, closed_port):
     settings.STRIPE_API_BASE = f"http://127.0.0.1:{closed_port}"
 
-    response = api.get("/health/ready")
+    response = anonymous.get("/health/ready")
 
     assert response.status_code == 503
     assert response.json()["checks"]["psp"]["status"] == "down"
 
 
-def test_ready_treats_unset_kafka_as_disabled_not_down(api, settings, localstripe):
+def test_ready_treats_unset_kafka_as_disabled_not_down(anonymous, settings, localstripe):
     settings.KAFKA_BROKERS = []
     settings.REDIS_URL = ""
 
-    response = api.get("/health/ready")
+    response = anonymous.get("/health/ready")
 
     body = response.json()
     assert response.status_code == 200, body
@@ -82,7 +122,7 @@ def test_ready_treats_unset_kafka_as_disabled_not_down(api, settings, localstrip
     assert body["checks"]["redis"]["status"] == "disabled"
 
 
-def test_ready_answers_503_when_redis_is_unreachable(api, settings, closed_port, localstripe):
+def test_ready_answers_503_when_redis_is_unreachable(anonymous, settings, closed_port, localstripe):
     settings.CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -93,7 +133,7 @@ def test_ready_answers_503_when_redis_is_unreachable(api, settings, closed_port,
     settings.REDIS_URL = f"redis://127.0.0.1:{closed_port}/0"
     settings.KAFKA_BROKERS = []
 
-    response = api.get("/health/ready")
+    response = anonymous.get("/health/ready")
 
     assert response.status_code == 503
     assert response.json()["checks"]["redis"]["status"] == "down"

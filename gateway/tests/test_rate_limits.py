@@ -31,7 +31,10 @@ def test_the_limit_is_per_client_with_retry_after_and_ratelimit_headers(api, oth
     assert [a["RateLimit-Remaining"] for a in answers[:3]] == ["2", "1", "0"]
     assert answers[0]["RateLimit-Limit"] == "3"
     limited = answers[-1]
-    assert limited.json()["error"]["type"] == "rate_limit_error"
+    assert (limited.json()["error"]["type"], limited.json()["error"]["code"]) == (
+        "rate_limit_error",
+        "rate_limited",
+    )
     assert 1 <= int(limited["Retry-After"]) <= 60
     assert limited["RateLimit-Reset"] == limited["Retry-After"]  # one number, never "reset in 0 s"
     assert other.status_code == 200  # another client has its own budget
@@ -170,21 +173,36 @@ def test_missing_and_wrong_api_keys_are_limited_per_ip_before_any_key_lookup(lim
     assert good.get("/api/v1/payments").status_code == 429
 
 
-def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(limits, monkeypatch, localstripe):
+def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(
+    limits, settings, monkeypatch, redis_client, localstripe
+):
     import gateway.health
     import stripe_integration.health
 
-    limits(health_ready="3/m")
+    # An hour's window and an hour's cache: neither can end inside the test, however slow the machine.
+    limits(health_ready="3/h")
+    settings.HEALTH_CHECK_CACHE_SECONDS = 3600
     calls = []
     real_ping = stripe_integration.health.psp_ping
     monkeypatch.setattr(stripe_integration.health, "psp_ping", lambda: calls.append(1) or real_ping())
-    gateway.health._REMOTE_RESULTS.clear()
+    monkeypatch.setattr(gateway.health, "_REMOTE_RESULTS", {})  # no result cached by an earlier test
     poller = APIClient(REMOTE_ADDR=_new_ip())
 
-    answers = [poller.get("/health/ready").status_code for _ in range(4)]
+    answers = [poller.get("/health/ready") for _ in range(4)]
+    elsewhere = APIClient(REMOTE_ADDR=_new_ip()).get("/health/ready")
 
-    assert answers[:3] != [429, 429, 429] and answers[3] == 429
-    assert len(calls) == 1  # three checks within HEALTH_CHECK_CACHE_SECONDS: one PSP call
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a["RateLimit-Remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    limited = answers[3]
+    assert (limited.json()["error"]["type"], limited.json()["error"]["code"]) == (
+        "rate_limit_error",
+        "rate_limited",
+    )
+    assert 1 <= int(limited["Retry-After"]) <= 3600
+    assert "checks" not in limited.json()  # refused before any check ran
+    assert elsewhere.status_code == 200  # another address has its own budget
+    assert elsewhere["RateLimit-Remaining"] == "2"
+    assert len(calls) == 1  # four checks within HEALTH_CHECK_CACHE_SECONDS: one PSP call
     assert poller.get("/health").status_code == 200  # /health stays cheap and public
 
 

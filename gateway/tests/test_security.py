@@ -6,11 +6,15 @@ its Stripe signature instead (test_webhooks.py)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from payments.models import Payment, PaymentEvent
 from payments.services.api_clients import api_client_revoke
+from payments.tests.factories import SucceededPaymentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,51 +32,70 @@ def _call(client: APIClient, method: str, path: str, payment_id: str):
     return client.generic(method, url, "{}", content_type="application/json")
 
 
+@pytest.fixture
+def payment(merchant):
+    """The merchant's payment, made in the database: these tests are about who may
+    reach it, not about charging it."""
+    return SucceededPaymentFactory(
+        client=merchant,
+        order_id="secret-order-42",
+        description="secret description",
+        stripe_payment_intent_id="pi_3SecretIntent42",
+    )
+
+
+def _error_without_id(response, payment_id: str) -> dict:
+    """The error body, with the id the caller sent and the request id left out."""
+    error = json.loads(response.content.decode().replace(payment_id, "<payment_id>"))["error"]
+    return {**error, "request_id": None}
+
+
 def test_every_api_operation_is_listed():
     assert len(OPERATIONS) >= 14
     assert ("POST", "/api/v1/payments/process") in OPERATIONS
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_without_a_key_every_operation_is_401(method, path, pay):
-    payment_id = pay().json()["payment_id"]
-
-    response = _call(APIClient(), method, path, payment_id)
+def test_without_a_key_every_operation_is_401(method, path, payment):
+    response = _call(APIClient(), method, path, payment.public_id)
 
     assert response.status_code == 401, response.content
     assert response.json()["error"]["type"] == "authentication_error"
-    assert payment_id not in response.content.decode()
+    assert payment.public_id not in response.content.decode()
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_with_a_revoked_key_every_operation_is_401(method, path, pay, merchant):
-    payment_id = pay().json()["payment_id"]
+def test_with_a_revoked_key_every_operation_is_401(method, path, payment, merchant, api):
+    # The key worked (and is cached) until it was revoked.
+    assert api.get(f"/api/v1/payments/{payment.public_id}").status_code == 200
     api_client_revoke(client=merchant)
-    revoked = APIClient()
-    revoked.credentials(HTTP_AUTHORIZATION=f"Bearer {merchant.raw_key}")
 
-    response = _call(revoked, method, path, payment_id)
+    response = _call(api, method, path, payment.public_id)
 
     assert response.status_code == 401, response.content
-    assert payment_id not in response.content.decode()
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert payment.public_id not in response.content.decode()
 
 
 @pytest.mark.parametrize(("method", "path"), [op for op in OPERATIONS if "{" in op[1]])
-def test_another_clients_payment_is_a_404_that_says_nothing(method, path, pay, other_api):
-    body = pay(order_id="secret-order-42", description="secret description").json()
-    payment_id = body["payment_id"]
-
-    response = _call(other_api, method, path, payment_id)
+def test_another_clients_payment_is_a_404_that_says_nothing(method, path, payment, other_api):
+    response = _call(other_api, method, path, payment.public_id)
+    unknown = _call(other_api, method, path, "pay_does_not_exist")
 
     assert response.status_code == 404, response.content
     text = response.content.decode()
     assert "secret-order-42" not in text and "secret description" not in text
-    assert body["transaction_id"] not in text
+    assert payment.stripe_payment_intent_id not in text
+    # The same answer as for a payment that does not exist: nothing tells them apart.
+    assert unknown.status_code == 404
+    assert _error_without_id(response, payment.public_id) == _error_without_id(unknown, "pay_does_not_exist")
+    assert Payment.objects.get(pk=payment.pk).status == "succeeded"
+    assert not PaymentEvent.objects.filter(payment=payment).exists()
 
 
-def test_the_payment_list_shows_only_the_callers_payments(pay, other_api):
-    pay(order_id="mine")
+def test_the_payment_list_shows_only_the_callers_payments(payment, api, other_api):
+    assert [p["payment_id"] for p in api.get("/api/v1/payments").json()["results"]] == [payment.public_id]
     assert other_api.get("/api/v1/payments").json()["results"] == []
 
 

@@ -7,7 +7,11 @@ crash mid-call leaves a row that reconciliation can settle.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, InvalidStateTransition
 from payments.enums import EventType, PaymentStatus, transition_allowed
@@ -17,6 +21,7 @@ from payments.providers import (
     ChargeResult,
     PspOutcomeUnknown,
     get_provider,
+    psp_refused,
 )
 from payments.services.events import payment_event_record
 from payments.services.payments import (
@@ -48,6 +53,17 @@ def payment_charge(*, payment: Payment, actor: str) -> PaymentOutcome:
                     event_type=EventType.PROCESSING,
                     actor=actor,
                 )
+    elif payment_past_psp_idempotency_window(payment):
+        # It may have been sent before, and the PSP may have forgotten its key:
+        # a charge sent now could be a second one. Never sent; an operator decides
+        # (reconciliation searches the PSP for it first).
+        return PaymentOutcome(
+            payment=payment_park_for_review(
+                payment=payment,
+                reason="past the PSP's idempotency window with no known charge; not sent again",
+                actor=actor,
+            )
+        )
     request = ChargeRequest(
         amount_minor=payment.amount_minor,
         currency=payment.currency,
@@ -74,8 +90,13 @@ def payment_charge(*, payment: Payment, actor: str) -> PaymentOutcome:
             )
         return PaymentOutcome(payment=payment)
     except GatewayError as exc:
-        # The PSP answered: the charge did not happen (decline, invalid request,
-        # rejected key). Record why, then tell the client.
+        if not psp_refused(exc):
+            # Not the card's answer (our key was refused, the PSP is rate limiting or
+            # answered what we cannot read): nothing says the charge failed. The
+            # payment stays processing; a retry with the same key sends it again.
+            raise
+        # The PSP refused the charge (a decline, an invalid request). Record why,
+        # then tell the client.
         payment = payment_fail(
             payment=payment, code=exc.extra.get("decline_code") or exc.code, message=exc.message, actor=actor
         )
@@ -83,6 +104,13 @@ def payment_charge(*, payment: Payment, actor: str) -> PaymentOutcome:
         raise
     payment = payment_apply_charge_result(payment=payment, result=result, actor=actor)
     return PaymentOutcome(payment=payment, client_secret=result.client_secret, receipt_url=result.receipt_url)
+
+
+def payment_past_psp_idempotency_window(payment: Payment, *, now=None) -> bool:
+    """Whether the PSP may have forgotten the payment's charge key: a charge sent
+    again now could be a new one instead of the first one's answer."""
+    window = timedelta(hours=settings.PSP_IDEMPOTENCY_WINDOW_HOURS)
+    return payment.created_at <= (now or timezone.now()) - window
 
 
 def payment_fail(*, payment: Payment, code: str, message: str, actor: str) -> Payment:
@@ -227,7 +255,10 @@ def payment_capture(*, payment: Payment, amount_minor: int | None, actor: str) -
     result = get_provider().capture(
         payment_intent_id=payment.stripe_payment_intent_id,
         amount_minor=amount,
-        idempotency_key=f"gw-capture-{payment.uuid}",
+        # One key per amount: a retry of the same capture is the same call at the
+        # PSP, and a capture of another amount after a failed one is not refused
+        # as a reuse of the key for 24 hours.
+        idempotency_key=f"gw-capture-{payment.uuid}-{amount}",
     )
     return payment_apply_charge_result(
         payment=payment, result=result, actor=actor, event_type=EventType.CAPTURED

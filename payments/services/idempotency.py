@@ -17,6 +17,7 @@ same PSP idempotency key on every attempt.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -43,6 +44,7 @@ class Claim:
 
     record: IdempotencyKey
     resumed: bool
+    token: uuid.UUID | None = None
 
     @property
     def operation_uuid(self):
@@ -72,10 +74,21 @@ def _one_statement():
 
 
 def idempotency_begin(
-    *, client: ApiClient, key: str, method: str, path: str, fingerprint: str
+    *,
+    client: ApiClient,
+    key: str,
+    method: str,
+    path: str,
+    fingerprint: str,
+    earlier_fingerprints: tuple[str, ...] = (),
 ) -> Claim | Replay:
-    """Claims the key for this request, or answers what the first request got."""
+    """Claims the key for this request, or answers what the first request got.
+
+    `earlier_fingerprints`: the same request's fingerprint under secrets being
+    rotated out (SECRET_KEY_FALLBACKS), so that a retry during a rotation is
+    recognised as the same request, not refused as another one."""
     key = idempotency_key_validate(key)
+    token = uuid.uuid4()
     now = timezone.now()
     for _ in range(2):
         try:
@@ -87,9 +100,10 @@ def idempotency_begin(
                     path=path[:255],
                     fingerprint=fingerprint,
                     locked_until=_lease_end(now),
+                    claim_token=token,
                     expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
                 )
-                return Claim(record=record, resumed=False)
+                return Claim(record=record, resumed=False, token=token)
         except IntegrityError:
             existing = IdempotencyKey.objects.filter(client=client, key=key).first()
             if existing is None:
@@ -98,23 +112,27 @@ def idempotency_begin(
                 existing.delete()
                 continue
             if (
-                existing.fingerprint != fingerprint
+                existing.fingerprint not in (fingerprint, *earlier_fingerprints)
                 or existing.method != method
                 or existing.path != path[:255]
             ):
                 raise IdempotencyMismatch() from None
             if existing.state == IdempotencyKey.State.COMPLETED:
                 return Replay(status=existing.response_status, body=existing.response_body)
-            return _take_over(existing, now)
+            return _take_over(existing, now, token)
     raise Conflict("The Idempotency-Key could not be claimed; retry.", code="idempotency_key_in_use")
 
 
-def _take_over(record: IdempotencyKey, now) -> Claim:
+def _take_over(record: IdempotencyKey, now, token: uuid.UUID) -> Claim:
     """An in-flight record whose lease ran out (released after a 5xx, or left by
     a dead process) goes to this request; compare-and-set on the lease, so two
-    retries cannot both take it."""
-    if record.locked_until is not None and record.locked_until > now:
-        wait = max(1, int((record.locked_until - now).total_seconds()))
+    retries cannot both take it. A record with no lease was claimed by a
+    release from before leases: it is held for one lease from its creation."""
+    lease_end = record.locked_until or (
+        record.created_at + timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+    )
+    if lease_end > now:
+        wait = max(1, int((lease_end - now).total_seconds()))
         raise Conflict(
             "A request with this Idempotency-Key is still being processed.",
             code="idempotency_key_in_use",
@@ -122,28 +140,50 @@ def _take_over(record: IdempotencyKey, now) -> Claim:
         )
     taken = IdempotencyKey.objects.filter(
         pk=record.pk, state=IdempotencyKey.State.IN_FLIGHT, locked_until=record.locked_until
-    ).update(locked_until=_lease_end(now))
+    ).update(locked_until=_lease_end(now), claim_token=token)
     if not taken:
         raise Conflict(
             "A request with this Idempotency-Key is still being processed.",
             code="idempotency_key_in_use",
             headers={"Retry-After": "1"},
         )
-    return Claim(record=record, resumed=True)
+    return Claim(record=record, resumed=True, token=token)
 
 
-def idempotency_complete(*, claim: Claim, status: int, body: dict) -> None:
-    IdempotencyKey.objects.filter(pk=claim.record.pk).update(
-        state=IdempotencyKey.State.COMPLETED, response_status=status, response_body=body, locked_until=None
+def _held(claim: Claim):
+    """The claim's record, only while this claim still holds it (the fence)."""
+    return IdempotencyKey.objects.filter(
+        pk=claim.record.pk, state=IdempotencyKey.State.IN_FLIGHT, claim_token=claim.token
     )
 
 
-def idempotency_release(*, claim: Claim) -> None:
+def idempotency_complete(*, claim: Claim, status: int, body: dict) -> bool:
+    """Stores the definite answer, if this claim still holds the key. False when
+    its lease ran out and another attempt took the key over: that attempt works
+    on the same operation and stores the answer; this one's is not kept."""
+    return bool(
+        _held(claim).update(
+            state=IdempotencyKey.State.COMPLETED,
+            response_status=status,
+            response_body=body,
+            locked_until=None,
+        )
+    )
+
+
+def idempotency_stored_answer(*, claim: Claim) -> Replay | None:
+    """The answer stored for the claim's key by whichever attempt holds it now,
+    if it has completed: what a request whose claim was taken over answers, so
+    that every answer to one key is the same."""
+    record = IdempotencyKey.objects.filter(pk=claim.record.pk, state=IdempotencyKey.State.COMPLETED).first()
+    return None if record is None else Replay(status=record.response_status, body=record.response_body)
+
+
+def idempotency_release(*, claim: Claim) -> bool:
     """Ends the claim's lease after a server-side failure, so that a retry takes
-    the record over at once and resumes the same operation."""
-    IdempotencyKey.objects.filter(pk=claim.record.pk, state=IdempotencyKey.State.IN_FLIGHT).update(
-        locked_until=timezone.now()
-    )
+    the record over at once and resumes the same operation. Only while this
+    claim still holds it: a stale request never ends its successor's lease."""
+    return bool(_held(claim).update(locked_until=timezone.now()))
 
 
 def idempotency_purge_expired(*, now=None) -> int:

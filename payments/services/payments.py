@@ -80,6 +80,15 @@ def payment_locked(payment: Payment) -> Iterator[Payment]:
         yield payment_lock(payment=payment)
 
 
+class PaymentAlreadyRecorded(Exception):
+    """Another attempt of the same request (its Idempotency-Key's operation)
+    recorded this payment first: go on with it, never answer a conflict."""
+
+    def __init__(self, payment: Payment):
+        super().__init__(payment.public_id)
+        self.payment = payment
+
+
 class PaymentRowMoved(Exception):
     """A compare-and-set save found the payment no longer in the status it expected."""
 
@@ -172,6 +181,9 @@ def payment_create(
                 data={"amount_minor": data.amount_minor, "currency": data.currency},
             )
     except IntegrityError as exc:
+        earlier = Payment.objects.filter(client=client, uuid=data.uuid).first() if data.uuid else None
+        if earlier is not None:
+            raise PaymentAlreadyRecorded(earlier) from exc
         raise Conflict(
             f"A payment with payment_id '{public_id}' already exists.",
             code="duplicate_payment_id",

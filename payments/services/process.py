@@ -18,8 +18,13 @@ from payments.providers import (
     CardInput,
     get_provider,
 )
-from payments.services.charges import payment_charge, payment_sync_from_psp
+from payments.services.charges import (
+    payment_charge,
+    payment_past_psp_idempotency_window,
+    payment_sync_from_psp,
+)
 from payments.services.payments import (
+    PaymentAlreadyRecorded,
     PaymentInput,
     PaymentOutcome,
     payment_create,
@@ -28,7 +33,6 @@ from payments.services.payments import (
 )
 from payments.services.reconcile import (
     RECONCILABLE_STATUSES,
-    payment_past_psp_idempotency_window,
     payment_reconcile,
 )
 from payments.signals import payment_held_for_otp
@@ -126,13 +130,18 @@ def payment_process(
         method = get_provider().tokenize_card(card=card)
         data = replace(data, payment_method_id=method.payment_method_id, card=None)
     charge_now = not needs_otp and not run_async
-    payment = payment_create(
-        client=client,
-        data=data,
-        actor=actor,
-        status=PaymentStatus.PROCESSING if charge_now else PaymentStatus.PENDING,
-        card=method.card if method is not None else None,
-    )
+    try:
+        payment = payment_create(
+            client=client,
+            data=data,
+            actor=actor,
+            status=PaymentStatus.PROCESSING if charge_now else PaymentStatus.PENDING,
+            card=method.card if method is not None else None,
+        )
+    except PaymentAlreadyRecorded as exc:
+        # This request's lease ran out while it worked, and a retry with its key
+        # took over and recorded the payment: the same payment, resumed.
+        return _payment_resume(payment=exc.payment, actor=actor, needs_otp=needs_otp, run_async=run_async)
     return _payment_advance(payment=payment, actor=actor, needs_otp=needs_otp, run_async=run_async)
 
 
@@ -151,6 +160,12 @@ def _payment_advance(*, payment: Payment, actor: str, needs_otp: bool, run_async
     if payment.status == PaymentStatus.PENDING and run_async:
         return PaymentOutcome(payment=payment_queue(payment=payment, actor=actor))
     return payment_charge(payment=payment, actor=actor)
+
+
+def payment_resume(*, payment: Payment, actor: str) -> PaymentOutcome:
+    """A retry of a request that started charging this payment and then failed
+    (a 5xx, a dead worker): goes on from where it stopped, or answers its outcome."""
+    return _payment_resume(payment=payment, actor=actor, needs_otp=False, run_async=False)
 
 
 def _payment_resume(*, payment: Payment, actor: str, needs_otp: bool, run_async: bool) -> PaymentOutcome:

@@ -7,22 +7,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from gateway.errors import Conflict, GatewayError, InvalidRequest
-from payments.enums import EventType, PaymentStatus
+from payments.enums import EventType, PaymentStatus, RefundStatus
 from payments.models import Payment
-from payments.providers import (
-    get_provider,
-)
+from payments.providers import RefundRequest, get_provider
 from payments.services.charges import (
     payment_apply_charge_result,
     payment_charge,
     payment_fail,
+    payment_past_psp_idempotency_window,
     payment_sync_from_psp,
 )
+from payments.services.events import payment_event_record
 from payments.services.payments import (
     payment_charge_is_ours,
+    payment_locked,
     payment_park_for_review,
 )
 
@@ -37,31 +39,48 @@ def payment_reconcile(*, payment: Payment, actor: str) -> Payment:
     """Settles a payment whose outcome the gateway does not know yet.
 
     With a PaymentIntent id, the PSP's current state decides. A payment left
-    `processing` with no PaymentIntent (the charge call timed out or never got
-    an answer) is charged again with the same idempotency key while the PSP
-    still remembers that key: it answers with the first charge if there was
-    one, so nothing is charged twice. Past that window a resent charge would
-    be a new one, so the PaymentIntent is searched for by our metadata
-    instead; when the search cannot decide, the payment is parked for an
-    operator (review_reason). Idempotent: a settled payment is returned unchanged.
+    `processing` with no PaymentIntent (the charge call timed out, failed
+    without an answer, or never left: the process died first) is found, never
+    charged, by a search of the PSP for our metadata: reconciliation sends a
+    charge only when the gateway promised one (a payment queued with
+    `async: true`, answered 202) and the PSP still remembers its key. A
+    synchronous request that died may have been retried by its client without
+    a key, as a second payment; charging the first one hours later would charge
+    twice. When the search cannot decide, the payment is parked for an operator
+    (review_reason). Idempotent: a settled payment is returned unchanged.
     """
     if payment.status not in RECONCILABLE_STATUSES:
         return payment
     if payment.stripe_payment_intent_id:
         return payment_sync_from_psp(payment=payment, actor=actor)
     if payment.status == PaymentStatus.PROCESSING and payment.payment_method_id:
-        if payment_past_psp_idempotency_window(payment):
-            return _payment_reconcile_by_search(payment=payment, actor=actor)
-        try:
-            return payment_charge(payment=payment, actor=actor).payment
-        except GatewayError:
-            return Payment.objects.get(pk=payment.pk)  # the decline is recorded on the payment
+        if payment_charge_promised(payment) and not payment_past_psp_idempotency_window(payment):
+            try:
+                return payment_charge(payment=payment, actor=actor).payment
+            except GatewayError:
+                return Payment.objects.get(pk=payment.pk)  # a decline is recorded on the payment
+        if not payment_searchable(payment):
+            return payment  # the PSP's search may not show it yet: next round
+        return _payment_reconcile_by_search(payment=payment, actor=actor)
     return payment
 
 
-def payment_past_psp_idempotency_window(payment: Payment, *, now=None) -> bool:
-    window = timedelta(hours=settings.PSP_IDEMPOTENCY_WINDOW_HOURS)
-    return payment.created_at <= (now or timezone.now()) - window
+def payment_charge_promised(payment: Payment) -> bool:
+    """Whether the gateway owes this payment its charge: its client was told
+    `processing` (queued with `async`, or the charge's answer was lost and the
+    request answered 202), so it will not send a second payment, and a charge
+    that never left, or whose answer was lost, is still to be sent."""
+    return payment.events.filter(
+        Q(type=EventType.PROCESSING, data__async=True) | Q(type=EventType.CHARGE_UNKNOWN)
+    ).exists()
+
+
+def payment_searchable(payment: Payment, *, now=None) -> bool:
+    """Whether the PSP's search index covers a charge sent for this payment: the
+    index lags (about a minute at Stripe), so a payment younger than
+    PSP_SEARCH_LAG_SECONDS may not be found although it was charged."""
+    lag = timedelta(seconds=settings.PSP_SEARCH_LAG_SECONDS)
+    return payment.updated_at <= (now or timezone.now()) - lag
 
 
 def _payment_reconcile_by_search(*, payment: Payment, actor: str) -> Payment:
@@ -89,12 +108,35 @@ def _payment_reconcile_by_search(*, payment: Payment, actor: str) -> Payment:
     return payment_park_for_review(payment=payment, reason=reason, actor=actor)
 
 
-def payment_review_resolve(*, payment: Payment, payment_intent_id: str, actor: str) -> Payment:
-    """An operator's decision on a parked payment: settle it from the
-    PaymentIntent they found at the PSP, or (no id) record that it was never
-    charged, which fails it."""
+_MONEY_HELD = ("succeeded", "requires_capture", "processing", "requires_action")
+
+
+def payment_review_resolve(
+    *,
+    payment: Payment,
+    payment_intent_id: str,
+    actor: str,
+    not_charged: bool = False,
+    return_charge: bool = False,
+) -> Payment:
+    """An operator's decision on a parked payment, always checked against the PSP
+    again, never taken on the operator's word alone:
+
+    - `payment_intent_id`: settle it from the PaymentIntent they found (it must
+      be this payment's). Refused while the PSP holds money for a payment we
+      recorded failed or canceled: that needs `return_charge`.
+    - `not_charged`: no charge exists. The PSP is asked again (the payment's
+      PaymentIntent, and a search by our metadata); refused if any of them
+      holds money. Fails the payment if it is not final yet.
+    - `return_charge`: the PSP took money for a payment recorded failed or
+      canceled (a charge that succeeded after we gave up on it). The money goes
+      back: an authorization is canceled, a capture refunded in full, with a
+      key of its own; the review is cleared once the PSP confirms it.
+    """
     if not payment.review_reason:
         raise Conflict("This payment does not need a review.", code="no_review_needed")
+    if return_charge:
+        return _review_return_charge(payment=payment, actor=actor)
     if payment_intent_id:
         result = get_provider().retrieve_charge(payment_intent_id=payment_intent_id)
         if result.payment_intent_id != payment_intent_id or not payment_charge_is_ours(
@@ -107,13 +149,113 @@ def payment_review_resolve(*, payment: Payment, payment_intent_id: str, actor: s
         payment = payment_apply_charge_result(
             payment=payment, result=result, actor=actor, event_type=EventType.STATUS_SYNCED
         )
+        if payment.status in _NOT_CHARGED and result.status in _MONEY_HELD:
+            raise Conflict(
+                f"The PSP holds money for {payment_intent_id} ({result.status}) but this payment is recorded "
+                f"{payment.status}; return the charge (--return-charge) to resolve it.",
+                code="psp_holds_money",
+            )
+    elif not_charged:
+        held = [r for r in _psp_charges_of(payment) if r.status in _MONEY_HELD]
+        if held:
+            raise Conflict(
+                "The PSP shows a charge for this payment: "
+                + ", ".join(f"{r.payment_intent_id} ({r.status})" for r in held),
+                code="psp_holds_money",
+            )
+        if payment.status not in _NOT_CHARGED:
+            payment = payment_fail(
+                payment=payment,
+                code="not_charged",
+                message="An operator found no charge at the PSP after reconciliation could not decide.",
+                actor=actor,
+            )
     else:
-        payment = payment_fail(
-            payment=payment,
-            code="not_charged",
-            message="An operator found no charge at the PSP after reconciliation could not decide.",
-            actor=actor,
+        raise InvalidRequest("Say what was found: a PaymentIntent, not charged, or return the charge.")
+    return _review_clear(
+        payment=payment, actor=actor, data={"decision": "settled" if payment_intent_id else "not_charged"}
+    )
+
+
+_NOT_CHARGED = (PaymentStatus.FAILED, PaymentStatus.CANCELED)
+
+
+def _psp_charges_of(payment: Payment) -> list:
+    """Every PaymentIntent of this payment at the PSP: its own, and any other a
+    search by our metadata finds."""
+    provider = get_provider()
+    found = {}
+    if payment.stripe_payment_intent_id:
+        found[payment.stripe_payment_intent_id] = provider.retrieve_charge(
+            payment_intent_id=payment.stripe_payment_intent_id
         )
-    Payment.objects.filter(pk=payment.pk).update(review_reason="")
-    payment.review_reason = ""
+    for result in provider.find_charges(metadata={"gateway_payment_uuid": str(payment.uuid)}):
+        found.setdefault(result.payment_intent_id, result)
+    return [r for r in found.values() if payment_charge_is_ours(payment=payment, result=r)]
+
+
+def _review_return_charge(*, payment: Payment, actor: str) -> Payment:
+    if payment.status not in _NOT_CHARGED:
+        raise Conflict(
+            "Only a payment recorded failed or canceled has a charge to return; "
+            f"this one is {payment.status}.",
+            code="nothing_to_return",
+        )
+    provider = get_provider()
+    returned = []
+    for result in _psp_charges_of(payment):
+        if result.status == "requires_capture":
+            provider.cancel(
+                payment_intent_id=result.payment_intent_id, idempotency_key=f"gw-review-cancel-{payment.uuid}"
+            )
+            returned.append({"payment_intent": result.payment_intent_id, "canceled": True})
+        elif result.status == "succeeded":
+            left = result.amount_received_minor - sum(
+                r.amount_minor
+                for r in provider.list_refunds(payment_intent_id=result.payment_intent_id)
+                if r.status != RefundStatus.FAILED
+            )
+            if left > 0:
+                refund = provider.refund(
+                    request=RefundRequest(
+                        payment_intent_id=result.payment_intent_id,
+                        amount_minor=left,
+                        idempotency_key=f"gw-review-refund-{result.payment_intent_id}-{left}",
+                        metadata={"payment_id": payment.public_id, "review": "return_charge"},
+                    )
+                )
+                if refund.status != RefundStatus.SUCCEEDED:
+                    raise Conflict(
+                        f"The PSP's refund {refund.refund_id} is {refund.status}; "
+                        "run this again once it settles.",
+                        code="return_pending",
+                    )
+                returned.append(
+                    {
+                        "payment_intent": result.payment_intent_id,
+                        "refund": refund.refund_id,
+                        "amount_minor": left,
+                    }
+                )
+        elif result.status in _MONEY_HELD:
+            raise Conflict(
+                f"{result.payment_intent_id} is {result.status} at the PSP; wait until it settles.",
+                code="return_pending",
+            )
+    return _review_clear(
+        payment=payment, actor=actor, data={"decision": "charge_returned", "returned": returned}
+    )
+
+
+def _review_clear(*, payment: Payment, actor: str, data: dict) -> Payment:
+    with payment_locked(payment) as payment:
+        payment_event_record(
+            payment=payment,
+            type=EventType.REVIEW_RESOLVED,
+            actor=actor,
+            status_before=payment.status,
+            data=data,
+        )
+        payment.review_reason = ""
+        payment.save(update_fields=["review_reason", "updated_at"])
     return payment

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.db import IntegrityError
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from gateway.errors import Conflict, GatewayError, InvalidRequest
 from payments.enums import REFUNDABLE_STATUSES, EventType, PaymentStatus, RefundReason, RefundStatus
 from payments.models import Payment, Refund
 from payments.money import format_amount
-from payments.providers import PspOutcomeUnknown, RefundRequest, get_provider
+from payments.providers import PspOutcomeUnknown, RefundRequest, get_provider, psp_refused
 from payments.services.events import payment_event_record
 from payments.services.payments import payment_locked, payment_transition
 from payments.signals import psp_state_applied_after_commit
@@ -196,15 +197,23 @@ def payment_refund(
     if resume and public_id:
         earlier = Refund.objects.filter(public_id=public_id, payment=payment).first()
         if earlier is not None:
-            return (
-                refund_send(refund=earlier, actor=actor)
-                if earlier.status == RefundStatus.PENDING
-                else earlier
-            )
-    refund = _reserve(
-        payment=payment, amount_minor=amount_minor, reason=reason, actor=actor, public_id=public_id
-    )
+            return _refund_pick_up(earlier, actor=actor)
+    try:
+        refund = _reserve(
+            payment=payment, amount_minor=amount_minor, reason=reason, actor=actor, public_id=public_id
+        )
+    except IntegrityError:
+        # Another attempt of the same submission reserved it meanwhile (a retry
+        # that took the key over while this one was still working): the same refund.
+        earlier = Refund.objects.filter(public_id=public_id, payment=payment).first() if public_id else None
+        if earlier is None:
+            raise
+        return _refund_pick_up(earlier, actor=actor)
     return refund_send(refund=refund, actor=actor)
+
+
+def _refund_pick_up(refund: Refund, *, actor: str) -> Refund:
+    return refund_send(refund=refund, actor=actor) if refund.status == RefundStatus.PENDING else refund
 
 
 def refund_send(*, refund: Refund, actor: str) -> Refund:
@@ -224,6 +233,10 @@ def refund_send(*, refund: Refund, actor: str) -> Refund:
         # until the webhook or reconciliation (refund_reconcile) settles it.
         return refund
     except GatewayError as exc:
+        if not psp_refused(exc):
+            # Not a refusal of this refund (our key was refused, a rate limit):
+            # it stays pending, its amount reserved, and is sent again.
+            raise
         refund_settle(
             refund=refund,
             status=RefundStatus.FAILED,

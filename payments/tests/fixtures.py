@@ -88,3 +88,41 @@ def psp_refunds(payment_intent_id: str) -> list:
     from stripe_integration.client import refund_list_for_payment_intent
 
     return refund_list_for_payment_intent(payment_intent_id=payment_intent_id)
+
+
+@pytest.fixture
+def sim_clock(monkeypatch):
+    """The test's clock (payments.tests.fake_psp.SimClock): django.utils.timezone.now
+    reads it, so leases, windows, expiries and ages move only by clock.advance()."""
+    from django.utils import timezone
+
+    from payments.tests.fake_psp import SimClock
+
+    clock = SimClock()
+    monkeypatch.setattr(timezone, "now", clock.now)
+    return clock
+
+
+@pytest.fixture
+def fake_psp(settings, sim_clock):
+    """The in-process fake PSP with Stripe's semantics (payments.tests.fake_psp),
+    as the gateway's payment provider, on the test's clock."""
+    from payments.tests import fake_psp as module
+
+    psp = module.FakePsp(sim_clock)
+    module.install(psp)
+    settings.PAYMENT_PROVIDER = "payments.tests.fake_psp.current"
+    yield psp
+    module.install(None)
+
+
+@pytest.fixture
+def fake_pay(api, fake_psp):
+    """POSTs /payments/process with a valid body, with overrides, to the fake PSP."""
+
+    def _pay(headers=None, **overrides):
+        return api.post(
+            "/api/v1/payments/process", payment_body(**overrides), format="json", **(headers or {})
+        )
+
+    return _pay

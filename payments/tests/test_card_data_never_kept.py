@@ -1,6 +1,7 @@
 """No card number (PAN) or CVC is stored, logged or answered after raw-card payments."""
 
 import logging
+import re
 
 import pytest
 from django.db import connection
@@ -59,9 +60,54 @@ def test_a_card_number_that_reaches_a_log_line_is_redacted():
     assert redact_card_numbers("card 4242424242424242.") == "card [REDACTED PAN]."
 
 
-def test_the_stripe_logger_never_logs_request_bodies():
-    # Its DEBUG lines carry the card; LOG_LEVEL=DEBUG must not turn them on.
-    assert logging.getLogger("stripe").getEffectiveLevel() >= logging.INFO
+def _record_text(record: logging.LogRecord) -> str:
+    """All a formatter could write of a record: the message, every attribute
+    (arguments and `extra` fields, which a JSON formatter writes too) and the traceback."""
+    traceback = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+    return "\n".join([record.getMessage(), repr(vars(record)), traceback])
+
+
+class _TextsHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.texts: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.texts.append((record.name, record.levelno, _record_text(record)))
+
+
+@pytest.fixture
+def emitted_records():
+    """(logger, level, text) of every record as it was emitted: read by a handler
+    placed first on the root logger, before the console handler's redaction filter
+    masks a card in the record itself. What the code logs, not what the mask leaves."""
+    handler = _TextsHandler()
+    root = logging.getLogger()
+    root.handlers.insert(0, handler)
+    yield handler.texts
+    root.removeHandler(handler)
+
+
+def test_at_log_level_debug_the_psp_calls_of_a_raw_card_payment_log_no_card(pay, caplog, emitted_records):
+    # LOG_LEVEL=DEBUG lowers the root logger, as caplog does here. stripe-python's
+    # DEBUG lines carry each request body (card[number]=…&card[cvc]=…): they must
+    # not become records, whatever the root's level.
+    caplog.set_level(logging.DEBUG)
+
+    response = pay(card=card("4000002500003155", cvc="987"))
+
+    texts = [text for _, _, text in emitted_records]
+    assert response.status_code == 201, response.json()
+    # The capture sees the PSP traffic at DEBUG: the tokenization call is there.
+    assert any("POST /v1/payment_methods" in text for text in texts)
+    stripe_debug = [
+        text
+        for name, level, text in emitted_records
+        if name.split(".")[0] == "stripe" and level < logging.INFO
+    ]
+    assert stripe_debug == []
+    assert not [text for text in texts if "4000002500003155" in text]
+    assert not [text for text in texts if re.search(r"cvc\W{0,8}987", text, re.IGNORECASE)]
 
 
 def test_stripe_python_never_prints_request_bodies_whatever_stripe_log_says(monkeypatch):

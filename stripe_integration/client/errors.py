@@ -56,8 +56,13 @@ def _invalid(exc, unknown: bool) -> GatewayError:
 
 
 def _authentication(exc, unknown: bool) -> GatewayError:
-    return PspError(
-        "The gateway could not authenticate with the payment provider.", code="psp_authentication_failed"
+    # A rotated or restricted key (401/403): Stripe refused the request before
+    # doing anything. It is the gateway's fault, not the card's: a 503 that
+    # leaves the payment retryable, never a decline.
+    return ServiceUnavailable(
+        "The gateway could not authenticate with the payment provider; nothing was charged. Retry later.",
+        code="psp_authentication_failed",
+        headers={"Retry-After": "30"},
     )
 
 

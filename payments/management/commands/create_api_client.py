@@ -11,7 +11,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rotate",
             action="store_true",
-            help="Revoke the active clients of this name first (used for the demo key).",
+            help=(
+                "Give the active client of this name a new key (the old key stops working at once); "
+                "its payments and Idempotency-Keys stay its own. Used for the demo key."
+            ),
         )
 
     def handle(self, *args, name: str, rotate: bool, **options):
