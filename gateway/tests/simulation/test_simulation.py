@@ -107,7 +107,8 @@ def test_every_fault_and_interleaving_of_one_operation(simulate):
             pytest.fail(report(f"program {number} ({name})", steps, failure, simulate), pytrace=False)
     print(
         f"\nexhaustive: {len(programs)} programs, {totals['operations']} operations, "
-        f"{totals['interleavings']} interleavings, {totals['crashes']} crashes, {totals['faults armed']} faults armed"
+        f"{totals['interleavings']} interleavings, {totals['crashes']} crashes, "
+        f"{totals['faults armed']} faults armed"
     )
     assert totals["interleavings"] >= len(programs) // 2
 
