@@ -12,12 +12,15 @@ STAMP := $(VENV)/.requirements-dev
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=off
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-fresh services services-down services-status cluster cluster-down chaos kafka-up lock \
+.PHONY: help venv run test test-fast simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down chaos kafka-up lock \
         fmt lint build clean docker-run manage migrate bench soak profile fuzz reliability
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
 	@echo "make test           start the real services, then run every test against them"
+	@echo "make test-fast      the unit tests and the simulation, no service (SQLite, the fake PSP)"
+	@echo "make simulate       random simulation runs for SIM_SECONDS (120); prints the seed to replay"
+	@echo "make simulate-mutants  each hand-written mutant of the money code must be caught" 
 	@echo "make services       install and start MariaDB, Redis, Kafka, localstripe, Celery"
 	@echo "make services-down  stop the services that 'make services' started (and the cluster)"
 	@echo "make cluster        3 Kafka brokers, 3 gateways behind HAProxy, 2 worker nodes, 1 beat"
@@ -71,6 +74,30 @@ test: services cluster
 	set -a && . scripts/services.env && set +a && \
 	  env $(TEST_ENV) $(VENV)/bin/pytest --log-file=.test-artifacts/pytest-log.txt --log-file-level=INFO $(PYTEST_ARGS) && \
 	  $(PY) scripts/scan_card_data.py
+
+# The inner loop: the tests marked `fast` (unit tests, the exactly-once
+# regressions and the simulation against the fake PSP) with no service at all:
+# SQLite in memory, tables made from the models (no migrations), a local-memory
+# cache, Celery in-process. Any service variable of the shell is dropped.
+NO_SERVICES := env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u KAFKA_BROKERS -u REQUIRE_SERVICES \
+	-u STRIPE_API_BASE -u STRIPE_SECRET_KEY DJANGO_DEBUG=true
+FAST_ARGS := -m fast --no-migrations -p no:cacheprovider -q
+test-fast: venv
+	$(NO_SERVICES) $(VENV)/bin/pytest $(FAST_ARGS) $(PYTEST_ARGS)
+
+# Random programs for SIM_SECONDS (SIM_SEED=n replays from seed n); a failure
+# prints its seed and its shrunk steps. Figures into docs/RELIABILITY.md.
+SIM_SECONDS ?= 120
+simulate: venv
+	mkdir -p .test-artifacts
+	set -o pipefail && $(NO_SERVICES) SIM_SECONDS=$(SIM_SECONDS) $(VENV)/bin/pytest $(FAST_ARGS) -s \
+	  gateway/tests/simulation/test_simulation.py::test_simulation 2>&1 | tee .test-artifacts/simulate.txt
+	$(PY) -m gateway.tests.simulation.report .test-artifacts/simulate.txt
+
+# Each mutant of gateway/tests/simulation/mutants.py applied in turn; the
+# simulation's default run must catch every one. The table into docs/RELIABILITY.md.
+simulate-mutants: venv
+	$(PY) -m gateway.tests.simulation.mutants $(MUTANTS)
 
 # A longer Schemathesis run than the bounded one in `make test` (gateway/tests/scenarios/test_fuzz_schema.py).
 FUZZ_EXAMPLES ?= 500

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -505,6 +506,14 @@ def markdown(results: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sections_kept(doc: str) -> str:
+    """The sections other commands write (the cluster under chaos, the
+    simulation): everything from the first second-level heading on."""
+    match = re.search(r"^## ", doc, re.MULTILINE)
+    return "\n" + doc[match.start() :] if match else ""
+
+
 if __name__ == "__main__":
-    (ROOT / "docs" / "RELIABILITY.md").write_text(markdown(run()))
+    path = ROOT / "docs" / "RELIABILITY.md"
+    path.write_text(markdown(run()) + sections_kept(path.read_text() if path.exists() else ""))
     print((ROOT / "docs" / "RELIABILITY.md").read_text())

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from payments.services.operators import OPERATORS_GROUP
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fast]
 
 # The views every ModelAdmin has; anything else its get_urls() adds is custom.
 _STANDARD_VIEWS = {"changelist", "add", "history", "delete", "change", "autocomplete"}

@@ -1,7 +1,11 @@
 """The scanner `make test` runs over everything a test run leaves behind
 (scripts/scan_card_data.py) finds card data, and only card data."""
 
+import pytest
+
 from conftest import load_script
+
+pytestmark = pytest.mark.fast
 
 scanner = load_script("scan_card_data")
 

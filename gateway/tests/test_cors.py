@@ -1,4 +1,7 @@
+import pytest
 from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.fast
 
 
 def _preflight(origin):

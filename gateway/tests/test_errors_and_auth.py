@@ -53,7 +53,7 @@ def api(client_and_key):
     return api
 
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__), pytest.mark.fast]
 
 
 def _assert_error_body(response, status, code):

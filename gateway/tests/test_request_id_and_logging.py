@@ -7,6 +7,8 @@ from rest_framework.test import APIClient
 from gateway.logging import JsonFormatter, RequestIdFilter
 from gateway.request_context import reset_request_id, set_request_id
 
+pytestmark = pytest.mark.fast
+
 
 def test_a_given_request_id_is_echoed_back():
     response = APIClient().get("/health", HTTP_X_REQUEST_ID="order-42.retry_1")

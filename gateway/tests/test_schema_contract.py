@@ -7,6 +7,8 @@ import re
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+pytestmark = pytest.mark.fast
+
 TAGS = {"payments", "otp", "stripe", "health"}
 
 

@@ -16,7 +16,7 @@ from payments.models import Payment, PaymentEvent
 from payments.services.api_clients import api_client_revoke
 from payments.tests.factories import SucceededPaymentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fast]
 
 _SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
 OPERATIONS = sorted(

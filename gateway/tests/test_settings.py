@@ -15,6 +15,10 @@ PRINT_SETTINGS = """
 import json, django
 django.setup()
 from django.conf import settings
+
+import pytest
+
+pytestmark = pytest.mark.fast
 print(json.dumps({
     "engine": settings.DATABASES["default"]["ENGINE"],
     "name": str(settings.DATABASES["default"]["NAME"]),

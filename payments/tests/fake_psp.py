@@ -81,6 +81,7 @@ FAULT_KINDS = (
     "timeout_before",  # no answer; the request never reached the PSP
     "timeout_after",  # no answer; the PSP made the effect and stored it under the key
     "server_error_stored",  # 5xx after the request began executing: Stripe stores that answer under the key
+    "refused",  # 400: the PSP refuses the operation itself (a disputed charge cannot be refunded)
 )
 
 # Test payment methods, as Stripe names them, and the raw test cards of the README.
@@ -142,6 +143,7 @@ class FakeIntent:
     last_payment_error: dict | None = None
     refunds: list[str] = field(default_factory=list)
     context: str = "request"  # what the gateway was doing when it created it (a simulation's label)
+    declines: int = 0  # times the PSP declined or failed to authenticate it
 
 
 @dataclass
@@ -190,12 +192,18 @@ class FakePsp:
     def authenticate(self, payment_intent_id: str, *, success: bool = True) -> None:
         """The payer completes (or fails) 3-D Secure for a requires_action intent."""
         intent = self.intents[payment_intent_id]
+        if intent.status == "requires_payment_method" and intent.declines and success:
+            # The payer tries again on the same PaymentIntent (Stripe lets the client
+            # confirm it again with a new payment method), after we recorded it failed.
+            self._authorize(intent)
+            return
         if intent.status != "requires_action":
             return
         if success:
             self._authorize(intent)
         else:
             intent.status = "requires_payment_method"
+            intent.declines += 1
             intent.last_payment_error = {
                 "code": "payment_intent_authentication_failure",
                 "message": "The payer did not authenticate.",
@@ -347,7 +355,7 @@ class FakePsp:
     def _call(self, operation: str, key: str, params: dict, effect: Callable):
         unknown = _UNKNOWN_ON_FAILURE[operation]
         fault = self._take_fault(operation)
-        if fault in ("rate_limited", "server_error", "unauthorized", "timeout_before"):
+        if fault in ("rate_limited", "server_error", "unauthorized", "timeout_before", "refused"):
             self.calls.append((operation, fault))
             raise self._translate(self._fault_error(fault), unknown)
         if key:
@@ -433,6 +441,13 @@ class FakePsp:
             return stripe.APIError("An error occurred with our API.", http_status=500)
         if kind == "unauthorized":
             return stripe.AuthenticationError("Invalid API Key provided.", http_status=401)
+        if kind == "refused":
+            return stripe.InvalidRequestError(
+                "The charge has been disputed and cannot be refunded.",
+                None,
+                code="charge_disputed",
+                http_status=400,
+            )
         return stripe.APIConnectionError("Request timed out.")
 
     @staticmethod
@@ -477,6 +492,7 @@ class FakePsp:
         self._event("payment_intent.created", intent)
         if behaviour == "decline":
             intent.status = "requires_payment_method"
+            intent.declines += 1
             intent.last_payment_error = {
                 "code": "card_declined",
                 "decline_code": "generic_decline",

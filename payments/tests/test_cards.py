@@ -6,7 +6,7 @@ import pytest
 
 from payments.cards import card_validate
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fast]
 
 
 TODAY = date(2026, 11, 27)

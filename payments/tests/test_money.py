@@ -11,6 +11,8 @@ from payments.money import (
     to_minor_units,
 )
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("value", "currency", "minor"),

@@ -8,7 +8,7 @@ from payments.models import Payment
 from payments.selectors import payment_get_for_client
 from payments.tests.factories import PaymentFactory, SucceededPaymentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fast]
 
 
 def _fields(instance) -> dict:

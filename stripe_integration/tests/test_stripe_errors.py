@@ -17,6 +17,8 @@ from gateway.errors import Conflict, ServiceUnavailable
 from payments.providers import PspOutcomeUnknown
 from stripe_integration.client.errors import stripe_error_translate
 
+pytestmark = pytest.mark.fast
+
 
 def _stripe_error(error_class: type[stripe.StripeError], http_status: int, **error) -> stripe.StripeError:
     body = {"error": {"message": "An error from Stripe.", **error}}

@@ -2,7 +2,7 @@
 
 import pytest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fast]
 
 
 def test_the_endpoint_answers_200_with_the_errors_when_the_card_is_invalid(api):

@@ -35,11 +35,11 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
-        "complete_unfenced",
-        "payments/services/idempotency.py",
-        "pk=claim.record.pk, state=IdempotencyKey.State.IN_FLIGHT, claim_token=claim.token",
-        "pk=claim.record.pk, state=IdempotencyKey.State.IN_FLIGHT",
-        "complete and release without the lease fence: a request whose key was taken over stores its answer",
+        "stale_answer_not_replaced",
+        "payments/api.py",
+        "            if stored is not None:\n                return Response(",
+        "            if False:\n                return Response(",
+        "a request whose key was taken over answers its own (older) view, not the key's stored answer",
     ),
     Mutant(
         "resend_past_window",
@@ -186,8 +186,18 @@ def main(names: list[str]) -> int:
             survivors.append(mutant.name)
         rows.append(f"| `{mutant.name}` | {mutant.what} | {verdict} | {seconds:.0f} s |")
         print(rows[-1], flush=True)
-    print("\n| mutant | the defect | caught by | time |\n|---|---|---|---|")
-    print("\n".join(rows))
+    table = "| mutant | the defect | caught by | time |\n|---|---|---|---|\n" + "\n".join(rows)
+    print("\n" + table)
+    if not names:
+        from gateway.tests.simulation.report import commit, docs_block_update
+
+        docs_block_update(
+            "mutants",
+            f"`make simulate-mutants` at commit `{commit()}`: {len(chosen) - len(survivors)} of "
+            f"{len(chosen)} mutants caught by the simulation's default run (the fixed seeds and "
+            "programs of `make test`).\n\n"
+            + table,
+        )
     print(
         f"\n{len(chosen) - len(survivors)} of {len(chosen)} mutants caught"
         + (f"; survived: {survivors}" if survivors else "")

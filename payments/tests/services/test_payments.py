@@ -21,7 +21,7 @@ from payments.services.payments import (
 )
 from payments.tests.factories import PaymentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fast]
 
 S = PaymentStatus
 
