@@ -195,8 +195,7 @@ def main(names: list[str]) -> int:
             "mutants",
             f"`make simulate-mutants` at commit `{commit()}`: {len(chosen) - len(survivors)} of "
             f"{len(chosen)} mutants caught by the simulation's default run (the fixed seeds and "
-            "programs of `make test`).\n\n"
-            + table,
+            "programs of `make test`).\n\n" + table,
         )
     print(
         f"\n{len(chosen) - len(survivors)} of {len(chosen)} mutants caught"
