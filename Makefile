@@ -69,10 +69,15 @@ kafka-up: services
 
 # After the suite, scripts/scan_card_data.py looks for card data in every log
 # record of the run, the service logs, the databases and Kafka.
+# The simulation (logic against the fake PSP, no service to prove) runs on
+# SQLite after the real suite, on its fixed programs and seeds; not when
+# PYTEST_ARGS picks tests.
 test: services cluster
 	mkdir -p .test-artifacts && rm -f .test-artifacts/pytest-log.txt
 	set -a && . scripts/services.env && set +a && \
-	  env $(TEST_ENV) $(VENV)/bin/pytest --log-file=.test-artifacts/pytest-log.txt --log-file-level=INFO $(PYTEST_ARGS) && \
+	  env $(TEST_ENV) $(VENV)/bin/pytest -m "not simulation" --log-file=.test-artifacts/pytest-log.txt \
+	    --log-file-level=INFO $(PYTEST_ARGS) && \
+	  if [ -z "$(PYTEST_ARGS)" ]; then $(NO_SERVICES) $(VENV)/bin/pytest $(FAST_ARGS) -m simulation; fi && \
 	  $(PY) scripts/scan_card_data.py
 
 # The inner loop: the tests marked `fast` (unit tests, the exactly-once

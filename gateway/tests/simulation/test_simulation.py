@@ -29,7 +29,7 @@ from gateway.tests.simulation.engine import (
 )
 from payments.tests import fake_psp as fake_psp_module
 
-pytestmark = [pytest.mark.django_db, pytest.mark.fast]
+pytestmark = [pytest.mark.django_db, pytest.mark.fast, pytest.mark.simulation]
 
 FIXED_SEEDS = range(int(os.environ.get("SIM_RUNS", "20")))
 STEPS_PER_RUN = int(os.environ.get("SIM_STEPS", "30"))
