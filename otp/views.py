@@ -61,13 +61,14 @@ class OtpViewSet(viewsets.ViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         code = data.pop("otp")
-        payment = payment_get_for_otp(client=request.auth, **data)
         claim = idempotency_claim(request)
+        operation = str(claim.operation_uuid) if claim and claim.resumed else ""
+        payment = payment_get_for_otp(client=request.auth, operation=operation, **data)
         outcome = otp_verify(
             payment=payment,
             code=code,
             client_id=request.auth.pk,
             actor=client_actor(request),
-            operation=str(claim.operation_uuid) if claim else "",
+            operation=str(claim.operation_uuid) if claim else "",  # recorded with the verification
         )
         return Response(payment_body(outcome))

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from gateway.errors import NotFound
 from gateway.prepared import PreparedQuery
 from payments.api_keys import api_key_hash, api_key_prefix
-from payments.enums import PaymentStatus, RefundStatus
+from payments.enums import EventType, PaymentStatus, RefundStatus
 from payments.models import ApiClient, Payment, PaymentEvent, Refund
 
 logger = logging.getLogger("payments")
@@ -144,11 +144,24 @@ def refunds_to_reconcile(*, updated_before) -> QuerySet[Refund]:
 
 
 def payment_get_for_otp(
-    *, client: ApiClient, payment_id: str = "", order_id: str = "", email: str = ""
+    *, client: ApiClient, payment_id: str = "", order_id: str = "", email: str = "", operation: str = ""
 ) -> Payment:
     """The client's payment by payment_id, or its newest payment waiting for a code
-    by order_id. An e-mail, when given, must be the payment's (else: not found)."""
-    if payment_id:
+    by order_id. An e-mail, when given, must be the payment's (else: not found).
+
+    `operation` (a retried request's Idempotency-Key operation): the payment
+    that this operation's first attempt verified a code for, whatever its
+    status now, so that the retry goes on with it."""
+    verified = (
+        Payment.objects.filter(
+            client=client, events__type=EventType.OTP_VERIFIED, events__data__operation=operation
+        ).first()
+        if operation and not payment_id
+        else None
+    )
+    if verified is not None:
+        payment = verified
+    elif payment_id:
         payment = payment_get_for_client(client=client, public_id=payment_id, with_refunds=False)
     else:
         payment = (
@@ -161,6 +174,25 @@ def payment_get_for_otp(
     if email and email.lower() != payment.email.lower():
         raise NotFound("No such payment.", param="payment_id")
     return payment
+
+
+def payments_for_operator(*, payment_id: str, client: str = "") -> list[Payment]:
+    """The payments an operator means by an id (public ids are unique per client
+    only; a uuid is unique), narrowed by a client's name or key prefix. Never
+    picks one of several: the caller decides what to do with more than one."""
+    import uuid as uuid_lib
+
+    from django.db.models import Q
+
+    match = Q(public_id=payment_id)
+    try:
+        match |= Q(uuid=uuid_lib.UUID(payment_id))
+    except ValueError:
+        pass
+    payments = Payment.objects.select_related("client").filter(match)
+    if client:
+        payments = payments.filter(Q(client__name=client) | Q(client__key_prefix=client))
+    return list(payments.order_by("id")[:10])
 
 
 def payments_with_drifting_refund_totals() -> QuerySet[Payment]:

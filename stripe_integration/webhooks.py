@@ -28,6 +28,7 @@ from payments.providers import RefundResult, get_provider
 from payments.services.charges import payment_sync_from_psp
 from payments.services.events import payment_event_record
 from payments.services.payments import payment_link_payment_intent
+from payments.services.reconcile import REVIEW_RETURN
 from payments.services.refunds import refund_record_external, refund_settle
 from stripe_integration.client import webhook_event_construct
 from stripe_integration.models import StripeWebhookEvent
@@ -121,6 +122,8 @@ def _psp_refund(refund_id: str) -> RefundResult | None:
 
 
 def _settle_refund(event: dict, fetched: RefundResult, payment: Payment | None) -> str:
+    if fetched.metadata.get("review") == REVIEW_RETURN:
+        return f"ignored: refund {fetched.refund_id} returns a charge an operator's review gave back"
     refund = Refund.objects.filter(stripe_refund_id=fetched.refund_id).first()
     refund_id = fetched.metadata.get("refund_id")
     if refund is None and refund_id:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from gateway.errors import Conflict, GatewayError, InvalidRequest
 from payments.enums import EventType, PaymentStatus, RefundStatus
-from payments.models import Payment
+from payments.models import IdempotencyKey, Payment
 from payments.providers import RefundRequest, get_provider
 from payments.services.charges import (
     payment_apply_charge_result,
@@ -66,13 +65,18 @@ def payment_reconcile(*, payment: Payment, actor: str) -> Payment:
 
 
 def payment_charge_promised(payment: Payment) -> bool:
-    """Whether the gateway owes this payment its charge: its client was told
-    `processing` (queued with `async`, or the charge's answer was lost and the
-    request answered 202), so it will not send a second payment, and a charge
-    that never left, or whose answer was lost, is still to be sent."""
-    return payment.events.filter(
-        Q(type=EventType.PROCESSING, data__async=True) | Q(type=EventType.CHARGE_UNKNOWN)
-    ).exists()
+    """Whether the gateway owes this payment its charge, so that a charge that
+    never left (or whose answer was lost) is still to be sent: it was queued
+    with `async`, or its charge's answer was lost under an Idempotency-Key
+    (the client retries with that key and resumes this payment). Without a
+    key, a 202 may never have reached a client that gave up waiting and sent a
+    second payment: such a charge is only searched for."""
+    if payment.events.filter(type=EventType.PROCESSING, data__async=True).exists():
+        return True
+    return (
+        payment.events.filter(type=EventType.CHARGE_UNKNOWN).exists()
+        and IdempotencyKey.objects.filter(client_id=payment.client_id, operation_uuid=payment.uuid).exists()
+    )
 
 
 def payment_searchable(payment: Payment, *, now=None) -> bool:
@@ -100,7 +104,7 @@ def _payment_reconcile_by_search(*, payment: Payment, actor: str) -> Payment:
             payment.review_reason = ""
         return payment
     if not found:
-        reason = "past the PSP's idempotency window, no PaymentIntent carries this payment; not charged again"
+        reason = "no PaymentIntent carries this payment at the PSP; not charged again"
     else:
         reason = f"{len(found)} PaymentIntents carry this payment's id: " + ", ".join(
             r.payment_intent_id for r in found
@@ -109,6 +113,8 @@ def _payment_reconcile_by_search(*, payment: Payment, actor: str) -> Payment:
 
 
 _MONEY_HELD = ("succeeded", "requires_capture", "processing", "requires_action")
+# The metadata of a refund that returns a charge the PSP should not have taken.
+REVIEW_RETURN = "return_charge"
 
 
 def payment_review_resolve(
@@ -128,10 +134,12 @@ def payment_review_resolve(
     - `not_charged`: no charge exists. The PSP is asked again (the payment's
       PaymentIntent, and a search by our metadata); refused if any of them
       holds money. Fails the payment if it is not final yet.
-    - `return_charge`: the PSP took money for a payment recorded failed or
-      canceled (a charge that succeeded after we gave up on it). The money goes
-      back: an authorization is canceled, a capture refunded in full, with a
-      key of its own; the review is cleared once the PSP confirms it.
+    - `return_charge`: the PSP took money it should not have: for a payment
+      recorded failed or canceled (a charge that succeeded after we gave up on
+      it), every PaymentIntent of it; for a charged payment, every one but its
+      own (a second charge). The money goes back: an authorization or a
+      pending authentication is canceled, a capture refunded in full, each with
+      a key of its own; the review is cleared once the PSP confirms it.
     """
     if not payment.review_reason:
         raise Conflict("This payment does not need a review.", code="no_review_needed")
@@ -153,6 +161,14 @@ def payment_review_resolve(
             raise Conflict(
                 f"The PSP holds money for {payment_intent_id} ({result.status}) but this payment is recorded "
                 f"{payment.status}; return the charge (--return-charge) to resolve it.",
+                code="psp_holds_money",
+            )
+        extra = _charges_to_return(payment)
+        if extra:
+            raise Conflict(
+                "Other PaymentIntents of this payment hold money: "
+                + ", ".join(f"{r.payment_intent_id} ({r.status})" for r in extra)
+                + "; return them (--return-charge) to resolve it.",
                 code="psp_holds_money",
             )
     elif not_charged:
@@ -194,54 +210,63 @@ def _psp_charges_of(payment: Payment) -> list:
     return [r for r in found.values() if payment_charge_is_ours(payment=payment, result=r)]
 
 
+def _charges_to_return(payment: Payment) -> list:
+    """The PaymentIntents holding money that this payment should not have: all of
+    them when it is recorded not charged, else all but its own."""
+    held = [r for r in _psp_charges_of(payment) if r.status in _MONEY_HELD]
+    if payment.status in _NOT_CHARGED:
+        return held
+    return [r for r in held if r.payment_intent_id != payment.stripe_payment_intent_id]
+
+
 def _review_return_charge(*, payment: Payment, actor: str) -> Payment:
-    if payment.status not in _NOT_CHARGED:
-        raise Conflict(
-            "Only a payment recorded failed or canceled has a charge to return; "
-            f"this one is {payment.status}.",
-            code="nothing_to_return",
-        )
+    extra = _charges_to_return(payment)
+    if not extra:
+        raise Conflict("The PSP holds no money this payment should not have.", code="nothing_to_return")
     provider = get_provider()
     returned = []
-    for result in _psp_charges_of(payment):
-        if result.status == "requires_capture":
+    for result in extra:
+        if result.status in ("requires_capture", "requires_action"):
             provider.cancel(
-                payment_intent_id=result.payment_intent_id, idempotency_key=f"gw-review-cancel-{payment.uuid}"
+                payment_intent_id=result.payment_intent_id,
+                idempotency_key=f"gw-review-cancel-{result.payment_intent_id}",
             )
             returned.append({"payment_intent": result.payment_intent_id, "canceled": True})
-        elif result.status == "succeeded":
-            left = result.amount_received_minor - sum(
-                r.amount_minor
-                for r in provider.list_refunds(payment_intent_id=result.payment_intent_id)
-                if r.status != RefundStatus.FAILED
-            )
-            if left > 0:
-                refund = provider.refund(
-                    request=RefundRequest(
-                        payment_intent_id=result.payment_intent_id,
-                        amount_minor=left,
-                        idempotency_key=f"gw-review-refund-{result.payment_intent_id}-{left}",
-                        metadata={"payment_id": payment.public_id, "review": "return_charge"},
-                    )
-                )
-                if refund.status != RefundStatus.SUCCEEDED:
-                    raise Conflict(
-                        f"The PSP's refund {refund.refund_id} is {refund.status}; "
-                        "run this again once it settles.",
-                        code="return_pending",
-                    )
-                returned.append(
-                    {
-                        "payment_intent": result.payment_intent_id,
-                        "refund": refund.refund_id,
-                        "amount_minor": left,
-                    }
-                )
-        elif result.status in _MONEY_HELD:
+            continue
+        if result.status != "succeeded":
             raise Conflict(
-                f"{result.payment_intent_id} is {result.status} at the PSP; wait until it settles.",
+                f"{result.payment_intent_id} is {result.status} at the PSP; run this again once it settles.",
                 code="return_pending",
             )
+        refunds = provider.list_refunds(payment_intent_id=result.payment_intent_id)
+        if any(r.status == RefundStatus.PENDING for r in refunds):
+            raise Conflict(
+                f"A refund of {result.payment_intent_id} is pending at the PSP; "
+                "run this again once it settles.",
+                code="return_pending",
+            )
+        left = result.amount_received_minor - sum(
+            r.amount_minor for r in refunds if r.status == RefundStatus.SUCCEEDED
+        )
+        if left <= 0:
+            continue
+        refund = provider.refund(
+            request=RefundRequest(
+                payment_intent_id=result.payment_intent_id,
+                amount_minor=left,
+                idempotency_key=f"gw-review-refund-{result.payment_intent_id}-{left}",
+                # Not one of the payment's refunds: the webhook leaves it alone.
+                metadata={"payment_id": payment.public_id, "review": REVIEW_RETURN},
+            )
+        )
+        if refund.status != RefundStatus.SUCCEEDED:
+            raise Conflict(
+                f"The PSP's refund {refund.refund_id} is {refund.status}; run this again once it settles.",
+                code="return_pending",
+            )
+        returned.append(
+            {"payment_intent": result.payment_intent_id, "refund": refund.refund_id, "amount_minor": left}
+        )
     return _review_clear(
         payment=payment, actor=actor, data={"decision": "charge_returned", "returned": returned}
     )

@@ -19,7 +19,7 @@ from gateway.errors import Conflict, GatewayError, InvalidRequest
 from payments.enums import REFUNDABLE_STATUSES, EventType, PaymentStatus, RefundReason, RefundStatus
 from payments.models import Payment, Refund
 from payments.money import format_amount
-from payments.providers import PspOutcomeUnknown, RefundRequest, get_provider, psp_refused
+from payments.providers import PspOutcomeUnknown, RefundRequest, get_provider
 from payments.services.events import payment_event_record
 from payments.services.payments import payment_locked, payment_transition
 from payments.signals import psp_state_applied_after_commit
@@ -49,6 +49,11 @@ def _reserve(
     *, payment: Payment, amount_minor: int | None, reason: str, actor: str, public_id: str = ""
 ) -> Refund:
     with payment_locked(payment) as payment:
+        earlier = Refund.objects.filter(public_id=public_id, payment=payment).first() if public_id else None
+        if earlier is not None:
+            # Another attempt of the same submission (a retry that took its key
+            # over) reserved it first: the same refund, never refused as too large.
+            return earlier
         if payment.status not in REFUNDABLE_STATUSES:
             raise Conflict(
                 f"A payment in status '{payment.status}' cannot be refunded.",
@@ -209,7 +214,7 @@ def payment_refund(
         if earlier is None:
             raise
         return _refund_pick_up(earlier, actor=actor)
-    return refund_send(refund=refund, actor=actor)
+    return _refund_pick_up(refund, actor=actor)
 
 
 def _refund_pick_up(refund: Refund, *, actor: str) -> Refund:
@@ -233,10 +238,10 @@ def refund_send(*, refund: Refund, actor: str) -> Refund:
         # until the webhook or reconciliation (refund_reconcile) settles it.
         return refund
     except GatewayError as exc:
-        if not psp_refused(exc):
-            # Not a refusal of this refund (our key was refused, a rate limit):
-            # it stays pending, its amount reserved, and is sent again.
-            raise
+        # A definite answer: the PSP did not make this refund (a refusal, or our
+        # key was refused before anything happened). Failed, its amount freed:
+        # left pending, a client retrying without a key would make a second
+        # refund, and reconciliation would then send this one too.
         refund_settle(
             refund=refund,
             status=RefundStatus.FAILED,

@@ -144,6 +144,7 @@ class FakeIntent:
     refunds: list[str] = field(default_factory=list)
     context: str = "request"  # what the gateway was doing when it created it (a simulation's label)
     declines: int = 0  # times the PSP declined or failed to authenticate it
+    request_key: str = ""  # the Idempotency-Key of the merchant's request that made it (a simulation's label)
 
 
 @dataclass
@@ -172,6 +173,7 @@ class FakePsp:
         self._ids = itertools.count(1)
         # A label the test sets ("request", "reconcile", …), kept on each intent created.
         self.context = "request"
+        self.request_key = ""
         # (operation, phase, key) -> None; called "before" and "after" each effect.
         self.interleave: Callable[[str, str, str], None] | None = None
 
@@ -487,6 +489,7 @@ class FakePsp:
             metadata=dict(request.metadata),
             created=self.clock.now(),
             context=self.context,
+            request_key=self.request_key,
         )
         self.intents[intent.id] = intent
         self._event("payment_intent.created", intent)

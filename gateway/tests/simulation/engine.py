@@ -350,15 +350,26 @@ class Simulation:
 
     # --- the merchant -----------------------------------------------------------------
 
-    def _post(self, path: str, body: dict, key: str = "") -> Answer:
+    def _post(self, path: str, body: dict, key: str = "", *, promised: bool = False) -> Answer:
+        """A merchant's request. `promised`: the charge is owed once the payment
+        exists (async), whether or not the answer comes back."""
         headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-        response = self.api.post(path, body, format="json", **headers)
+        outer_key, self.psp.request_key = self.psp.request_key, key
+        try:
+            response = self.api.post(path, body, format="json", **headers)
+        finally:
+            self.psp.request_key = outer_key
         answer = Answer(
             response.status_code, response.json(), response.headers.get("Idempotent-Replayed") == "true"
         )
         self.stats[f"answer:{answer.status}"] += 1
-        if answer.body.get("status") == PaymentStatus.PROCESSING and answer.body.get("payment_id"):
-            # The merchant was told "processing": the gateway owes this payment its charge.
+        if (
+            answer.body.get("status") == PaymentStatus.PROCESSING
+            and answer.body.get("payment_id")
+            and (key or promised)
+        ):
+            # Told "processing" under a key (its retry resumes it), or queued: the
+            # gateway owes this payment its charge.
             payment = Payment.objects.get(client=self.client, public_id=answer.body["payment_id"])
             self.promised.add(str(payment.uuid))
         self._check_answer(answer, key)
@@ -406,7 +417,12 @@ class Simulation:
             order.key = f"{order.id}-pay"
         answer = Answer(0, {})
         try:
-            answer = self._post("/api/v1/payments/process", order.body, order.key if order.keyed else "")
+            answer = self._post(
+                "/api/v1/payments/process",
+                order.body,
+                order.key if order.keyed else "",
+                promised=order.kind == "async",
+            )
         finally:
             if answer.status and answer.definite:
                 order.answered = True
@@ -581,10 +597,17 @@ class Simulation:
 
         for payment in Payment.objects.exclude(review_reason=""):
             intents = self.psp.intents_of(str(payment.uuid))
-            held = [i for i in intents if i.amount_received or i.amount_capturable]
+            held = [
+                i
+                for i in intents
+                if i.amount_received or i.amount_capturable or i.status == "requires_action"
+            ]
+            own = payment.stripe_payment_intent_id
             decision = {"payment_intent_id": ""}
             if payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED) and held:
                 decision["return_charge"] = True
+            elif own and any(i.id != own for i in held):
+                decision["return_charge"] = True  # a second charge of one payment
             elif len(intents) == 1:
                 decision["payment_intent_id"] = intents[0].id
             elif not intents:
@@ -630,6 +653,15 @@ class Simulation:
                 raise InvariantViolated("stuck", f"{payment.public_id} has a refund pending after quiescence")
             if not payment.review_reason:
                 self._check_books(payment, strict=True)
+        for intent in self.psp.intents.values():
+            answer = self.answers.get(intent.request_key)
+            kept = intent.amount_received - self.psp.refunded(intent) + intent.amount_capturable
+            if kept > 0 and answer is not None and answer.status >= 400:
+                raise InvariantViolated(
+                    "refused_but_charged",
+                    f"{intent.id} holds {kept} for a request answered {answer.status} "
+                    f"{answer.body.get('error')}",
+                )
 
     def _fingerprint(self):
         return (
@@ -807,6 +839,7 @@ EXHAUSTIVE_FAULTS = (
 )
 EXHAUSTIVE_NESTED = ("crash", "retry_after_lease", "duplicate_now", "webhooks", "reconcile")
 DAY_AND_MORE = str(25 * 3600)
+PAST_THE_LEASE = str(LEASE_SECONDS + 1)  # a crashed request's key can be taken over
 
 
 def _variants(operation: str, boundaries: tuple, nested: tuple = EXHAUSTIVE_NESTED, faults=EXHAUSTIVE_FAULTS):
@@ -830,6 +863,7 @@ def steps_exhaustive() -> list[tuple[str, list[Step]]]:
                 "keyed card payment",
                 [
                     Step("pay", 0, "card_ok:1999:key", fault, at),
+                    Step("clock", 0, PAST_THE_LEASE),
                     Step("retry", 0),
                     Step("clock", 0, DAY_AND_MORE),
                     Step("webhook", 0, "all"),
@@ -870,6 +904,7 @@ def steps_exhaustive() -> list[tuple[str, list[Step]]]:
                 [
                     Step("pay", 0, "pm_ok:5000:key"),
                     Step("refund", 0, "partial", fault, at),
+                    Step("clock", 0, PAST_THE_LEASE),
                     Step("refund_retry", 0),
                     Step("refund", 0, "full"),
                     Step("webhook", 0, "all"),
@@ -898,6 +933,8 @@ def steps_exhaustive() -> list[tuple[str, list[Step]]]:
                 [
                     Step("pay", 0, "manual:5000:key"),
                     Step("capture", 0, "partial", fault, at),
+                    Step("clock", 0, PAST_THE_LEASE),
+                    Step("capture", 0, "partial"),
                     Step("capture", 0, "full"),
                     Step("webhook", 0, "all"),
                 ],
@@ -910,6 +947,7 @@ def steps_exhaustive() -> list[tuple[str, list[Step]]]:
                 [
                     Step("pay", 0, "otp:5000:key"),
                     Step("otp_validate", 0, "right", fault, at),
+                    Step("clock", 0, PAST_THE_LEASE),
                     Step("otp_retry", 0),
                     Step("webhook", 0, "all"),
                 ],

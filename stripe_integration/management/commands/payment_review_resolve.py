@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 
 from gateway.errors import GatewayError
 from payments.models import Payment
+from payments.selectors import payments_for_operator
 from payments.services.reconcile import payment_review_resolve
 
 
@@ -48,15 +48,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _payment(payment_id: str, client: str) -> Payment:
-        # Public ids are unique per client only: never pick one of several.
-        payments = Payment.objects.select_related("client").filter(public_id=payment_id)
-        if len(payment_id) in (32, 36) and "_" not in payment_id:
-            payments = Payment.objects.select_related("client").filter(
-                Q(public_id=payment_id) | Q(uuid=payment_id)
-            )
-        if client:
-            payments = payments.filter(Q(client__name=client) | Q(client__key_prefix=client))
-        found = list(payments[:10])
+        found = payments_for_operator(payment_id=payment_id, client=client)
         if not found:
             raise CommandError(f"No payment {payment_id!r}" + (f" of client {client!r}." if client else "."))
         if len(found) > 1:
