@@ -397,3 +397,82 @@ def test_a_retry_across_a_secret_key_rotation_replays_the_first_answer(api, fake
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["payment_id"] == first.json()["payment_id"]
     assert len(fake_psp.intents) == 1
+
+
+# --- found by the review of the fixes above ----------------------------------------------------
+
+
+def test_a_refund_refused_with_401_is_failed_so_a_keyless_retry_never_refunds_twice(api, fake_psp, sim_clock):
+    paid = process(api, payment_method="pm_card_visa", card=None, amount="100.00").json()
+    path = f"/api/v1/payments/{paid['payment_id']}/refund"
+
+    fake_psp.fault("refund", "unauthorized")
+    refused = post(api, path, {"amount": "50.00"})
+    retried = post(api, path, {"amount": "50.00"})  # no key: a new refund, as merchants do
+    sim_clock.advance(601)
+    from payments.models import Refund
+    from payments.services.refunds import refund_reconcile
+
+    for refund in Refund.objects.filter(status="pending"):
+        refund_reconcile(refund=refund, actor="system:reconcile")
+
+    assert refused.status_code == 503 and retried.status_code == 201
+    payment = Payment.objects.get()
+    assert payment.refunded_minor == 5000
+    assert money_taken(fake_psp, payment) == 5000
+
+
+def test_a_review_is_not_cleared_while_a_second_payment_intent_holds_money(fake_psp, merchant):
+    from payments.providers import ChargeRequest
+    from payments.services.reconcile import payment_review_resolve
+    from payments.tests.factories import PaymentFactory
+
+    payment = PaymentFactory(client=merchant, status="processing", amount_minor=1000, review_reason="2 found")
+    charges = [
+        fake_psp.charge(
+            request=ChargeRequest(
+                amount_minor=1000,
+                currency=payment.currency,
+                idempotency_key=f"k{n}",
+                payment_method_id="pm_card_visa",
+                metadata={"gateway_payment_uuid": str(payment.uuid)},
+            )
+        )
+        for n in range(2)
+    ]
+    fake_psp.clock.advance(120)  # past the search's index lag
+
+    from gateway.errors import Conflict
+
+    with pytest.raises(Conflict) as refused:
+        payment_review_resolve(payment=payment, payment_intent_id=charges[0].payment_intent_id, actor="op")
+    payment.refresh_from_db()
+    resolved = payment_review_resolve(payment=payment, payment_intent_id="", return_charge=True, actor="op")
+
+    assert refused.value.code == "psp_holds_money"
+    assert resolved.status == PaymentStatus.SUCCEEDED and resolved.review_reason == ""
+    assert money_taken(fake_psp, payment) == 1000  # the second charge went back, the first stays
+
+
+def test_a_refund_retry_that_took_the_key_over_answers_the_refund_not_a_refusal(api, fake_psp, sim_clock):
+    """A guard more than a regression: here the retry finds the refund by its
+    resume path; the lookup under the row lock covers the concurrent case,
+    where the retry waits for the lock while the first attempt reserves."""
+    paid = process(api, payment_method="pm_card_visa", card=None, amount="100.00").json()
+    path = f"/api/v1/payments/{paid['payment_id']}/refund"
+    answers = {}
+
+    def retry_during_the_refund(operation, phase, key):
+        if operation == "refund" and phase == "before" and "retry" not in answers:
+            answers["retry"] = None
+            sim_clock.advance(LEASE + 1)
+            answers["retry"] = post(api, path, {"amount": "60.00"}, key="refund-1")
+
+    fake_psp.interleave = retry_during_the_refund
+    first = post(api, path, {"amount": "60.00"}, key="refund-1")
+
+    assert answers["retry"].status_code in (201, 202), answers["retry"].json()
+    assert (
+        first.status_code in (201, 202) and first.json()["refund_id"] == answers["retry"].json()["refund_id"]
+    )
+    assert money_taken(fake_psp, Payment.objects.get()) == 4000
