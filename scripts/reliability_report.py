@@ -142,8 +142,8 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "Faults",
-        "SIGKILL during a burst: every PSP charge has its payment; reconciliation settles all; "
-        "zero double charges (the stand-in keeps Stripe's idempotency keys)",
+        "SIGKILL during a burst: every PSP charge has its payment; reconciliation settles the charged "
+        "ones by search and parks the never-charged ones, sending no charge; zero double charges",
         ["gateway/tests/scenarios/test_crash.py::test_sigkill_during_a_burst_loses_no_charge"],
     ),
     *_fault_point_cases(),
