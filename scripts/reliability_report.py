@@ -164,11 +164,21 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "Exactly once",
-        "Reconciliation within the PSP's key window resends the charge with its key: the PSP answers the first",
+        "Reconciliation never sends the charge of a request that got no answer (its client may have sent a "
+        "second payment): the lost answer is found by a search; a charge owed under a key is sent again with it",
         [
             "stripe_integration/tests/test_reconcile_exactly_once.py::"
-            "test_within_the_window_the_charge_is_resent_with_its_key_and_the_psp_answers_the_first"
+            "test_within_the_window_a_lost_answer_is_found_by_search_and_nothing_is_sent_again",
+            "payments/tests/services/test_psp_outages.py::"
+            "test_a_psp_timeout_leaves_the_payment_processing_and_reconciliation_settles_it",
         ],
+    ),
+    (
+        "Exactly once",
+        "Issue #24's defects, each replayed against the fake PSP on a test clock: a lease that ran out, OTP "
+        "validation resumed, reconciliation, the review command, rolling deploys, a PSP 401, the capture key, "
+        "the async task past the key window, key rotation (the simulation covers each class: make test-fast)",
+        ["gateway/tests/scenarios/test_exactly_once_regressions.py"],
     ),
     (
         "Exactly once",

@@ -16,7 +16,15 @@ def test_a_psp_timeout_leaves_the_payment_processing_and_reconciliation_settles_
     settings.STRIPE_TIMEOUT_SECONDS = 1
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
 
-    response = pay(card=None, payment_method="pm_card_visa", payment_id="pay_timeout")
+    # Under an Idempotency-Key, the 202 "processing" is a charge the gateway owes:
+    # reconciliation sends it again with the same PSP key (without a key, the
+    # client may have given up and sent a second payment: it is only searched for).
+    response = pay(
+        card=None,
+        payment_method="pm_card_visa",
+        payment_id="pay_timeout",
+        headers={"HTTP_IDEMPOTENCY_KEY": "timeout-1"},
+    )
 
     assert response.status_code == 202
     assert response.json()["status"] == "processing"
