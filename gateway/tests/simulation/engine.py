@@ -331,7 +331,10 @@ class Simulation:
         if what == "crash":
             raise Crash()
         order = self.orders[-1] if self.orders else None
-        context = self.psp.context
+        # The step in between is not the interrupted request: a charge it makes
+        # is not that request's (a retry sets its own key in _post).
+        context, request_key = self.psp.context, self.psp.request_key
+        self.psp.request_key = ""
         try:
             if what == "retry_after_lease" and order is not None:
                 self.clock.advance(LEASE_SECONDS + 1)
@@ -346,7 +349,7 @@ class Simulation:
             elif what == "refund_same_payment" and order is not None:
                 self.step(Step("refund", order.index, "full"), nested=True)
         finally:
-            self.psp.context = context
+            self.psp.context, self.psp.request_key = context, request_key
 
     # --- the merchant -----------------------------------------------------------------
 

@@ -10,73 +10,23 @@ test_simulation_regressions.py as a plain regression test.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import random
 import time
 from collections import Counter
 
 import pytest
-from django.core.cache import cache
-from django.db import transaction
 
 from gateway.tests.simulation.engine import (
-    InvariantViolated,
-    Simulation,
     steps_exhaustive,
     steps_generate,
     steps_shrink,
 )
-from payments.tests import fake_psp as fake_psp_module
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fast, pytest.mark.simulation]
 
 FIXED_SEEDS = range(int(os.environ.get("SIM_RUNS", "20")))
 STEPS_PER_RUN = int(os.environ.get("SIM_STEPS", "30"))
-
-
-@pytest.fixture
-def simulate(settings, sim_clock, monkeypatch):
-    """run(steps) -> (stats, failure or None), each run on a clean database
-    (rolled back after it) and a new fake PSP."""
-    from gateway.events import outbox
-    from payments import tasks
-
-    settings.PAYMENT_PROVIDER = "payments.tests.fake_psp.current"
-    settings.OTP_SENDER = "gateway.tests.simulation.engine.RecordingOtpSender"
-    settings.OTP_VALIDATE_PER_MINUTE = 10**6
-    settings.OTP_MAX_SENDS_PER_HOUR = 10**6
-    settings.OTP_REQUIRED_ABOVE = {}
-    settings.IDEMPOTENCY_LEASE_SECONDS = 90
-    settings.IDEMPOTENCY_KEY_REQUIRED = False
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.DJSTRIPE_MIRROR = "off"
-    current = {}
-    logging.disable(logging.ERROR)  # thousands of expected 4xx/5xx lines; the invariants speak
-    monkeypatch.setattr(outbox, "outbox_publish_soon", lambda: None)  # the outbox table is what is checked
-    monkeypatch.setattr(tasks.payment_charge_task, "delay", lambda pk: current["sim"].queue_task(pk))
-
-    def run(steps, *, quiesce=True):
-        with transaction.atomic():
-            cache.clear()
-            sim = current["sim"] = Simulation(sim_clock)
-            try:
-                sim.run(steps, quiesce=quiesce)
-                return sim.stats, None
-            except InvariantViolated as failure:
-                failure.step = sim._step_index
-                return sim.stats, failure
-            except Exception as error:  # noqa: BLE001  an unhandled error is a failure like any other
-                failure = InvariantViolated("unhandled_error", repr(error))
-                failure.step = sim._step_index
-                failure.__cause__ = error
-                return sim.stats, failure
-            finally:
-                transaction.set_rollback(True)
-                fake_psp_module.install(None)
-
-    yield run
-    logging.disable(logging.NOTSET)
 
 
 def report(label, steps, failure, simulate) -> str:
@@ -85,7 +35,7 @@ def report(label, steps, failure, simulate) -> str:
     lines = ",\n    ".join(repr(step) for step in shrunk)
     return (
         f"{label}: {failure} (at step {failure.step})\n"
-        f"replay as a regression test (gateway/tests/scenarios/test_simulation_regressions.py):\n"
+        f"replay as a regression test (gateway/tests/simulation/test_simulation_regressions.py):\n"
         f"steps = [\n    {lines},\n]\n"
         f"shrunk run fails with: {again}"
     )
