@@ -97,7 +97,7 @@ simulate: venv
 	mkdir -p .test-artifacts
 	set -o pipefail && $(NO_SERVICES) SIM_SECONDS=$(SIM_SECONDS) $(VENV)/bin/pytest $(FAST_ARGS) -s \
 	  gateway/tests/simulation/test_simulation.py::test_simulation 2>&1 | tee .test-artifacts/simulate.txt
-	$(PY) -m gateway.tests.simulation.report .test-artifacts/simulate.txt
+	SIM_SECONDS=$(SIM_SECONDS) $(PY) -m gateway.tests.simulation.report .test-artifacts/simulate.txt
 
 # Each mutant of gateway/tests/simulation/mutants.py applied in turn; the
 # simulation's default run must catch every one. The table into docs/RELIABILITY.md.
