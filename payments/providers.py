@@ -31,7 +31,7 @@ def psp_refused(error: Exception) -> bool:
     refund given up. Anything else (an unknown outcome, a rejected API key, a
     rate limit, an answer we cannot read) says nothing about the card: the
     payment or refund stays as it is, retryable and reconcilable."""
-    return isinstance(error, (CardDeclined, InvalidRequest)) and not isinstance(error, PspOutcomeUnknown)
+    return isinstance(error, (CardDeclined, InvalidRequest))
 
 
 @dataclass(frozen=True)

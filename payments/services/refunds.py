@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from django.db import IntegrityError
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -203,17 +202,10 @@ def payment_refund(
         earlier = Refund.objects.filter(public_id=public_id, payment=payment).first()
         if earlier is not None:
             return _refund_pick_up(earlier, actor=actor)
-    try:
-        refund = _reserve(
-            payment=payment, amount_minor=amount_minor, reason=reason, actor=actor, public_id=public_id
-        )
-    except IntegrityError:
-        # Another attempt of the same submission reserved it meanwhile (a retry
-        # that took the key over while this one was still working): the same refund.
-        earlier = Refund.objects.filter(public_id=public_id, payment=payment).first() if public_id else None
-        if earlier is None:
-            raise
-        return _refund_pick_up(earlier, actor=actor)
+    # The same submission's refund, if another attempt reserved it first, else a new one.
+    refund = _reserve(
+        payment=payment, amount_minor=amount_minor, reason=reason, actor=actor, public_id=public_id
+    )
     return _refund_pick_up(refund, actor=actor)
 
 

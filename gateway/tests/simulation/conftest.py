@@ -28,6 +28,7 @@ def simulate(settings, sim_clock, monkeypatch):
     settings.IDEMPOTENCY_KEY_REQUIRED = False
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.DJSTRIPE_MIRROR = "off"
+    settings.RECONCILE_AFTER_MINUTES = 10
     current = {}
     logging.disable(logging.ERROR)  # thousands of expected 4xx/5xx lines; the invariants speak
     monkeypatch.setattr(outbox, "outbox_publish_soon", lambda: None)  # the outbox table is what is checked

@@ -42,7 +42,7 @@ from payments.tests import fake_psp as fake_psp_module
 from payments.tests.fake_psp import FakePsp, SimClock
 
 LEASE_SECONDS = 90
-RECONCILE_AGE_SECONDS = 600  # the beat's --older-than 10m
+RECONCILE_AGE_SECONDS = 600  # RECONCILE_AFTER_MINUTES, as the simulation sets it
 FINAL = {PaymentStatus.FAILED, PaymentStatus.CANCELED, PaymentStatus.REFUNDED}
 AT_REST = {
     PaymentStatus.SUCCEEDED,
@@ -563,30 +563,11 @@ class Simulation:
                 payment_charge_task(pk)
 
     def _op_reconcile(self, step: Step) -> None:
-        from datetime import timedelta
+        """The beat's reconciliation of payments and refunds, as it runs it."""
+        from stripe_integration.tasks import stripe_reconcile_stuck
 
-        from django.utils import timezone
-
-        from gateway.errors import GatewayError
-        from payments.selectors import payments_to_reconcile, refunds_to_reconcile
-        from payments.services.reconcile import RECONCILABLE_STATUSES, payment_reconcile
-        from payments.services.refunds import refund_reconcile
-
-        cutoff = timezone.now() - timedelta(seconds=RECONCILE_AGE_SECONDS)
-        for payment in payments_to_reconcile(
-            statuses=list(RECONCILABLE_STATUSES),
-            created_since=cutoff - timedelta(days=7),
-            updated_before=cutoff,
-        ):
-            try:
-                payment_reconcile(payment=payment, actor="system:reconcile")
-            except GatewayError:
-                self.stats["reconcile errors"] += 1
-        for refund in refunds_to_reconcile(updated_before=cutoff):
-            try:
-                refund_reconcile(refund=refund, actor="system:reconcile")
-            except GatewayError:
-                self.stats["reconcile errors"] += 1
+        result = stripe_reconcile_stuck()
+        self.stats["reconcile errors"] += result["failed"] + result["refunds_failed"]
 
     def _op_expire_otp(self, step: Step) -> None:
         from otp.services import otp_expire_payments
