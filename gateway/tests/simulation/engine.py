@@ -241,6 +241,7 @@ class Simulation:
         self.answers: dict[str, Answer] = {}  # Idempotency-Key -> its first definite answer
         self.stored: dict[int, tuple] = {}  # IdempotencyKey pk -> (status, body) once completed
         self.statuses: dict[int, str] = {}
+        self.key_first_used: dict = {}
         self.promised: set[str] = set()  # payment uuids whose client was told `processing`
         self.stats: Counter = Counter()
         self._armed: tuple = ()
@@ -357,6 +358,8 @@ class Simulation:
         """A merchant's request. `promised`: the charge is owed once the payment
         exists (async), whether or not the answer comes back."""
         headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+        if key:
+            self.key_first_used.setdefault(key, self.clock.now())
         outer_key, self.psp.request_key = self.psp.request_key, key
         try:
             response = self.api.post(path, body, format="json", **headers)
@@ -458,7 +461,12 @@ class Simulation:
     def _op_refund_retry(self, step: Step) -> None:
         order = self._order(step)
         path = self._payment_path(order, "refund")
-        if path is None or order.refund_body is None or not order.refund_key:
+        if (
+            path is None
+            or order.refund_body is None
+            or not order.refund_key
+            or not self._key_alive(order.refund_key)
+        ):
             return
         self._post(path, order.refund_body, order.refund_key)
 
@@ -510,8 +518,15 @@ class Simulation:
             return
         key = f"{order.id}-validate-{order.validations}"
         code = RecordingOtpSender.last_sent.get(key)
-        if code is not None:
+        if code is not None and self._key_alive(key):
             self._post("/api/v1/payments/validate", {"payment_id": order.payment_id, "otp": code}, key)
+
+    def _key_alive(self, key: str) -> bool:
+        """Whether a merchant would still retry with this key: keys live
+        IDEMPOTENCY_KEY_TTL_HOURS (Stripe's 24 h); past that a retry is a new request."""
+        ttl = settings.IDEMPOTENCY_KEY_TTL_HOURS * 3600 - LEASE_SECONDS
+        first = self.key_first_used.get(key)
+        return first is None or (self.clock.now() - first).total_seconds() < ttl
 
     def _op_rotate_key(self, step: Step) -> None:
         from payments.services.api_clients import api_client_rotate

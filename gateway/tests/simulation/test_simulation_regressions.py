@@ -18,6 +18,16 @@ FOUND = {
         Step("pay", 1, "async:1999:nokey", at=("tokenize_card", "after", "reconcile")),
         Step("pay", 2, "card_decline:100000:key", at=("tokenize_card", "after", "reconcile")),
     ],
+    # `make simulate` seed 5847: a validation retried with its key a day later,
+    # after the key had expired, was answered 409 (a new request for a payment
+    # no longer waiting for a code); the model counted the first attempt's charge
+    # against it (a model defect: merchants do not retry a key past its 24 h).
+    "validation_retried_past_the_key_ttl": [
+        Step("pay", 0, "otp:5000:key", at=("tokenize_card", "after", "refund_same_payment")),
+        Step("otp_validate", 0, "right", at=("charge", "after", "reconcile")),
+        Step("clock", 0, "90000"),
+        Step("otp_retry", 0, "", fault=("charge", "server_error_stored")),
+    ],
 }
 
 
