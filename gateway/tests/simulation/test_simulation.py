@@ -25,7 +25,7 @@ from gateway.tests.simulation.engine import (
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fast, pytest.mark.simulation]
 
-FIXED_SEEDS = range(int(os.environ.get("SIM_RUNS", "20")))
+FIXED_SEEDS = range(int(os.environ.get("SIM_RUNS", "12")))
 STEPS_PER_RUN = int(os.environ.get("SIM_STEPS", "30"))
 
 
