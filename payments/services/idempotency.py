@@ -158,17 +158,22 @@ def _held(claim: Claim):
 
 
 def idempotency_complete(*, claim: Claim, status: int, body: dict) -> bool:
-    """Stores the definite answer, if this claim still holds the key. False when
-    its lease ran out and another attempt took the key over: that attempt works
-    on the same operation and stores the answer; this one's is not kept."""
-    return bool(
-        _held(claim).update(
-            state=IdempotencyKey.State.COMPLETED,
-            response_status=status,
-            response_body=body,
-            locked_until=None,
-        )
+    """Stores the definite answer, if this claim still holds the key, or if the
+    attempt that took it over has let it go without an answer (it ended in a
+    5xx): nobody else is working on the operation, and this answer is its
+    outcome. False while another attempt holds it: that one stores the answer."""
+    answer = {
+        "state": IdempotencyKey.State.COMPLETED,
+        "response_status": status,
+        "response_body": body,
+        "locked_until": None,
+    }
+    if _held(claim).update(**answer):
+        return True
+    let_go = IdempotencyKey.objects.filter(
+        pk=claim.record.pk, state=IdempotencyKey.State.IN_FLIGHT, locked_until__lte=timezone.now()
     )
+    return bool(let_go.update(**answer))
 
 
 def idempotency_stored_answer(*, claim: Claim) -> Replay | None:

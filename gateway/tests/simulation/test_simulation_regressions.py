@@ -28,6 +28,21 @@ FOUND = {
         Step("clock", 0, "90000"),
         Step("otp_retry", 0, "", fault=("charge", "server_error_stored")),
     ],
+    # `make simulate` seed 917786 (a gateway defect): a request whose key a retry
+    # took over came back with a decline after that retry had ended in a 5xx and
+    # let the key go; its answer was not stored, and the next retry answered the
+    # decline again with another code. Now the first attempt's answer is stored
+    # when nobody holds the key.
+    "decline_after_the_successor_let_the_key_go": [
+        Step(
+            "pay",
+            0,
+            "card_decline:120:key",
+            fault=("charge", "unauthorized"),
+            at=("tokenize_card", "after", "retry_after_lease"),
+        ),
+        Step("retry", 0, "", fault=("charge", "rate_limited")),
+    ],
 }
 
 
