@@ -90,6 +90,30 @@ def _generous_rate_limits(settings):
     settings.RATE_LIMITS = {name: GENEROUS_RATE_LIMIT for name in settings.RATE_LIMITS}
 
 
+def staff_login(client, user, *, verified_seconds_ago: int = 0):
+    """Signs `user` in on a test Client as the back office requires: a password
+    session that has passed a second factor (gateway.mfa), here an authenticator
+    app made for the test, checked `verified_seconds_ago`."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="test app", confirmed=True
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session["mfa_verified_at"] = int(time.time()) - verified_seconds_ago
+    session.save()
+    return client
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's admin_client, past the second factor."""
+    return staff_login(client, admin_user)
+
+
 @pytest.fixture
 def fail_once(monkeypatch):
     """Fault injection, in tests only: `fail_once("module.function")` makes that

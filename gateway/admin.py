@@ -3,10 +3,23 @@ from django.contrib import admin, messages
 from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_pending_count, outbox_relay
+from gateway.mfa import admin as mfa_admin  # noqa: F401  (registers the operators' admin)
 
 admin.site.site_header = "Payment gateway back-office"
 admin.site.site_title = "Payment gateway"
 admin.site.index_template = "admin/gateway_index.html"
+
+_password_permission = admin.site.has_permission
+
+
+def _has_permission(request) -> bool:
+    """The admin's own gate also asks for the second factor (gateway.mfa's
+    middleware sends an unverified session to it first)."""
+    verified = getattr(request.user, "is_verified", None)
+    return _password_permission(request) and verified is not None and verified()
+
+
+admin.site.has_permission = _has_permission
 
 
 @admin.register(OutboxEvent)

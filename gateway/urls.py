@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("otp.urls")),
     path("api/v1/", include("payments.urls")),
     path("api/v1/", include("stripe_integration.urls")),
+    path("admin/mfa/", include("gateway.mfa.urls")),
     path("admin/", admin.site.urls),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
 ]

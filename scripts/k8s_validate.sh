@@ -25,7 +25,7 @@ VALIDATOR=.venv/bin/kubernetes-validate
 PYTHON=.venv/bin/python
 MANIFEST_DIR="${1:-deploy/k8s}"
 # Manifests deliberately left out of kustomization.yaml (never applied as they are).
-NOT_IN_KUSTOMIZATION="secret.template.yaml"
+NOT_IN_KUSTOMIZATION="secrets.template.yaml"
 
 if [ ! -x "$VALIDATOR" ]; then
   echo "$VALIDATOR is missing: make venv (requirements/lock/dev.txt)" >&2

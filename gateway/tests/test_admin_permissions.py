@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from conftest import staff_login
 from payments.services.operators import OPERATORS_GROUP
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fast]
@@ -72,7 +73,7 @@ def test_every_custom_admin_page_is_refused_to_a_viewer_and_to_a_user_without_pe
     assert {url.rsplit("/", 2)[-2] for _, url in urls} >= {"overview", "refund"}
     for user in (_view_only_staff(), _user("nobody", [])):
         browser = Client()
-        browser.force_login(user)
+        staff_login(browser, user)
         for _, url in urls:
             assert browser.get(url).status_code == 403, (user.username, url)
             assert browser.post(url, {}).status_code == 403, (user.username, url)

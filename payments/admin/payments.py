@@ -4,8 +4,10 @@ refund form, the overview, and the actions operators take on a payment."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
@@ -16,6 +18,7 @@ from django.utils.safestring import mark_safe
 
 from gateway.admin_base import has_model_permission
 from gateway.errors import GatewayError
+from gateway.mfa.views import mfa_step_up_redirect
 from payments.admin.widgets import operator_actor, status_badge
 from payments.models import Payment, PaymentEvent, Refund
 from payments.money import format_amount, format_money, to_minor_units
@@ -275,12 +278,17 @@ class PaymentAdmin(admin.ModelAdmin):
         if not self.has_refund_permission(request):
             raise PermissionDenied
         payment = get_object_or_404(Payment, pk=pk)
+        # Back from a step-up check, the form as the operator filled it.
         initial = {
-            "amount": format_amount(payment.refundable_minor, payment.currency),
-            "submission_token": uuid.uuid4(),
+            "amount": request.GET.get("amount") or format_amount(payment.refundable_minor, payment.currency),
+            "reason": request.GET.get("reason", ""),
+            "submission_token": request.GET.get("submission_token") or uuid.uuid4(),
         }
         form = RefundForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
+            step_up = self._refund_step_up(request, payment, form)
+            if step_up:
+                return step_up
             try:
                 refund = payment_refund(
                     payment=payment,
@@ -308,6 +316,31 @@ class PaymentAdmin(admin.ModelAdmin):
             "refundable": format_money(payment.refundable_minor, payment.currency),
         }
         return TemplateResponse(request, "admin/payments/payment/refund.html", context)
+
+    @staticmethod
+    def _refund_step_up(request, payment, form):
+        """A refund above ADMIN_STEP_UP_ABOVE needs a recent second factor
+        (gateway.mfa); the redirect comes back to this form, filled in."""
+        try:
+            amount_minor = form.amount_minor(payment.currency)
+        except GatewayError:
+            return None  # refused by the service below, with its own message
+        thresholds = settings.ADMIN_STEP_UP_ABOVE
+        limit = thresholds.get(payment.currency.lower(), thresholds.get("*"))
+        if limit is None or amount_minor <= limit:
+            return None
+        filled = urlencode(
+            {
+                "amount": form.cleaned_data["amount"],
+                "reason": form.cleaned_data["reason"],
+                "submission_token": form.cleaned_data["submission_token"],
+            }
+        )
+        return mfa_step_up_redirect(
+            request,
+            next_url=f"{request.path}?{filled}",
+            reason=f"A refund above {format_money(limit, payment.currency)} needs your second factor again.",
+        )
 
     def overview_view(self, request):
         if not self.has_overview_permission(request):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
 from gateway.errors import GatewayError
+from gateway.mfa.views import mfa_step_up_redirect
 from payments.admin.widgets import operator_actor
 from payments.enums import RefundStatus
 from payments.models import ApiClient, IdempotencyKey, Refund
@@ -96,22 +98,37 @@ class ApiClientAdmin(admin.ModelAdmin):
         if change:
             obj.save()
             return
-        raw_key = api_client_issue_key(client=obj)
-        messages.warning(
-            request,
-            format_html(
-                "The API key of <b>{}</b> is shown only now; store it safely: "
-                '<code id="new-api-key">{}</code>',
-                obj.name,
-                raw_key,
-            ),
-        )
+        # Shown by response_add in its own answer only: never in the messages
+        # cookie (or session), which would carry it on to later requests.
+        request._issued_api_key = api_client_issue_key(client=obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw_key = getattr(request, "_issued_api_key", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"API key of {obj.name}",
+            "client": obj,
+            "raw_key": raw_key,
+            "opts": self.opts,
+        }
+        response = TemplateResponse(request, "admin/payments/apiclient/key_issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def has_revoke_permission(self, request):
         return has_model_permission(self, request, "revoke_apiclient")
 
     @admin.action(description="Revoke the selected keys", permissions=["revoke"])
     def revoke(self, request, queryset):
+        step_up = mfa_step_up_redirect(
+            request,
+            next_url=request.get_full_path(),
+            reason="Revoking an API key needs your second factor again; then revoke it once more.",
+        )
+        if step_up:
+            return step_up
         for client in queryset.filter(is_active=True):
             api_client_revoke(client=client)
             self.log_change(request, client, "Revoked")

@@ -25,6 +25,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from conftest import staff_login
 from payments.models import Payment, PaymentEvent, Refund
 from payments.providers import ChargeRequest, PspOutcomeUnknown
 from payments.services.reconcile import payment_reconcile
@@ -197,8 +198,8 @@ def test_operators_settle_a_pending_refund_from_the_admin(api, pay, monkeypatch)
     action = {"action": "reconcile", "_selected_action": [refund.pk]}
 
     as_viewer, as_operator = Client(), Client()
-    as_viewer.force_login(viewer)
-    as_operator.force_login(operator)
+    staff_login(as_viewer, viewer)
+    staff_login(as_operator, operator)
     as_viewer.post("/admin/payments/refund/", action, follow=True)
     refund.refresh_from_db()
     assert refund.status == "pending"  # the action is not offered to a viewer

@@ -7,6 +7,8 @@ import shutil
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from conftest import ROOT
 from payments.models import Payment
@@ -51,14 +53,24 @@ def _user(username: str, *, operator: bool) -> str:
         user.groups.add(Group.objects.get(name=OPERATORS_GROUP))
     else:
         user.user_permissions.add(*Permission.objects.filter(codename__in=["view_payment", "view_refund"]))
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
     return password
 
 
+def totp_now(username: str) -> str:
+    device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
 def _login(page, live_server, username, password):
+    """The password, then the authenticator app's code (gateway.mfa)."""
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r".*/admin/mfa/.*"))
+    page.fill("#id_totp_code", totp_now(username))
+    page.click("#totp-submit")
     page.wait_for_url(re.compile(r".*/admin/$"))
 
 
