@@ -145,32 +145,58 @@ class ClientRateThrottle(BaseThrottle):
         return getattr(self, "_wait", 1)
 
 
-def _unauthenticated_usage(request, *, increment: bool):
+def _unauthenticated_usages(request, *, key_prefix: str | None, increment: bool) -> list[dict]:
+    """The budget of missing or wrong API keys, per address and, for a key
+    that names a prefix, per prefix (one key guessed from many addresses)."""
     rate = settings.RATE_LIMITS.get("unauthenticated")
     if not rate:
-        return None
-    ip = client_ip(request)
+        return []
+    identities = [f"ip:{client_ip(request)}"] + ([f"prefix:{key_prefix}"] if key_prefix else [])
+    usages = []
+    for identity in identities:
+        try:
+            usage = usage_count(
+                request, group="unauthenticated", identity=identity, rate=rate, increment=increment
+            )
+        except Exception:  # the cache is down: counting failures is not worth refusing anyone
+            logger.debug("Rate limiting of wrong keys skipped: its cache is unavailable")
+            usage = None
+        if usage is not None:
+            usages.append(usage)
+    return usages
+
+
+def unauthenticated_check(request, *, key_prefix: str | None = None) -> None:
+    """After a lookup found no client for the key (or no key was sent): an
+    address, or a key prefix, that has sent too many wrong keys gets 429. A
+    valid key never comes here, so no caller can use up a merchant's budget."""
+    for usage in _unauthenticated_usages(request, key_prefix=key_prefix, increment=False):
+        if usage["count"] >= usage["limit"]:
+            RATE_LIMITED.labels(scope="unauthenticated").inc()
+            raise RateLimited(headers={"Retry-After": str(max(usage["time_left"], 1))})
+
+
+def unauthenticated_count(request, *, key_prefix: str | None = None) -> None:
+    """Counts one request with a missing or wrong API key against its address (and prefix)."""
+    _unauthenticated_usages(request, key_prefix=key_prefix, increment=True)
+
+
+def failure_count(request, *, scope: str) -> None:
+    """Counts one failed attempt (an invalid webhook signature) against the
+    caller's address: 429 past RATE_LIMITS[scope]. Only failures are counted,
+    so a flood of them never refuses the valid ones (Stripe's deliveries)."""
+    rate = settings.RATE_LIMITS.get(scope)
+    if not rate:
+        return
     try:
-        return usage_count(
-            request, group="unauthenticated", identity=f"ip:{ip}", rate=rate, increment=increment
+        usage = usage_count(
+            request, group=scope, identity=f"ip:{client_ip(request)}", rate=rate, increment=True
         )
-    except Exception:  # the cache is down: counting failures is not worth refusing good keys
-        return None
-
-
-def unauthenticated_check(request) -> None:
-    """Before an API key is looked up: an IP that has sent too many missing or
-    wrong keys gets 429 without costing a database read (authentication runs
-    before DRF's throttles, so they never see these requests)."""
-    usage = _unauthenticated_usage(request, increment=False)
-    if usage is not None and usage["count"] >= usage["limit"]:
-        RATE_LIMITED.labels(scope="unauthenticated").inc()
+    except Exception:  # the cache is down: the failure is refused anyway
+        return
+    if usage is not None and usage["should_limit"]:
+        RATE_LIMITED.labels(scope=scope).inc()
         raise RateLimited(headers={"Retry-After": str(max(usage["time_left"], 1))})
-
-
-def unauthenticated_count(request) -> None:
-    """Counts one request with a missing or wrong API key against its IP."""
-    _unauthenticated_usage(request, increment=True)
 
 
 class RateLimitHeadersMiddleware:

@@ -41,12 +41,25 @@ DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key-do-not-deploy"  #
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_localdevelopment"  # noqa: S105  # nosec B105 (development only; refused with a live key)
 
 
-def _required_in_production(name: str, dev_default: str) -> str:
+# What this process is (deploy/k8s sets it): web (the default), worker, relay,
+# beat or migrate. Production requires only the role's own secrets: the relay,
+# beat and migrate run without the Stripe key and the OTP secret.
+GATEWAY_ROLE = env.str("GATEWAY_ROLE", default="web").strip().lower()
+if GATEWAY_ROLE not in ("web", "worker", "relay", "beat", "migrate"):
+    raise ImproperlyConfigured(
+        f"GATEWAY_ROLE must be web, worker, relay, beat or migrate, not {GATEWAY_ROLE!r}."
+    )
+_ROLE_USES_PSP = GATEWAY_ROLE in ("web", "worker")
+
+
+def _required_in_production(name: str, dev_default: str, *, needed: bool = True) -> str:
     value = env.str(name, default="")
     if value:
         return value
     if DEBUG:
         return dev_default
+    if not needed:
+        return ""
     raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG is off (production mode).")
 
 
@@ -169,6 +182,8 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # JSON, never pickle: what Redis holds is data, not code to run.
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
                 "SOCKET_CONNECT_TIMEOUT": 1,
                 "SOCKET_TIMEOUT": 1,
             },
@@ -315,7 +330,9 @@ OUTBOX_RELAY_GATHER_MS = env.int("OUTBOX_RELAY_GATHER_MS", default=100)
 # In development with no key, the gateway talks to localstripe.
 LOCALSTRIPE_DEFAULT_BASE = "http://127.0.0.1:8420"
 _stripe_key_from_env = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_SECRET_KEY = _required_in_production("STRIPE_SECRET_KEY", "sk_test_localstripeDevelopmentKey000000")
+STRIPE_SECRET_KEY = _required_in_production(
+    "STRIPE_SECRET_KEY", "sk_test_localstripeDevelopmentKey000000", needed=_ROLE_USES_PSP
+)
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="" if _stripe_key_from_env else LOCALSTRIPE_DEFAULT_BASE)
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default=DEVELOPMENT_WEBHOOK_SECRET if DEBUG else "")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
@@ -338,7 +355,19 @@ PSP_IDEMPOTENCY_WINDOW_HOURS = env.int("PSP_IDEMPOTENCY_WINDOW_HOURS", default=2
 # before a payment has been left alone this long.
 PSP_SEARCH_LAG_SECONDS = env.int("PSP_SEARCH_LAG_SECONDS", default=120)
 
-STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
+
+# Any key with "_live_" in it (sk_live_, rk_live_, a sync key too) moves real
+# money or reads real data: every live-mode guard below treats it so.
+def _live_key(key: str) -> bool:
+    return "_live_" in key
+
+
+# localstripe knows no restricted keys (it takes sk_… only): with
+# LOCALSTRIPE_QUIRKS the sync key may be an sk_test_ key of its own, by default
+# this one, never STRIPE_SECRET_KEY.
+LOCALSTRIPE_SYNC_KEY = "sk_test_localstripeMirrorKey000000000"  # noqa: S105  # nosec B105 (the stand-in's)
+DJSTRIPE_SYNC_KEY = env.str("DJSTRIPE_SYNC_KEY", default=LOCALSTRIPE_SYNC_KEY if LOCALSTRIPE_QUIRKS else "")
+STRIPE_LIVE_MODE = _live_key(STRIPE_SECRET_KEY) or _live_key(DJSTRIPE_SYNC_KEY)
 if STRIPE_LIVE_MODE:
     _unsafe_with_live_money = [
         reason
@@ -355,17 +384,30 @@ if STRIPE_LIVE_MODE:
     ]
     if _unsafe_with_live_money:
         raise ImproperlyConfigured(
-            "A live Stripe key (sk_live_…) with development settings: "
+            "A live Stripe key (sk_live_…, rk_live_…) with development settings: "
             + "; ".join(_unsafe_with_live_money)
             + "."
         )
-STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
-STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
 # dj-stripe keeps every API key it syncs with in its djstripe_apikey table, in
-# plain text. So the mirror syncs with DJSTRIPE_SYNC_KEY, a restricted read-only
-# key (rk_…), never with a live secret key: with a live STRIPE_SECRET_KEY and no
-# sync key the mirror is off. Test keys may mirror with the secret key.
-DJSTRIPE_SYNC_KEY = env.str("DJSTRIPE_SYNC_KEY", default="")
+# plain text, and reads its keys from these two settings. So dj-stripe never
+# sees STRIPE_SECRET_KEY: its settings hold DJSTRIPE_SYNC_KEY, a restricted
+# read-only key (rk_…), or nothing (the mirror is then off). No path of
+# dj-stripe (djstripe_sync_models, the admin's resync, the mirror) can store
+# the secret key.
+if DJSTRIPE_SYNC_KEY and not (
+    DJSTRIPE_SYNC_KEY.startswith("rk_")
+    or (
+        LOCALSTRIPE_QUIRKS
+        and DJSTRIPE_SYNC_KEY.startswith("sk_test_")
+        and DJSTRIPE_SYNC_KEY != STRIPE_SECRET_KEY
+    )
+):
+    raise ImproperlyConfigured(
+        "DJSTRIPE_SYNC_KEY must be a restricted read-only key (rk_…), never the secret key "
+        "(with LOCALSTRIPE_QUIRKS, an sk_test_ key of its own)."
+    )
+STRIPE_LIVE_SECRET_KEY = DJSTRIPE_SYNC_KEY if _live_key(DJSTRIPE_SYNC_KEY) else ""
+STRIPE_TEST_SECRET_KEY = DJSTRIPE_SYNC_KEY if DJSTRIPE_SYNC_KEY and not _live_key(DJSTRIPE_SYNC_KEY) else ""
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 if STRIPE_API_BASE:
@@ -413,7 +455,8 @@ RATE_LIMITS = {
     "otp_validate": env.str("RATE_LIMIT_OTP_VALIDATE", default="60/m"),
     # Stripe's deliveries, per sending IP: generous (Stripe bursts and retries), but
     # every delivery, valid or not, is stored, so it is not unlimited.
-    "webhook": env.str("RATE_LIMIT_WEBHOOK", default="100/s"),
+    # Deliveries with an invalid signature, per address (valid ones are never limited).
+    "webhook_invalid": env.str("RATE_LIMIT_WEBHOOK_INVALID", default="60/m"),
     # /health/ready, per IP: load balancers poll it a few times a second at most.
     "health_ready": env.str("RATE_LIMIT_HEALTH_READY", default="20/s"),
     # Requests whose API key is missing or wrong, per IP: each would cost a database read.
@@ -424,6 +467,20 @@ RATE_LIMITS = {
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)
 # Proxies whose X-Forwarded-For is believed (addresses or CIDR networks).
 RATELIMIT_TRUSTED_PROXIES = env.list("RATELIMIT_TRUSTED_PROXIES", default=[])
+# Behind a reverse proxy (an ingress, a load balancer): its X-Forwarded-Proto
+# is believed (SECURE_PROXY_SSL_HEADER), and X-Forwarded-For from
+# RATELIMIT_TRUSTED_PROXIES only. Production behind a proxy refuses to start
+# without them: every caller would have the proxy's address, and one caller's
+# wrong keys or passwords would count against all. Serving directly (no proxy),
+# forwarded headers are ignored.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=bool(RATELIMIT_TRUSTED_PROXIES))
+if BEHIND_PROXY and not RATELIMIT_TRUSTED_PROXIES and not DEBUG:
+    raise ImproperlyConfigured(
+        "BEHIND_PROXY is on but RATELIMIT_TRUSTED_PROXIES is empty: name the proxy's addresses "
+        "(e.g. the ingress controller's pod network) so that each caller is counted apart."
+    )
+if not BEHIND_PROXY:
+    RATELIMIT_TRUSTED_PROXIES = []
 # The local-memory cache of the embedded default is per process; `make run`
 # runs one gunicorn worker, where it is exact.
 SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]
@@ -435,14 +492,18 @@ if LOCALSTRIPE_QUIRKS and not DEBUG:
 
 # --- Metrics (GET /metrics) -------------------------------------------------------------
 # Served to these networks, or to anyone with Authorization: Bearer METRICS_TOKEN.
+# Direct callers only: a request that came through a trusted proxy (the public
+# ingress) needs the token, whatever its address.
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+# Who reads /health/ready's details (each dependency's state), directly, not through the proxy.
+INTERNAL_NETWORKS = env.list("INTERNAL_NETWORKS", default=METRICS_ALLOWED_NETWORKS)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- CORS: no origin is allowed unless configured (the seed allowed "*"). ------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 
 # --- Security (production) ------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers and container health checks probe over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^health(/.*)?$"]
@@ -588,7 +649,7 @@ ADMIN_STEP_UP_ABOVE = _currency_thresholds("ADMIN_STEP_UP_ABOVE", default="*:100
 # The HMAC key of stored codes. In development it defaults to DJANGO_SECRET_KEY;
 # production needs its own, so that neither secret's leak or rotation drags the other.
 OTP_SECRET = env.str("OTP_SECRET", default="")
-if not DEBUG and (not OTP_SECRET or OTP_SECRET in (DEVELOPMENT_SECRET_KEY, SECRET_KEY)):
+if not DEBUG and _ROLE_USES_PSP and (not OTP_SECRET or OTP_SECRET in (DEVELOPMENT_SECRET_KEY, SECRET_KEY)):
     raise ImproperlyConfigured(
         "OTP_SECRET must be set when DJANGO_DEBUG is off (production mode), to its own value "
         "(not the development key, not DJANGO_SECRET_KEY)."
@@ -605,6 +666,23 @@ OTP_SENDER = env.str("OTP_SENDER", default="otp.delivery.EmailOtpSender")
 # EMAIL_URL: smtp://user:password@host:587 (or submission://… for STARTTLS);
 # the console in development when unset.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# The console and in-memory backends would put one-time codes in the logs or
+# nowhere: production (and any worker that sends codes) needs a real one.
+_email_backend = vars()["EMAIL_BACKEND"]  # set by env.email_url just above
+if (
+    not DEBUG
+    and GATEWAY_ROLE in ("web", "worker")
+    and _email_backend
+    in (
+        "django.core.mail.backends.console.EmailBackend",
+        "django.core.mail.backends.locmem.EmailBackend",
+        "django.core.mail.backends.dummy.EmailBackend",
+    )
+):
+    raise ImproperlyConfigured(
+        "EMAIL_URL must name an SMTP server when DJANGO_DEBUG is off: the console backend would write "
+        "one-time codes to the log."
+    )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="payments@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
@@ -632,3 +710,6 @@ IDEMPOTENCY_LEASE_SECONDS = env.int(
 )
 # Active API clients are cached this long; a save or revoke drops the entry at once.
 API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=300)
+# After a client changes (a revoked key), its cache entry holds a mark this long
+# instead of the client, so that a read begun before the change cannot cache it back.
+API_CLIENT_CHANGED_MARK_SECONDS = env.int("API_CLIENT_CHANGED_MARK_SECONDS", default=60)

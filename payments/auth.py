@@ -9,6 +9,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from gateway.errors import AuthenticationFailed
 from gateway.ratelimit import unauthenticated_check, unauthenticated_count
+from payments.api_keys import api_key_prefix
 from payments.selectors import api_client_get_by_key
 
 
@@ -32,20 +33,19 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw_key = parts[1].decode("ascii")
         except UnicodeDecodeError:
             self._refuse(request)
-        # The per-IP limit on wrong keys is checked before a database read, and
-        # before any refusal; a key found in the cache costs neither.
-        client = api_client_get_by_key(
-            raw_key=raw_key, before_database_read=lambda: unauthenticated_check(request)
-        )
+        # A valid key is never refused for what other callers sent: the budget
+        # of wrong keys is consulted only once the lookup has failed.
+        client = api_client_get_by_key(raw_key=raw_key)
         if client is None:
-            self._refuse(request, "The API key is not valid or has been revoked.")
+            self._refuse(request, "The API key is not valid or has been revoked.", raw_key=raw_key)
         return (client, client)
 
     @staticmethod
-    def _refuse(request, message: str | None = None):
-        """429 for an IP over its limit of wrong keys, else 401, counted."""
-        unauthenticated_check(request)
-        unauthenticated_count(request)
+    def _refuse(request, message: str | None = None, *, raw_key: str = ""):
+        """429 for an address, or a key prefix, over its budget of wrong keys; else 401, counted."""
+        prefix = api_key_prefix(raw_key) if raw_key else None
+        unauthenticated_check(request, key_prefix=prefix)
+        unauthenticated_count(request, key_prefix=prefix)
         raise AuthenticationFailed(message) if message else AuthenticationFailed()
 
     def authenticate_header(self, request):

@@ -23,30 +23,44 @@ def _api_client_cache_key(prefix: str) -> str:
     return f"apiclient:{prefix}"
 
 
-def api_client_get_by_key(*, raw_key: str, before_database_read=None) -> ApiClient | None:
+# What a change of a client leaves in its cache entry for a while, in place of
+# the client: a read that began before the change cannot put the old client back
+# (it only *adds*, and the mark is there), so a revoked key is refused at once by
+# every process. A read that stalls longer than this between its query and its
+# write is the only way around it.
+_CHANGED = "changed"
+# No active client has this prefix: a flood of made-up keys costs no query.
+_ABSENT = "absent"
+_CACHED_FIELDS = ("id", "name", "key_prefix", "key_hash")
+
+
+def api_client_get_by_key(*, raw_key: str) -> ApiClient | None:
     """The active client this key belongs to, or None.
 
-    Active clients are cached (Redis in production) for API_CLIENT_CACHE_SECONDS
-    to spare every request a query; any save or delete of a client drops its
-    entry after commit (api_client_cache_forget), so a revoked key stops
-    working at once. Without the cache, it is read from the database, after
-    `before_database_read()` (the per-IP limit on wrong keys).
+    Active clients are cached (Redis in production, as JSON: nothing from Redis
+    is unpickled) for API_CLIENT_CACHE_SECONDS to spare every request a query;
+    any save or delete of a client marks its entry changed after commit
+    (api_client_cache_forget), so a revoked key stops working at once.
     """
     prefix = api_key_prefix(raw_key)
     if prefix is None:
         return None
     cache_key = _api_client_cache_key(prefix)
     try:
-        client = cache.get(cache_key)
+        cached = cache.get(cache_key)
     except Exception:  # the cache is an optimisation: Redis down means a query
-        client = None
-    if client is None:
-        if before_database_read is not None:
-            before_database_read()
+        cached = None
+    if cached == _ABSENT:
+        return None
+    if isinstance(cached, dict):
+        client = ApiClient(**{name: cached[name] for name in _CACHED_FIELDS}, is_active=True)
+        client._state.adding, client._state.db = False, "default"
+    else:
         client = ApiClient.objects.filter(key_prefix=prefix, is_active=True).first()
-        if client is not None:
+        if cached is None:
+            entry = _ABSENT if client is None else {name: getattr(client, name) for name in _CACHED_FIELDS}
             try:
-                cache.set(cache_key, client, settings.API_CLIENT_CACHE_SECONDS)
+                cache.add(cache_key, entry, settings.API_CLIENT_CACHE_SECONDS)
             except Exception:
                 logger.debug("API client cache unavailable; read from the database")
     if client is None or not hmac.compare_digest(client.key_hash, api_key_hash(raw_key)):
@@ -56,7 +70,7 @@ def api_client_get_by_key(*, raw_key: str, before_database_read=None) -> ApiClie
 
 def api_client_cache_forget(*, key_prefix: str) -> None:
     try:
-        cache.delete(_api_client_cache_key(key_prefix))
+        cache.set(_api_client_cache_key(key_prefix), _CHANGED, settings.API_CLIENT_CHANGED_MARK_SECONDS)
     except Exception:
         # Redis is down: nothing can be read from it either; its entry expires on its own.
         logger.warning("Could not drop the cached API client %s", key_prefix)

@@ -40,6 +40,8 @@ def services_env() -> dict[str, str]:
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
             "OTP_SECRET": "bench-otp-" + "y" * 40,
+            # Production refuses the console backend; no code is sent while measuring.
+            "EMAIL_URL": "smtp://127.0.0.1:1025",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
             # Production's level: the per-request access line is part of the cost.

@@ -70,6 +70,8 @@ write_env() {
 DJANGO_DEBUG=false
 DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
 SECURE_SSL_REDIRECT=false
+# Production refuses the console e-mail backend; the cluster sends no one-time codes.
+EMAIL_URL=smtp://127.0.0.1:1025
 DATABASE_URL=mysql://gateway:gateway@127.0.0.1:3306/$CLUSTER_DB
 REDIS_URL=redis://127.0.0.1:6379/10
 CELERY_BROKER_URL=redis://127.0.0.1:6379/11

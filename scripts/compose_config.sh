@@ -8,6 +8,7 @@ export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-validate-only}"
 export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-validate-only}"
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-validate-only}"
 export OTP_SECRET="${OTP_SECRET:-validate-only}"
+export EMAIL_URL="${EMAIL_URL:-smtp://validate-only:25}"
 if docker compose version >/dev/null 2>&1; then
   docker compose -f docker/compose.yaml config -q
 elif command -v docker-compose >/dev/null 2>&1; then

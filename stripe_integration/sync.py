@@ -23,13 +23,10 @@ logger = logging.getLogger("stripe_integration.sync")
 
 def djstripe_sync_api_key() -> str:
     """The key dj-stripe syncs with, and so stores in djstripe_apikey: the
-    restricted read-only DJSTRIPE_SYNC_KEY when set; else the secret key, but
-    only a test one. "" (the mirror is off) rather than a live secret at rest."""
-    if settings.DJSTRIPE_SYNC_KEY:
-        return settings.DJSTRIPE_SYNC_KEY
-    if settings.STRIPE_SECRET_KEY.startswith("sk_live_"):
-        return ""
-    return settings.STRIPE_SECRET_KEY
+    restricted read-only DJSTRIPE_SYNC_KEY (settings refuse a secret key there),
+    or "" (the mirror is off). Never STRIPE_SECRET_KEY."""
+    key = settings.DJSTRIPE_SYNC_KEY
+    return "" if not key or key == settings.STRIPE_SECRET_KEY else key
 
 
 def djstripe_sync_payment(*, payment: Payment) -> list[str]:
@@ -38,7 +35,7 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
         return []
     api_key = djstripe_sync_api_key()
     if not api_key:
-        logger.info("dj-stripe mirror off: a live secret key and no DJSTRIPE_SYNC_KEY")
+        logger.info("dj-stripe mirror off: no DJSTRIPE_SYNC_KEY")
         return []
     synced = []
     intent = stripe_object_for_sync(kind="payment_intent", object_id=payment.stripe_payment_intent_id)

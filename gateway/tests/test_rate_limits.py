@@ -144,7 +144,7 @@ def _new_ip() -> str:
     return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
 
 
-def test_missing_and_wrong_api_keys_are_limited_per_ip_before_any_key_lookup(limits, merchant):
+def test_missing_and_wrong_api_keys_are_limited_per_address_and_a_good_key_still_works(limits, merchant):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -165,12 +165,37 @@ def test_missing_and_wrong_api_keys_are_limited_per_ip_before_any_key_lookup(lim
     assert answers == [401, 401, 401]
     assert limited.status_code == 429 and limited.json()["error"]["type"] == "rate_limit_error"
     assert int(limited["Retry-After"]) >= 1
-    assert not [q for q in queries.captured_queries if "payments_apiclient" in q["sql"]]  # no key lookup
+    # A made-up prefix is remembered as absent: a flood of them costs no query.
+    assert not [q for q in queries.captured_queries if "payments_apiclient" in q["sql"]]
     assert missing.get("/api/v1/payments").status_code == 429
     assert elsewhere.status_code == 401  # another address has its own budget
-    # Until the window ends, the spent budget stops every key from that address, good ones too:
-    # telling them apart would cost the very key lookup the limit saves.
-    assert good.get("/api/v1/payments").status_code == 429
+    # The budget is consulted only after a lookup failed: a good key from that address works.
+    assert good.get("/api/v1/payments").status_code == 200
+
+
+def test_a_revoked_key_cannot_be_cached_back_by_a_read_that_began_before_the_revocation(merchant):
+    """A read that found the client active, then lost the race with the
+    revocation's cache mark, does not put the client back (it only adds)."""
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    from payments import selectors
+    from payments.models import ApiClient
+    from payments.services.api_clients import api_client_revoke
+
+    cache.delete(f"apiclient:{merchant.key_prefix}")  # the mark of its creation has expired
+    stale = ApiClient.objects.get(pk=merchant.pk)  # what the slow read got from the database
+
+    def read_then_revoke(*args, **kwargs):
+        api_client_revoke(client=ApiClient.objects.get(pk=merchant.pk))  # commits, marks the entry changed
+        return mock.Mock(first=lambda: stale)
+
+    with mock.patch.object(ApiClient.objects, "filter", side_effect=read_then_revoke):
+        raced = selectors.api_client_get_by_key(raw_key=merchant.raw_key)
+
+    assert raced is not None  # that one request was already in flight
+    assert selectors.api_client_get_by_key(raw_key=merchant.raw_key) is None  # revoked at once after it
 
 
 def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(
@@ -252,3 +277,64 @@ def test_a_window_is_counted_in_redis_and_expires_with_its_window(rf, redis_clie
     assert all(1 <= u["time_left"] <= 60 for u in counted)
     (key,) = redis_client.keys(f"gw:rl:t:2/60s:{identity}:*")
     assert 0 < redis_client.ttl(key) <= 61  # the key goes with its window
+
+
+def test_a_flood_of_invalid_webhook_signatures_never_refuses_a_valid_delivery(limits, settings):
+    import json
+
+    from conftest import stripe_signature
+
+    limits(webhook_invalid="2/m")
+    sender = APIClient(REMOTE_ADDR=f"10.{random.randrange(256)}.{random.randrange(256)}.9")
+    invalid = [
+        sender.post(
+            "/api/v1/stripe/webhook", "{}", content_type="application/json", HTTP_STRIPE_SIGNATURE="t=1,v1=00"
+        ).status_code
+        for _ in range(3)
+    ]
+    event = {"id": f"evt_flood_{random.randrange(10**9)}", "type": "customer.created", "data": {"object": {}}}
+    payload = json.dumps(event)
+    valid = sender.post(
+        "/api/v1/stripe/webhook",
+        payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=stripe_signature(payload, settings.STRIPE_WEBHOOK_SECRET),
+    )
+
+    assert invalid == [400, 400, 429]
+    assert valid.status_code == 200 and valid.json()["event_id"] == event["id"]
+
+
+def test_a_valid_key_is_never_refused_for_other_callers_wrong_keys(api, merchant, limits):
+    """The budget of wrong keys is consulted only after a lookup failed: one
+    address (every caller, behind a misconfigured proxy) spending it, even with
+    the valid key's own prefix, leaves the valid key working, cached or not."""
+    from django.core.cache import cache
+
+    limits(unauthenticated="3/m")
+    forged = merchant.raw_key[:-4] + ("zzzz" if not merchant.raw_key.endswith("zzzz") else "yyyy")
+    stranger = APIClient(REMOTE_ADDR="127.0.0.1")  # the merchant's own address
+    wrong = [
+        stranger.get("/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer {forged}").status_code for _ in range(4)
+    ]
+    cache.delete(f"apiclient:{merchant.key_prefix}")  # the cached client expired (or Redis restarted)
+
+    assert wrong == [401, 401, 401, 429]
+    assert api.get("/api/v1/payments").status_code == 200
+
+
+def test_wrong_keys_are_counted_per_key_prefix_across_addresses(merchant, limits):
+    limits(unauthenticated="3/m")
+    forged = merchant.raw_key[:-4] + ("zzzz" if not merchant.raw_key.endswith("zzzz") else "yyyy")
+    answers = [
+        APIClient(REMOTE_ADDR=f"10.{random.randrange(256)}.{random.randrange(256)}.{n}")
+        .get("/api/v1/payments", HTTP_AUTHORIZATION=f"Bearer {forged}")
+        .status_code
+        for n in range(4)
+    ]
+    other_prefix = APIClient(REMOTE_ADDR=f"10.{random.randrange(256)}.{random.randrange(256)}.77").get(
+        "/api/v1/payments", HTTP_AUTHORIZATION="Bearer gw_00000000_" + "x" * 32
+    )
+
+    assert answers == [401, 401, 401, 429]
+    assert other_prefix.status_code == 401

@@ -42,6 +42,7 @@ PRODUCTION = {
     "OTP_SECRET": "otp-Zq81vN3mW5xR7tY9uB2cD4eF6gH8jK0lM",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "DATABASE_URL": "mysql://gateway:secret@127.0.0.1:3306/gateway",
+    "EMAIL_URL": "smtp://mail.example.com:587",
 }
 DEVELOPMENT = {"DJANGO_DEBUG": "true"}
 
@@ -197,3 +198,83 @@ def test_the_djstripe_mirror_is_lazy_by_default_and_reads_its_earlier_true_and_f
     wrong = _run(["-c", PRINT_SETTINGS], {**DEVELOPMENT, "DJSTRIPE_MIRROR": "sometimes"})
     assert wrong.returncode != 0
     assert "DJSTRIPE_MIRROR must be lazy, batch or off" in wrong.stderr
+
+
+def _values(env, *names):
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}))"
+    )
+    result = _run(["-c", script], env)
+    assert result.returncode == 0, result.stderr[-800:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _refused(env, message):
+    result = _run(["-c", PRINT_SETTINGS], env)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-800:]
+
+
+def test_any_live_key_is_live_for_the_live_mode_guards():
+    restricted_live = "rk_live_51ExampleExampleExampleExample00"
+    _refused(
+        {**PRODUCTION, "STRIPE_SECRET_KEY": restricted_live, "DJANGO_DEBUG": "true"}, "DJANGO_DEBUG is on"
+    )
+    _refused(
+        {**PRODUCTION, "DJSTRIPE_SYNC_KEY": restricted_live, "LOCALSTRIPE_QUIRKS": "true"},
+        "LOCALSTRIPE_QUIRKS",
+    )
+    assert _values({**PRODUCTION, "DJSTRIPE_SYNC_KEY": restricted_live}, "STRIPE_LIVE_MODE")[
+        "STRIPE_LIVE_MODE"
+    ]
+
+
+def test_djstripe_never_sees_the_secret_key():
+    _refused(
+        {**PRODUCTION, "DJSTRIPE_SYNC_KEY": "sk_test_51AnotherSecretKeyExample000"}, "restricted read-only"
+    )
+    _refused({**PRODUCTION, "DJSTRIPE_SYNC_KEY": LIVE_KEY}, "restricted read-only")
+    names = ("STRIPE_TEST_SECRET_KEY", "STRIPE_LIVE_SECRET_KEY")
+    with_sync = _values({**PRODUCTION, "DJSTRIPE_SYNC_KEY": "rk_test_51ReadOnlyExample0000000000"}, *names)
+    without = _values(PRODUCTION, *names)
+    development = _values(DEVELOPMENT, *names, "STRIPE_SECRET_KEY")
+
+    assert with_sync == {
+        "STRIPE_TEST_SECRET_KEY": "rk_test_51ReadOnlyExample0000000000",
+        "STRIPE_LIVE_SECRET_KEY": "",
+    }
+    assert without == {"STRIPE_TEST_SECRET_KEY": "", "STRIPE_LIVE_SECRET_KEY": ""}
+    assert development["STRIPE_SECRET_KEY"] not in (development["STRIPE_TEST_SECRET_KEY"], "")
+
+
+def test_production_behind_a_proxy_needs_its_trusted_addresses():
+    _refused({**PRODUCTION, "BEHIND_PROXY": "true"}, "RATELIMIT_TRUSTED_PROXIES is empty")
+    names = ("BEHIND_PROXY", "SECURE_PROXY_SSL_HEADER", "RATELIMIT_TRUSTED_PROXIES")
+    proxied = _values(
+        {**PRODUCTION, "BEHIND_PROXY": "true", "RATELIMIT_TRUSTED_PROXIES": "10.0.0.0/8"}, *names
+    )
+    direct = _values(PRODUCTION, *names)
+
+    assert proxied == {
+        "BEHIND_PROXY": True,
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "RATELIMIT_TRUSTED_PROXIES": ["10.0.0.0/8"],
+    }
+    assert direct == {"BEHIND_PROXY": False, "SECURE_PROXY_SSL_HEADER": None, "RATELIMIT_TRUSTED_PROXIES": []}
+
+
+def test_production_refuses_the_console_email_backend():
+    _refused({k: v for k, v in PRODUCTION.items() if k != "EMAIL_URL"}, "EMAIL_URL must name an SMTP server")
+    _refused({**PRODUCTION, "EMAIL_URL": "memorymail://"}, "EMAIL_URL must name an SMTP server")
+
+
+def test_each_role_needs_only_its_own_secrets():
+    without_psp_secrets = {
+        k: v for k, v in PRODUCTION.items() if k not in ("STRIPE_SECRET_KEY", "OTP_SECRET", "EMAIL_URL")
+    }
+    for role in ("relay", "beat", "migrate"):
+        values = _values({**without_psp_secrets, "GATEWAY_ROLE": role}, "STRIPE_SECRET_KEY", "OTP_SECRET")
+        assert values == {"STRIPE_SECRET_KEY": "", "OTP_SECRET": ""}, role
+    _refused({**without_psp_secrets, "GATEWAY_ROLE": "worker"}, "STRIPE_SECRET_KEY must be set")
+    _refused({**without_psp_secrets, "GATEWAY_ROLE": "web"}, "STRIPE_SECRET_KEY must be set")
+    _refused({**PRODUCTION, "GATEWAY_ROLE": "everything"}, "GATEWAY_ROLE must be")
