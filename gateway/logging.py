@@ -75,3 +75,28 @@ class CardNumberRedactionFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact_card_numbers(record.stack_info)
         return True
+
+
+# A PaymentIntent's client_secret lets a browser confirm the payment: it goes to
+# the merchant in the answer that makes it and is never kept (database, stored
+# webhooks, the mirror). Stripe also puts it in next_action's redirect URLs.
+_CLIENT_SECRET_PARAM = re.compile(r"([?&](?:payment_intent|setup_intent)_client_secret=)[^&#\s\"]*")
+_CLIENT_SECRET_VALUE = re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+_secret_)[A-Za-z0-9]+")
+REDACTED = "redacted"
+
+
+def client_secrets_scrubbed(value):
+    """`value` (JSON-like: dicts, lists, strings) with every client secret replaced:
+    `client_secret` fields, `…_client_secret=` URL parameters, and `pi_…_secret_…`
+    values wherever they appear."""
+    if isinstance(value, dict):
+        return {
+            key: (REDACTED if key == "client_secret" and item else client_secrets_scrubbed(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [client_secrets_scrubbed(item) for item in value]
+    if isinstance(value, str):
+        value = _CLIENT_SECRET_PARAM.sub(lambda m: m.group(1) + REDACTED, value)
+        return _CLIENT_SECRET_VALUE.sub(lambda m: m.group(1) + REDACTED, value)
+    return value

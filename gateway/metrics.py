@@ -69,19 +69,30 @@ class DatabaseCollector:
 _database_collector = DatabaseCollector()
 
 
-def _allowed(request) -> bool:
+# Headers a reverse proxy adds: a request that carries one came through the
+# public ingress, whatever address it arrives from.
+_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_X_FORWARDED_PROTO")
+
+
+def internal_caller(request, networks: list[str]) -> bool:
+    """METRICS_TOKEN as a bearer token, or a direct call (no proxy's header)
+    from one of `networks`. Through the public ingress, only the token."""
     token = settings.METRICS_TOKEN
     sent = request.headers.get("Authorization", "")
     # Compared in constant time: a timing difference must not spell the token out.
     if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
         return True
+    if any(header in request.META for header in _PROXY_HEADERS):
+        return False
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
-    return any(
-        address in ipaddress.ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_NETWORKS
-    )
+    return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+def _allowed(request) -> bool:
+    return internal_caller(request, settings.METRICS_ALLOWED_NETWORKS)
 
 
 def metrics_view(request):

@@ -59,9 +59,15 @@ class RequestIdMiddleware:
             reset_request_id(token)
 
 
+# utf-8, us-ascii and iso-8859-1 under any of their names: what clients send.
+# Python's registry holds more that look like text encodings and are not
+# (`undefined` raises on any use, a 500 in the admin's CSRF check).
+_ALLOWED_CHARSETS = frozenset({"utf-8", "ascii", "iso8859-1"})
+
+
 def _is_text_charset(charset: str) -> bool:
     try:
-        return codecs.lookup(charset)._is_text_encoding
+        return codecs.lookup(charset).name in _ALLOWED_CHARSETS
     except LookupError:
         return False
 
@@ -69,9 +75,9 @@ def _is_text_charset(charset: str) -> bool:
 class ContentTypeCharsetMiddleware:
     """A request body is decoded with the charset its Content-Type names, by
     Django and DRF alike; Python's codec registry also holds bytes-to-bytes
-    codecs (`bz2_codec`, `zlib_codec`, `hex`) and answers unknown names with
-    LookupError, a 500 wherever a body is read. Only real text encodings get
-    through; anything else is a 415 before any view runs."""
+    codecs (`bz2_codec`, `zlib_codec`, `hex`), `undefined`, and answers unknown
+    names with LookupError, a 500 wherever a body is read. Only utf-8, us-ascii
+    and iso-8859-1 get through; anything else is a 415 before any view runs."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -181,19 +181,27 @@ def unauthenticated_count(request, *, key_prefix: str | None = None) -> None:
     _unauthenticated_usages(request, key_prefix=key_prefix, increment=True)
 
 
-def failure_count(request, *, scope: str) -> None:
-    """Counts one failed attempt (an invalid webhook signature) against the
-    caller's address: 429 past RATE_LIMITS[scope]. Only failures are counted,
-    so a flood of them never refuses the valid ones (Stripe's deliveries)."""
+def scope_consume(request, *, scope: str) -> None:
+    """Counts one use of RATE_LIMITS[scope] by the caller (its API client, else
+    its address), at the moment the view knows it is spent: 429 past the limit.
+    For what only some requests cost: an invalid webhook signature (so a flood
+    of them never refuses Stripe's valid deliveries), a read that goes on to
+    the PSP (so one merchant cannot spend the platform's Stripe read limit)."""
     rate = settings.RATE_LIMITS.get(scope)
     if not rate:
         return
+    client = getattr(request, "auth", None)
+    identity = f"client:{client.key_prefix}" if client is not None else f"ip:{client_ip(request)}"
     try:
-        usage = usage_count(
-            request, group=scope, identity=f"ip:{client_ip(request)}", rate=rate, increment=True
-        )
-    except Exception:  # the cache is down: the failure is refused anyway
-        return
+        usage = usage_count(request, group=scope, identity=identity, rate=rate, increment=True)
+    except Exception:  # the cache is down: as RATELIMIT_FAIL_OPEN has it for the rest
+        if settings.RATELIMIT_FAIL_OPEN:
+            return
+        raise ServiceUnavailable(
+            "Rate limiting is unavailable; retry shortly.",
+            code="rate_limit_unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
     if usage is not None and usage["should_limit"]:
         RATE_LIMITED.labels(scope=scope).inc()
         raise RateLimited(headers={"Retry-After": str(max(usage["time_left"], 1))})

@@ -455,6 +455,9 @@ RATE_LIMITS = {
     "otp_validate": env.str("RATE_LIMIT_OTP_VALIDATE", default="60/m"),
     # Stripe's deliveries, per sending IP: generous (Stripe bursts and retries), but
     # every delivery, valid or not, is stored, so it is not unlimited.
+    # GET /stripe/payment/{id} calls on to the PSP (only for a payment whose
+    # outcome can still change there), per client: Stripe's read limit is the platform's.
+    "psp_read": env.str("RATE_LIMIT_PSP_READ", default="60/m"),
     # Deliveries with an invalid signature, per address (valid ones are never limited).
     "webhook_invalid": env.str("RATE_LIMIT_WEBHOOK_INVALID", default="60/m"),
     # /health/ready, per IP: load balancers poll it a few times a second at most.

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway.health import readiness
+from gateway.metrics import internal_caller
 from gateway.schema import error_responses
 
 
@@ -63,18 +64,21 @@ READINESS = inline_serializer(
         "version": serializers.CharField(),
         "timestamp": serializers.DateTimeField(),
         "checks": serializers.DictField(
-            child=_CHECK, help_text="One entry per dependency: database, redis, …"
+            child=_CHECK,
+            required=False,
+            help_text="One entry per dependency: database, redis, …; for internal callers only.",
         ),
     },
 )
 
 
 class ReadinessView(APIView):
-    """Readiness: every configured dependency (database, Redis, Kafka, the PSP)
-    answers, each with its latency; 503 with the same per-dependency report
-    otherwise. Public, but limited per client IP (RATE_LIMIT_HEALTH_READY), and
-    its Kafka and PSP checks are cached for a few seconds (HEALTH_CHECK_CACHE_SECONDS):
-    unlike /health it calls other services."""
+    """Readiness: every required dependency (the database, Redis) answers; 503
+    otherwise. Kafka and the PSP are reported, not required. The per-dependency
+    report (state, latency) goes to internal callers only. Public, but limited
+    per client IP (RATE_LIMIT_HEALTH_READY), and its Kafka and PSP checks are
+    cached for a few seconds (HEALTH_CHECK_CACHE_SECONDS): unlike /health it
+    calls other services."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -93,6 +97,9 @@ class ReadinessView(APIView):
             "service": settings.SERVICE_NAME,
             "version": settings.VERSION,
             "timestamp": timezone.now().isoformat(),
-            "checks": checks,
         }
+        # Each dependency's state and latency only for internal callers
+        # (INTERNAL_NETWORKS directly, or METRICS_TOKEN), never through the ingress.
+        if internal_caller(request, settings.INTERNAL_NETWORKS):
+            body["checks"] = checks
         return Response(body, status=200 if ready else 503)

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from gateway.errors import InvalidRequest, exception_handler, to_gateway_error
+from gateway.logging import client_secrets_scrubbed
 from payments.enums import PaymentStatus, RefundStatus
 from payments.selectors import payment_with_refunds
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
@@ -27,6 +28,7 @@ from payments.services.idempotency import (
     idempotency_release,
     idempotency_stored_answer,
 )
+from payments.services.process import raw_card_data_ensure_accepted
 
 # --- the Idempotency-Key header (`@idempotent` on a view method) ---------------------------
 
@@ -58,7 +60,7 @@ def request_fingerprints(request) -> tuple[str, tuple[str, ...]]:
 
 
 def _stored_body(data) -> dict:
-    body = json.loads(json.dumps(data, cls=JSONEncoder))
+    body = client_secrets_scrubbed(json.loads(json.dumps(data, cls=JSONEncoder)))
     if isinstance(body, dict):
         for name in _NEVER_STORED:
             body.pop(name, None)
@@ -94,6 +96,10 @@ def idempotent(handler):
                     param="Idempotency-Key",
                 )
             return handler(self, request, *args, **kwargs)
+        if isinstance(request.data, dict) and "card" in request.data:
+            # Refused before any work, and so before the key is claimed: no
+            # fingerprint of a raw card is kept where raw cards are not accepted.
+            raw_card_data_ensure_accepted()
         fingerprint, earlier_fingerprints = request_fingerprints(request)
         claim = idempotency_begin(
             client=request.auth,
@@ -182,6 +188,8 @@ def payment_body(outcome) -> dict:
     body = PaymentSerializer(outcome.payment).data
     if outcome.client_secret:
         body["client_secret"] = outcome.client_secret
+    if outcome.next_action:
+        body["next_action"] = outcome.next_action
     body["receipt_url"] = outcome.receipt_url or None
     return body
 

@@ -117,6 +117,17 @@ class RefundResult:
     payment_intent_id: str = ""
 
 
+@dataclass(frozen=True)
+class DisputeResult:
+    dispute_id: str
+    charge_id: str
+    payment_intent_id: str
+    amount_minor: int
+    currency: str
+    reason: str
+    status: str
+
+
 class PaymentProvider(Protocol):
     def tokenize_card(self, *, card: CardInput) -> PaymentMethodResult: ...
 
@@ -131,6 +142,8 @@ class PaymentProvider(Protocol):
     def retrieve_refund(self, *, refund_id: str) -> RefundResult: ...
 
     def list_refunds(self, *, payment_intent_id: str) -> list[RefundResult]: ...
+
+    def retrieve_dispute(self, *, dispute_id: str) -> DisputeResult: ...
 
     def refund(self, *, request: RefundRequest) -> RefundResult: ...
 

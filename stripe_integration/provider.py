@@ -6,6 +6,7 @@ from payments.providers import (
     CardInput,
     ChargeRequest,
     ChargeResult,
+    DisputeResult,
     PaymentMethodResult,
     RefundRequest,
     RefundResult,
@@ -31,6 +32,9 @@ class StripeProvider:
 
     def list_refunds(self, *, payment_intent_id: str) -> list[RefundResult]:
         return client.refund_list_for_payment_intent(payment_intent_id=payment_intent_id)
+
+    def retrieve_dispute(self, *, dispute_id: str) -> DisputeResult:
+        return client.dispute_retrieve(dispute_id=dispute_id)
 
     def refund(self, *, request: RefundRequest) -> RefundResult:
         return client.refund_create(request=request)

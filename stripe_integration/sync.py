@@ -13,6 +13,7 @@ import logging
 from django.conf import settings
 from djstripe import models as djstripe_models
 
+from gateway.logging import client_secrets_scrubbed
 from payments.models import Payment
 from payments.services.payments import payment_mirror_link
 from payments.services.refunds import refund_mirror_link
@@ -38,7 +39,10 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
         logger.info("dj-stripe mirror off: no DJSTRIPE_SYNC_KEY")
         return []
     synced = []
-    intent = stripe_object_for_sync(kind="payment_intent", object_id=payment.stripe_payment_intent_id)
+    # The mirror keeps no client secret (gateway.logging.client_secrets_scrubbed).
+    intent = client_secrets_scrubbed(
+        stripe_object_for_sync(kind="payment_intent", object_id=payment.stripe_payment_intent_id)
+    )
     djstripe_intent = djstripe_models.PaymentIntent.sync_from_stripe_data(intent, api_key=api_key)
     synced.append(djstripe_intent.id)
     payment_mirror_link(payment=payment, djstripe_payment_intent=djstripe_intent)

@@ -9,7 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from gateway.errors import InvalidRequest
-from gateway.ratelimit import client_ip, failure_count
+from gateway.ratelimit import client_ip, scope_consume
 from gateway.schema import IDEMPOTENCY_HEADER, error_responses
 from payments.api import (
     client_actor,
@@ -25,7 +25,7 @@ from payments.api import (
 from payments.cards import card_validate
 from payments.selectors import payment_get_for_client
 from payments.serializers import PaymentAnswerSerializer, PaymentProcessSerializer, RefundAnswerSerializer
-from payments.services.charges import payment_sync_from_psp
+from payments.services.charges import payment_needs_psp_refresh, payment_sync_from_psp
 from payments.services.payments import PaymentOutcome
 from payments.services.process import payment_process, raw_card_data_ensure_accepted
 from payments.services.refunds import payment_refund
@@ -107,9 +107,12 @@ class StripeViewSet(viewsets.ViewSet):
     )
     def retrieve_payment(self, request, payment_id: str):
         """The client's own payment (by our payment id, never a raw PaymentIntent id),
-        refreshed from Stripe."""
+        refreshed from Stripe while its outcome can still change there (under
+        the client's own `psp_read` limit); a settled one is answered as stored."""
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
-        payment = payment_sync_from_psp(payment=payment, actor=client_actor(request))
+        if payment_needs_psp_refresh(payment=payment):
+            scope_consume(request, scope="psp_read")
+            payment = payment_sync_from_psp(payment=payment, actor=client_actor(request))
         payment = payment_get_for_client(client=request.auth, public_id=payment.public_id)
         return Response(payment_body(PaymentOutcome(payment=payment)))
 
@@ -192,6 +195,6 @@ class StripeWebhookViewSet(viewsets.ViewSet):
                 remote_ip=client_ip(request),
             )
         except InvalidRequest:
-            failure_count(request, scope="webhook_invalid")
+            scope_consume(request, scope="webhook_invalid")
             raise
         return Response({"received": True, "event_id": record.event_id, "processed": record.processed})

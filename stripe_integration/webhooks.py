@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.logging import client_secrets_scrubbed
 from gateway.metrics import WEBHOOK_INVALID
 from payments.enums import EventType, RefundStatus
 from payments.models import Payment, Refund
@@ -40,7 +41,8 @@ MAX_ERROR_LENGTH = 4000
 
 def webhook_receive(*, payload: bytes, signature: str, remote_ip: str | None) -> StripeWebhookEvent:
     """Stores the delivery, then processes it unless it was processed before."""
-    text = payload.decode("utf-8", errors="replace")
+    # Stored as received but for client secrets, which are never kept (gateway.logging).
+    text = client_secrets_scrubbed(payload.decode("utf-8", errors="replace"))
     try:
         event = webhook_event_construct(
             payload=payload, signature=signature, secret=settings.STRIPE_WEBHOOK_SECRET
@@ -171,25 +173,30 @@ def _on_refund(event: dict) -> str:
 
 
 def _on_dispute_created(event: dict) -> str:
-    dispute = event["data"]["object"]
-    payment = _payment_for_intent(dispute.get("payment_intent") or "", None)
-    if payment is None and dispute.get("charge"):
-        payment = Payment.objects.filter(stripe_charge_id=dispute["charge"]).first()
+    """The event only names the dispute: the PSP's own copy says which charge it
+    is on, and it must be the payment's (as for refunds and PaymentIntents)."""
+    try:
+        dispute = get_provider().retrieve_dispute(dispute_id=event["data"]["object"]["id"])
+    except GatewayError as exc:
+        if exc.code == "resource_missing":
+            return "ignored: the PSP has no such dispute"
+        raise  # the PSP is unreachable: the event is kept and reprocessed
+    payment = _payment_for_intent(dispute.payment_intent_id, None) if dispute.payment_intent_id else None
+    if payment is None and dispute.charge_id:
+        payment = Payment.objects.filter(stripe_charge_id=dispute.charge_id).first()
     if payment is None:
         return "ignored: no payment of ours for this dispute"
+    if dispute.charge_id and payment.stripe_charge_id and payment.stripe_charge_id != dispute.charge_id:
+        return f"ignored: dispute {dispute.dispute_id} is not on this payment's charge"
     # Recorded for operators; a dispute does not change the status by itself.
     payment_event_record(
         payment=payment,
         type=EventType.DISPUTE_CREATED,
         actor=_actor(event),
         status_before=payment.status,
-        data={
-            "dispute": dispute.get("id"),
-            "amount_minor": dispute.get("amount"),
-            "reason": dispute.get("reason"),
-        },
+        data={"dispute": dispute.dispute_id, "amount_minor": dispute.amount_minor, "reason": dispute.reason},
     )
-    return f"dispute {dispute.get('id')} recorded"
+    return f"dispute {dispute.dispute_id} recorded"
 
 
 HANDLERS: dict[str, Callable[[dict], str]] = {

@@ -101,13 +101,38 @@ def test_ready_reports_kafka_down_and_stays_ready(anonymous, settings, closed_po
     assert body["checks"]["database"]["status"] == "ok"
 
 
-def test_ready_answers_503_when_the_psp_is_unreachable(anonymous, settings, closed_port):
+def test_ready_reports_the_psp_down_and_stays_ready(anonymous, settings, closed_port):
+    # A Stripe incident must not take reads, refund status, the admin and
+    # webhooks out of the load balancer with it.
     settings.STRIPE_API_BASE = f"http://127.0.0.1:{closed_port}"
 
     response = anonymous.get("/health/ready")
 
-    assert response.status_code == 503
-    assert response.json()["checks"]["psp"]["status"] == "down"
+    assert response.status_code == 200
+    assert response.json()["checks"]["psp"] | {"latency_ms": None} == {
+        "status": "down",
+        "required": False,
+        "latency_ms": None,
+        "detail": response.json()["checks"]["psp"]["detail"],
+    }
+
+
+def test_ready_details_and_metrics_go_to_internal_callers_only(anonymous, settings, localstripe):
+    settings.METRICS_TOKEN = "metrics-token-for-the-test"
+    through_ingress = {"HTTP_X_FORWARDED_FOR": "203.0.113.5"}  # from loopback, but relayed by a proxy
+    token = {"HTTP_AUTHORIZATION": "Bearer metrics-token-for-the-test"}
+
+    public = anonymous.get("/health/ready", **through_ingress)
+    with_token = anonymous.get("/health/ready", **through_ingress, **token)
+    outsider = APIClient(REMOTE_ADDR="198.51.100.20").get("/health/ready")
+
+    assert public.status_code == 200 and set(public.json()) == {"status", "service", "version", "timestamp"}
+    assert "checks" not in outsider.json()
+    assert "database" in with_token.json()["checks"]
+    assert "database" in anonymous.get("/health/ready").json()["checks"]  # directly, from an internal network
+    assert anonymous.get("/metrics", **through_ingress).status_code == 403
+    assert anonymous.get("/metrics", **through_ingress, **token).status_code == 200
+    assert anonymous.get("/metrics").status_code == 200
 
 
 def test_ready_treats_unset_kafka_as_disabled_not_down(anonymous, settings, localstripe):

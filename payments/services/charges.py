@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, InvalidStateTransition
+from gateway.logging import client_secrets_scrubbed
 from payments.enums import EventType, PaymentStatus, transition_allowed
 from payments.models import Payment
 from payments.providers import (
@@ -103,7 +104,12 @@ def payment_charge(*, payment: Payment, actor: str) -> PaymentOutcome:
         exc.extra.setdefault("payment_id", payment.public_id)
         raise
     payment = payment_apply_charge_result(payment=payment, result=result, actor=actor)
-    return PaymentOutcome(payment=payment, client_secret=result.client_secret, receipt_url=result.receipt_url)
+    return PaymentOutcome(
+        payment=payment,
+        client_secret=result.client_secret,
+        receipt_url=result.receipt_url,
+        next_action=result.next_action if payment.status == PaymentStatus.REQUIRES_ACTION else None,
+    )
 
 
 def payment_past_psp_idempotency_window(payment: Payment, *, now=None) -> bool:
@@ -192,7 +198,8 @@ def _settle(
         payment.captured_minor = result.amount_received_minor or payment.amount_minor
         payment.failure_code = payment.failure_message = ""
     if new_status == PaymentStatus.REQUIRES_ACTION:
-        payment.next_action = result.next_action
+        # Kept without its client secret; the answer that made it has the whole (PaymentOutcome).
+        payment.next_action = client_secrets_scrubbed(result.next_action)
     else:
         payment.next_action = None
     if new_status == PaymentStatus.FAILED:
@@ -295,6 +302,17 @@ def payment_confirm(*, payment: Payment, actor: str) -> Payment:
             extra={"decline_code": payment.failure_code, "payment_id": payment.public_id},
         )
     return payment
+
+
+# Statuses the PSP can still move (a 3-D Secure completed, an authorization
+# captured elsewhere, an unknown outcome settled); the others are settled here.
+PSP_OPEN_STATUSES = frozenset(
+    {PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.REQUIRES_CAPTURE}
+)
+
+
+def payment_needs_psp_refresh(*, payment: Payment) -> bool:
+    return bool(payment.stripe_payment_intent_id) and payment.status in PSP_OPEN_STATUSES
 
 
 def payment_sync_from_psp(*, payment: Payment, actor: str) -> Payment:

@@ -60,6 +60,7 @@ class PaymentOutcome:
     payment: Payment
     client_secret: str = ""
     receipt_url: str = ""
+    next_action: dict | None = None  # as the PSP gave it, its redirect URL's client secret included
 
 
 def _generate_public_id() -> str:

@@ -49,6 +49,7 @@ from payments.providers import (
     CardSummary,
     ChargeRequest,
     ChargeResult,
+    DisputeResult,
     PaymentMethodResult,
     RefundRequest,
     RefundResult,
@@ -69,6 +70,7 @@ _UNKNOWN_ON_FAILURE = {
     "find_charges": False,
     "retrieve_refund": False,
     "list_refunds": False,
+    "retrieve_dispute": False,
     "refund": True,
     "capture": True,
     "cancel": True,
@@ -145,6 +147,7 @@ class FakeIntent:
     context: str = "request"  # what the gateway was doing when it created it (a simulation's label)
     declines: int = 0  # times the PSP declined or failed to authenticate it
     request_key: str = ""  # the Idempotency-Key of the merchant's request that made it (a simulation's label)
+    return_url: str = ""
 
 
 @dataclass
@@ -165,6 +168,7 @@ class FakePsp:
         self.clock = clock or SimClock()
         self.intents: dict[str, FakeIntent] = {}
         self.refunds_by_id: dict[str, FakeRefund] = {}
+        self.disputes: dict[str, DisputeResult] = {}
         self.methods: dict[str, str] = dict(_BEHAVIOUR_BY_METHOD)
         self.keys: dict[str, _KeyRecord] = {}
         self.calls: list[tuple[str, str]] = []  # (operation, what came of it)
@@ -268,6 +272,31 @@ class FakePsp:
             return self._refund_result(self.refunds_by_id[refund_id])
 
         return self._call("retrieve_refund", "", {}, effect)
+
+    def dispute_open(self, *, payment_intent_id: str, reason: str = "fraudulent") -> str:
+        """The cardholder's bank disputes the charge (the test's doing, as the payer's 3DS)."""
+        intent = self._intent(payment_intent_id)
+        dispute = DisputeResult(
+            dispute_id=f"dp_fake{self._next()}",
+            charge_id=intent.latest_charge,
+            payment_intent_id=intent.id,
+            amount_minor=intent.amount_received,
+            currency=intent.currency,
+            reason=reason,
+            status="needs_response",
+        )
+        self.disputes[dispute.dispute_id] = dispute
+        return dispute.dispute_id
+
+    def retrieve_dispute(self, *, dispute_id: str) -> DisputeResult:
+        def effect():
+            if dispute_id not in self.disputes:
+                raise stripe.InvalidRequestError(
+                    f"No such dispute: '{dispute_id}'", "id", code="resource_missing", http_status=404
+                )
+            return self.disputes[dispute_id]
+
+        return self._call("retrieve_dispute", "", {}, effect)
 
     def list_refunds(self, *, payment_intent_id: str) -> list[RefundResult]:
         def effect():
@@ -490,6 +519,7 @@ class FakePsp:
             created=self.clock.now(),
             context=self.context,
             request_key=self.request_key,
+            return_url=request.return_url,
         )
         self.intents[intent.id] = intent
         self._event("payment_intent.created", intent)
@@ -574,9 +604,23 @@ class FakePsp:
             "latest_charge": intent.latest_charge or None,
             "last_payment_error": intent.last_payment_error,
             "client_secret": f"{intent.id}_secret_fake",
-            "next_action": {"type": "use_stripe_sdk"} if intent.status == "requires_action" else None,
+            "next_action": self._next_action(intent),
             "created": int(intent.created.timestamp()),
         }
+
+    @staticmethod
+    def _next_action(intent: FakeIntent) -> dict | None:
+        """Stripe's: with a return_url, a redirect whose URL carries the client secret."""
+        if intent.status != "requires_action":
+            return None
+        if not intent.return_url:
+            return {"type": "use_stripe_sdk"}
+        secret = f"{intent.id}_secret_fake"
+        url = (
+            f"https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_fake&payment_intent={intent.id}"
+            f"&payment_intent_client_secret={secret}&publishable_key=pk_test_fake"
+        )
+        return {"type": "redirect_to_url", "redirect_to_url": {"return_url": intent.return_url, "url": url}}
 
     def _intent_result(self, intent: FakeIntent) -> ChargeResult:
         return charge_result(self._intent_dict(intent))

@@ -28,11 +28,18 @@ from payments.providers import (
     CardSummary,
     ChargeRequest,
     ChargeResult,
+    DisputeResult,
     PaymentMethodResult,
     RefundRequest,
     RefundResult,
 )
-from stripe_integration.client.convert import as_dict, card_summary, charge_result, refund_result
+from stripe_integration.client.convert import (
+    as_dict,
+    card_summary,
+    charge_result,
+    dispute_result,
+    refund_result,
+)
 from stripe_integration.client.errors import stripe_error_translate
 
 
@@ -351,6 +358,13 @@ def refund_create(*, request: RefundRequest) -> RefundResult:
 def refund_retrieve(*, refund_id: str) -> RefundResult:
     try:
         return refund_result(_call("get", f"/v1/refunds/{_path_id(refund_id)}"))
+    except stripe.StripeError as exc:
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
+
+
+def dispute_retrieve(*, dispute_id: str) -> DisputeResult:
+    try:
+        return dispute_result(_call("get", f"/v1/disputes/{_path_id(dispute_id)}"))
     except stripe.StripeError as exc:
         raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
 

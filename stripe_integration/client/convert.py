@@ -4,7 +4,7 @@ only shapes that leave the client. Known differences of localstripe's objects
 
 from __future__ import annotations
 
-from payments.providers import CardSummary, ChargeResult, RefundResult
+from payments.providers import CardSummary, ChargeResult, DisputeResult, RefundResult
 
 
 def as_dict(obj) -> dict:
@@ -87,3 +87,17 @@ def id_of(value) -> str:
     if isinstance(value, dict):
         return value.get("id") or ""
     return value or ""
+
+
+def dispute_result(dispute: dict) -> DisputeResult:
+    charge = dispute.get("charge")
+    intent = dispute.get("payment_intent")
+    return DisputeResult(
+        dispute_id=dispute["id"],
+        charge_id=(charge.get("id", "") if isinstance(charge, dict) else charge) or "",
+        payment_intent_id=(intent.get("id", "") if isinstance(intent, dict) else intent) or "",
+        amount_minor=dispute.get("amount") or 0,
+        currency=dispute.get("currency") or "",
+        reason=dispute.get("reason") or "",
+        status=dispute.get("status") or "",
+    )

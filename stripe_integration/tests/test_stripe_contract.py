@@ -124,6 +124,7 @@ def test_capture_cancel_and_every_read_are_requests_stripe_accepts(sent):
     client.payment_intent_search(metadata={"gateway_payment_uuid": "5b0c2f"})
     client.refund_retrieve(refund_id="re_contract")
     client.refund_list_for_payment_intent(payment_intent_id="pi_contract")
+    dispute = client.dispute_retrieve(dispute_id="dp_contract")
     for kind, object_id in (("payment_intent", "pi_c"), ("charge", "ch_c"), ("refund", "re_c")):
         client.stripe_object_for_sync(kind=kind, object_id=object_id)
     assert client.psp_ping().ok
@@ -132,6 +133,7 @@ def test_capture_cancel_and_every_read_are_requests_stripe_accepts(sent):
     assert "/v1/payment_intents/pi_contract/capture" in paths
     assert "/v1/payment_intents/pi_contract/cancel" in paths
     assert "/v1/payment_intents/search" in paths
+    assert "/v1/disputes/dp_contract" in paths and dispute.charge_id.startswith("ch_")
     assert sent[paths.index("/v1/payment_intents/pi_contract/capture")][2] == {"amount_to_capture": "700"}
 
 

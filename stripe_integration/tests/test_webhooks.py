@@ -143,27 +143,40 @@ def test_charge_refunded_settles_our_refund_and_records_one_made_at_stripe(api, 
 
 
 @pytest.mark.django_db
-def test_a_dispute_is_recorded_without_changing_the_status(pay):
-    payment = Payment.objects.get(public_id=pay().json()["payment_id"])
+def test_a_dispute_is_recorded_as_the_psp_has_it_without_changing_the_status(fake_pay, fake_psp):
+    payment = Payment.objects.get(public_id=fake_pay().json()["payment_id"])
+    dispute_id = fake_psp.dispute_open(
+        payment_intent_id=payment.stripe_payment_intent_id, reason="fraudulent"
+    )
 
+    # The event's own fields are not believed: only its dispute id is read.
     _deliver(
-        _event(
-            "charge.dispute.created",
-            {
-                "id": "dp_1",
-                "object": "dispute",
-                "amount": 1999,
-                "reason": "fraudulent",
-                "charge": payment.stripe_charge_id,
-                "payment_intent": payment.stripe_payment_intent_id,
-            },
-        )
+        _event("charge.dispute.created", {"id": dispute_id, "object": "dispute", "amount": 1, "reason": "x"})
     )
 
     payment.refresh_from_db()
     assert payment.status == "succeeded"
     dispute = PaymentEvent.objects.get(payment=payment, type="dispute_created")
-    assert dispute.data == {"dispute": "dp_1", "amount_minor": 1999, "reason": "fraudulent"}
+    assert dispute.data == {
+        "dispute": dispute_id,
+        "amount_minor": payment.amount_minor,
+        "reason": "fraudulent",
+    }
+
+
+@pytest.mark.django_db
+def test_a_dispute_event_that_names_another_payment_is_not_recorded_on_it(fake_pay, fake_psp):
+    ours = Payment.objects.get(public_id=fake_pay(order_id="ours").json()["payment_id"])
+    other = Payment.objects.get(public_id=fake_pay(order_id="other").json()["payment_id"])
+    dispute_id = fake_psp.dispute_open(payment_intent_id=other.stripe_payment_intent_id)
+    forged = {"id": dispute_id, "object": "dispute", "payment_intent": ours.stripe_payment_intent_id}
+    unknown = {"id": "dp_unknown", "object": "dispute", "payment_intent": ours.stripe_payment_intent_id}
+
+    _deliver(_event("charge.dispute.created", forged))
+    _deliver(_event("charge.dispute.created", unknown))
+
+    assert not PaymentEvent.objects.filter(payment=ours, type="dispute_created").exists()
+    assert PaymentEvent.objects.get(payment=other, type="dispute_created").data["dispute"] == dispute_id
 
 
 @pytest.mark.django_db

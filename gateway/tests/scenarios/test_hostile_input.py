@@ -184,7 +184,9 @@ def test_an_amount_that_underflows_to_zero_is_400_on_every_amount_path(api, pay,
     assert Payment.objects.get(public_id=paid).refunded_minor == 0
 
 
-@pytest.mark.parametrize("charset", ["bz2_codec", "zlib_codec", "hex", "no-such-charset", "rot13"])
+@pytest.mark.parametrize(
+    "charset", ["bz2_codec", "zlib_codec", "hex", "no-such-charset", "rot13", "undefined", "utf-16", "cp1252"]
+)
 @pytest.mark.parametrize(
     "path", [PROCESS, "/api/v1/stripe/validate-card", "/api/v1/stripe/webhook", "/admin/login/"]
 )
@@ -194,6 +196,23 @@ def test_a_charset_that_is_not_a_text_encoding_is_415_everywhere(api, charset, p
     )
 
     _assert_refused(response, 415, "unsupported_charset")
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/admin/mfa/", "/admin/payments/payment/"])
+def test_a_multipart_post_with_an_undefined_charset_is_415_not_500(client, path):
+    body = b"--b\r\nContent-Disposition: form-data; name=username\r\n\r\nx\r\n--b--\r\n"
+    refused = client.generic(
+        "POST", path, body, content_type="multipart/form-data; boundary=b; charset=undefined"
+    )
+    allowed = [
+        client.generic(
+            "POST", "/admin/login/", body, content_type=f"multipart/form-data; boundary=b; charset={name}"
+        )
+        for name in ("UTF-8", "us-ascii", "ISO-8859-1")
+    ]
+
+    _assert_refused(refused, 415, "unsupported_charset")
+    assert [response.status_code for response in allowed] == [200, 200, 200]  # the form again, no 500
 
 
 @pytest.mark.django_db(transaction=True)

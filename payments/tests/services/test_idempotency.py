@@ -220,8 +220,8 @@ def test_the_stored_fingerprint_is_a_keyed_hash_never_a_plain_hash_of_the_card(p
 
     from payments.tests.fixtures import card
 
-    settings.ACCEPT_RAW_CARD_DATA = False
-    refused = pay(headers={"HTTP_IDEMPOTENCY_KEY": "fp-card"}, card=card())
+    settings.ACCEPT_RAW_CARD_DATA = True
+    accepted = pay(headers={"HTTP_IDEMPOTENCY_KEY": "fp-card"}, card=card())
     record = IdempotencyKey.objects.get(key="fp-card")
     body = payment_body(card=card())
     # What a plain hash of this body would be, in the usual canonical forms: none may be stored.
@@ -234,9 +234,50 @@ def test_the_stored_fingerprint_is_a_keyed_hash_never_a_plain_hash_of_the_card(p
         )
     } | {hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()}
 
-    assert refused.status_code == 400 and refused.json()["error"]["code"] == "raw_card_data_not_accepted"
+    assert accepted.status_code == 201
     assert record.fingerprint and record.fingerprint not in plain
     assert "4242424242424242" not in json.dumps(record.response_body)
     settings.SECRET_KEY = "another-server-secret-" + "z" * 40
     again = pay(headers={"HTTP_IDEMPOTENCY_KEY": "fp-card"}, card=card())
     assert again.status_code == 422  # keyed by the server's secret: another secret, another fingerprint
+
+
+@pytest.mark.django_db
+def test_a_raw_card_refused_before_any_work_leaves_no_key_and_no_fingerprint(pay, settings):
+    from payments.tests.fixtures import card
+
+    settings.ACCEPT_RAW_CARD_DATA = False
+    refused = pay(headers={"HTTP_IDEMPOTENCY_KEY": "refused-card"}, card=card())
+    again = pay(headers={"HTTP_IDEMPOTENCY_KEY": "refused-card"}, card=card())
+
+    assert refused.status_code == again.status_code == 400
+    assert refused.json()["error"]["code"] == "raw_card_data_not_accepted"
+    assert not IdempotencyKey.objects.filter(key="refused-card").exists()
+
+
+@pytest.mark.django_db
+def test_the_migration_forgets_the_fingerprints_earlier_releases_kept_for_refused_cards(merchant):
+    import importlib
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    migration = importlib.import_module("payments.migrations.0012_forget_fingerprints_of_refused_raw_cards")
+    expires = timezone.now() + timezone.timedelta(hours=1)
+    refused_body = {"error": {"type": "invalid_request_error", "code": "raw_card_data_not_accepted"}}
+    for key, body in (("old-refused", refused_body), ("old-paid", {"payment_id": "pay_x"})):
+        IdempotencyKey.objects.create(
+            client=merchant,
+            key=key,
+            method="POST",
+            path="/api/v1/payments/process",
+            fingerprint="f" * 64,
+            state="completed",
+            response_status=400,
+            response_body=body,
+            expires_at=expires,
+        )
+
+    migration.forget(apps, None)
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["old-paid"]
