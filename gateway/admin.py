@@ -21,6 +21,36 @@ def _has_permission(request) -> bool:
 
 admin.site.has_permission = _has_permission
 
+# The operators' tool first: the gateway's own records, then the integrations,
+# then accounts; dj-stripe's ~60 mirrored models fold into one link to their
+# own page (/admin/djstripe/), one click away for the staff who need them.
+_APP_ORDER = ("payments", "gateway", "stripe_integration", "otp", "auth", "axes")
+_MODEL_ORDER = ("Payment", "Refund", "ApiClient", "PaymentEvent", "IdempotencyKey", "OutboxEvent")
+_MIRROR_APP = "djstripe"
+_full_app_list = admin.site.get_app_list
+
+
+def _operators_app_list(request, app_label=None):
+    apps = _full_app_list(request, app_label)
+    if app_label is not None:
+        return apps
+    rank = {label: position for position, label in enumerate(_APP_ORDER)}
+    model_rank = {name: position for position, name in enumerate(_MODEL_ORDER)}
+    for app in apps:
+        app["models"].sort(
+            key=lambda model: (model_rank.get(model["object_name"], len(model_rank)), model["name"])
+        )
+        if app["app_label"] == _MIRROR_APP:
+            app["name"] = f"Stripe mirror (dj-stripe): {len(app['models'])} models"
+            app["models"] = []
+    apps.sort(
+        key=lambda app: (app["app_label"] == _MIRROR_APP, rank.get(app["app_label"], len(rank)), app["name"])
+    )
+    return apps
+
+
+admin.site.get_app_list = _operators_app_list
+
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyModelAdmin):

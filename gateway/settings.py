@@ -713,6 +713,3 @@ IDEMPOTENCY_LEASE_SECONDS = env.int(
 )
 # Active API clients are cached this long; a save or revoke drops the entry at once.
 API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=300)
-# After a client changes (a revoked key), its cache entry holds a mark this long
-# instead of the client, so that a read begun before the change cannot cache it back.
-API_CLIENT_CHANGED_MARK_SECONDS = env.int("API_CLIENT_CHANGED_MARK_SECONDS", default=60)

@@ -129,7 +129,8 @@ def format_amount(amount_minor: int, currency: str) -> str:
 
 
 def format_money(amount_minor: int, currency: str) -> str:
-    """For people (admin, e-mails): "$99.99", "¥5000", "KWD 1.250"."""
+    """For people (admin, e-mails), with thousands separators: "$11,747.76",
+    "¥5,000", "KWD 1.250". (format_amount is the plain form, for inputs.)"""
     symbol = _SYMBOLS.get(currency)
-    amount = format_amount(amount_minor, currency)
+    amount = f"{to_major_units(amount_minor, currency):,.{currency_exponent(currency)}f}"
     return f"{symbol}{amount}" if symbol else f"{currency.upper()} {amount}"

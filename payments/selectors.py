@@ -23,44 +23,51 @@ def _api_client_cache_key(prefix: str) -> str:
     return f"apiclient:{prefix}"
 
 
-# What a change of a client leaves in its cache entry for a while, in place of
-# the client: a read that began before the change cannot put the old client back
-# (it only *adds*, and the mark is there), so a revoked key is refused at once by
-# every process. A read that stalls longer than this between its query and its
-# write is the only way around it.
-_CHANGED = "changed"
-# No active client has this prefix: a flood of made-up keys costs no query.
-_ABSENT = "absent"
+def _api_client_version_key(prefix: str) -> str:
+    return f"apiclient:{prefix}:version"
+
+
+# Each change of a client (a revoked or rotated key) bumps its version; a cached
+# entry counts only under the version that was current before its query. A read
+# that began before a revocation and writes its entry after it can so never
+# bring the revoked client back, and the next read caches it again at once.
 _CACHED_FIELDS = ("id", "name", "key_prefix", "key_hash")
 
 
 def api_client_get_by_key(*, raw_key: str) -> ApiClient | None:
     """The active client this key belongs to, or None.
 
-    Active clients are cached (Redis in production, as JSON: nothing from Redis
-    is unpickled) for API_CLIENT_CACHE_SECONDS to spare every request a query;
-    any save or delete of a client marks its entry changed after commit
-    (api_client_cache_forget), so a revoked key stops working at once.
+    Active clients, and prefixes that name none, are cached (Redis in
+    production, as JSON: nothing from Redis is unpickled) for
+    API_CLIENT_CACHE_SECONDS: one round trip, no query. Any save or delete of a
+    client bumps its version after commit (api_client_cache_forget), so a
+    revoked key stops working at once in every process.
     """
     prefix = api_key_prefix(raw_key)
     if prefix is None:
         return None
-    cache_key = _api_client_cache_key(prefix)
+    entry_key, version_key = _api_client_cache_key(prefix), _api_client_version_key(prefix)
     try:
-        cached = cache.get(cache_key)
+        cached = cache.get_many([entry_key, version_key])
     except Exception:  # the cache is an optimisation: Redis down means a query
         cached = None
-    if cached == _ABSENT:
-        return None
-    if isinstance(cached, dict):
-        client = ApiClient(**{name: cached[name] for name in _CACHED_FIELDS}, is_active=True)
+    version = (cached or {}).get(version_key) or 0
+    entry = (cached or {}).get(entry_key)
+    if isinstance(entry, dict) and entry.get("version") == version:
+        if entry.get("absent"):
+            return None
+        client = ApiClient(**{name: entry[name] for name in _CACHED_FIELDS}, is_active=True)
         client._state.adding, client._state.db = False, "default"
     else:
         client = ApiClient.objects.filter(key_prefix=prefix, is_active=True).first()
-        if cached is None:
-            entry = _ABSENT if client is None else {name: getattr(client, name) for name in _CACHED_FIELDS}
+        if cached is not None:
+            fields = (
+                {"absent": True}
+                if client is None
+                else {name: getattr(client, name) for name in _CACHED_FIELDS}
+            )
             try:
-                cache.add(cache_key, entry, settings.API_CLIENT_CACHE_SECONDS)
+                cache.set(entry_key, {"version": version, **fields}, settings.API_CLIENT_CACHE_SECONDS)
             except Exception:
                 logger.debug("API client cache unavailable; read from the database")
     if client is None or not hmac.compare_digest(client.key_hash, api_key_hash(raw_key)):
@@ -69,10 +76,14 @@ def api_client_get_by_key(*, raw_key: str) -> ApiClient | None:
 
 
 def api_client_cache_forget(*, key_prefix: str) -> None:
+    version_key = _api_client_version_key(key_prefix)
     try:
-        cache.set(_api_client_cache_key(key_prefix), _CHANGED, settings.API_CLIENT_CHANGED_MARK_SECONDS)
+        # Outlives every entry made under the earlier version.
+        cache.add(version_key, 0, 2 * settings.API_CLIENT_CACHE_SECONDS)
+        cache.incr(version_key)
+        cache.touch(version_key, 2 * settings.API_CLIENT_CACHE_SECONDS)
     except Exception:
-        # Redis is down: nothing can be read from it either; its entry expires on its own.
+        # Redis is down: nothing can be read from it either; its entries expire on their own.
         logger.warning("Could not drop the cached API client %s", key_prefix)
 
 

@@ -334,11 +334,59 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "Security hardening",
-        "Admin login lockout per user and per address (django-axes); 15-minute idle session timeout",
+        "Admin login lockout on the username-and-address pair (django-axes): a stranger's wrong passwords lock "
+        "only the stranger; a per-username cap over all addresses spares the addresses the operator signed in "
+        "from; 15-minute idle session timeout",
         [
-            "gateway/tests/test_security.py::"
-            "test_admin_logins_lock_out_after_repeated_failures_per_user_and_per_address",
+            "gateway/tests/test_security.py::test_admin_logins_lock_out_a_username_from_one_address_only",
+            "gateway/tests/test_mfa.py::test_a_strangers_wrong_passwords_lock_only_the_stranger",
+            "gateway/tests/test_mfa.py::test_the_username_cap_spares_the_addresses_the_operator_signed_in_from",
             "gateway/tests/test_security.py::test_an_idle_admin_session_ends_after_15_minutes",
+        ],
+    ),
+    (
+        "Security hardening",
+        "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+        "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+        "accepted twice; five wrong codes end the session; no passwordless passkey login",
+        [
+            "gateway/tests/test_mfa.py::test_a_password_alone_opens_no_admin_page_not_even_for_a_superuser",
+            "gateway/tests/test_mfa.py::test_enrolment_with_an_authenticator_app_then_recovery_codes_shown_once",
+            "gateway/tests/test_mfa.py::test_a_totp_code_verifies_a_session_and_is_not_accepted_twice",
+            "gateway/tests/test_mfa.py::test_five_wrong_codes_sign_the_session_out",
+            "gateway/tests/test_mfa.py::test_a_recovery_code_works_once",
+            "gateway/tests/test_mfa.py::test_no_passwordless_passkey_login",
+            "gateway/tests/test_admin_permissions.py::"
+            "test_every_custom_admin_page_is_refused_to_a_viewer_and_to_a_user_without_permissions",
+        ],
+    ),
+    (
+        "Security hardening",
+        "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a passkey "
+        "need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another superuser, "
+        "audited",
+        [
+            "gateway/tests/test_mfa.py::test_a_refund_above_the_step_up_amount_asks_for_the_factor_again",
+            "gateway/tests/test_mfa.py::test_a_refund_at_or_below_the_step_up_amount_needs_no_new_check",
+            "gateway/tests/test_mfa.py::test_revoking_an_api_key_needs_a_fresh_second_factor",
+            "gateway/tests/test_mfa.py::"
+            "test_only_another_superuser_resets_a_lost_factor_after_a_fresh_check_and_it_is_audited",
+            "gateway/tests/test_mfa.py::test_a_passkey_cannot_be_added_to_an_enrolled_account_without_a_fresh_check",
+        ],
+    ),
+    (
+        "Security hardening",
+        "A new API key is shown in its own answer only (no-store), never in the messages cookie or the session",
+        ["gateway/tests/test_mfa.py::test_a_new_api_key_is_shown_in_its_answer_only_never_in_a_cookie"],
+    ),
+    (
+        "Security hardening",
+        "The back office lists Payments, Refunds and API clients first and folds dj-stripe's mirror into one link; "
+        "no Save button on a payment, amounts with thousands separators",
+        [
+            "payments/tests/test_admin.py::test_the_back_office_lists_the_operators_records_first_and_folds_the_mirror",
+            "payments/tests/test_admin.py::"
+            "test_a_payment_page_has_no_save_buttons_even_for_a_superuser_and_amounts_have_separators",
         ],
     ),
     (
@@ -386,19 +434,91 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     (
         "Security hardening",
-        "Missing or wrong API keys limited per IP, before any key lookup (429)",
+        "Missing or wrong API keys limited per address and per key prefix (429), consulted only after a lookup "
+        "failed: a valid key is never refused for other callers' wrong keys; made-up prefixes cost no query; a "
+        "revoked key cannot be cached back by a racing read",
         [
             "gateway/tests/test_rate_limits.py::"
-            "test_missing_and_wrong_api_keys_are_limited_per_ip_before_any_key_lookup"
+            "test_missing_and_wrong_api_keys_are_limited_per_address_and_a_good_key_still_works",
+            "gateway/tests/test_rate_limits.py::test_a_valid_key_is_never_refused_for_other_callers_wrong_keys",
+            "gateway/tests/test_rate_limits.py::test_wrong_keys_are_counted_per_key_prefix_across_addresses",
+            "gateway/tests/test_rate_limits.py::"
+            "test_a_revoked_key_cannot_be_cached_back_by_a_read_that_began_before_the_revocation",
         ],
     ),
     (
         "Security hardening",
-        "An amount underflowing to zero (1e-1000030) is 400 invalid_amount on every amount path; a charset that is "
-        "not a text encoding (bz2_codec) is 415 everywhere",
+        "Only invalid webhook signatures are counted: a flood of them never refuses Stripe's valid deliveries",
+        [
+            "gateway/tests/test_rate_limits.py::test_a_flood_of_invalid_webhook_signatures_never_refuses_a_valid_delivery"
+        ],
+    ),
+    (
+        "Security hardening",
+        "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+        "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+        "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail backend",
+        [
+            "gateway/tests/test_settings.py::test_production_behind_a_proxy_needs_its_trusted_addresses",
+            "gateway/tests/test_settings.py::test_each_role_needs_only_its_own_secrets",
+            "gateway/tests/test_settings.py::test_any_live_key_is_live_for_the_live_mode_guards",
+            "gateway/tests/test_settings.py::test_djstripe_never_sees_the_secret_key",
+            "gateway/tests/test_settings.py::test_production_refuses_the_console_email_backend",
+            "stripe_integration/tests/test_djstripe_sync.py::"
+            "test_without_a_sync_key_the_mirror_is_off_and_never_uses_the_secret_key",
+        ],
+    ),
+    (
+        "Security hardening",
+        "k8s: default-deny NetworkPolicies (ingress to web only; each component's egress to what it uses), one "
+        "Secret per component, trusted proxies set",
+        [
+            "gateway/tests/test_deploy_manifests.py::test_a_default_deny_network_policy_exists",
+            "gateway/tests/test_deploy_manifests.py::"
+            "test_each_component_has_a_network_policy_and_only_web_accepts_ingress",
+            "gateway/tests/test_deploy_manifests.py::test_only_web_and_worker_may_reach_https",
+            "gateway/tests/test_deploy_manifests.py::test_only_the_relay_may_reach_kafka",
+            "gateway/tests/test_deploy_manifests.py::test_every_workload_sets_its_role_and_takes_only_its_own_secret",
+            "gateway/tests/test_deploy_manifests.py::test_the_relay_and_beat_secrets_hold_no_stripe_otp_or_email_key",
+            "gateway/tests/test_deploy_manifests.py::test_the_configmap_trusts_the_ingress_as_a_proxy",
+        ],
+    ),
+    (
+        "Security hardening",
+        "/health/ready does not require the PSP and gives details to internal callers only; /metrics needs the "
+        "token through the ingress; GET /stripe/payment/{id} reads the PSP only for open payments, under psp_read",
+        [
+            "gateway/tests/test_health.py::test_ready_reports_the_psp_down_and_stays_ready",
+            "gateway/tests/test_health.py::test_ready_details_and_metrics_go_to_internal_callers_only",
+            "stripe_integration/tests/test_psp_reads.py::"
+            "test_a_settled_payment_is_answered_as_stored_without_a_psp_call",
+            "stripe_integration/tests/test_psp_reads.py::"
+            "test_an_open_payment_is_refreshed_under_the_clients_own_lower_limit",
+        ],
+    ),
+    (
+        "Security hardening",
+        "Card data and secrets at rest: no Idempotency-Key fingerprint for a raw card refused before any work (a "
+        "migration forgets earlier ones); client_secret kept nowhere (next_action, stored answers, webhooks); "
+        "the cache holds JSON, never pickle; disputes re-fetched and checked against the payment's charge",
+        [
+            "payments/tests/services/test_idempotency.py::"
+            "test_a_raw_card_refused_before_any_work_leaves_no_key_and_no_fingerprint",
+            "payments/tests/services/test_idempotency.py::"
+            "test_the_migration_forgets_the_fingerprints_earlier_releases_kept_for_refused_cards",
+            "payments/tests/test_client_secret_never_kept.py::test_the_client_secret_is_answered_once_and_stored_nowhere",
+            "payments/tests/test_client_secret_never_kept.py::test_a_stored_webhook_keeps_no_client_secret",
+            "stripe_integration/tests/test_webhooks.py::test_a_dispute_event_that_names_another_payment_is_not_recorded_on_it",
+        ],
+    ),
+    (
+        "Security hardening",
+        "An amount underflowing to zero (1e-1000030) is 400 invalid_amount on every amount path; a charset outside "
+        "utf-8, us-ascii and iso-8859-1 (bz2_codec, undefined) is 415 everywhere, the admin's multipart posts too",
         [
             "gateway/tests/scenarios/test_hostile_input.py::test_an_amount_that_underflows_to_zero_is_400_on_every_amount_path",
             "gateway/tests/scenarios/test_hostile_input.py::test_a_charset_that_is_not_a_text_encoding_is_415_everywhere",
+            "gateway/tests/scenarios/test_hostile_input.py::test_a_multipart_post_with_an_undefined_charset_is_415_not_500",
         ],
     ),
     (

@@ -174,23 +174,26 @@ def test_missing_and_wrong_api_keys_are_limited_per_address_and_a_good_key_still
 
 
 def test_a_revoked_key_cannot_be_cached_back_by_a_read_that_began_before_the_revocation(merchant):
-    """A read that found the client active, then lost the race with the
-    revocation's cache mark, does not put the client back (it only adds)."""
+    """A read that found the client active, then wrote its cache entry after the
+    revocation, does not bring the client back: the entry is of the version
+    before the revocation."""
     from unittest import mock
 
     from django.core.cache import cache
 
     from payments import selectors
     from payments.models import ApiClient
+    from payments.selectors import api_client_get_by_key
     from payments.services.api_clients import api_client_revoke
 
-    cache.delete(f"apiclient:{merchant.key_prefix}")  # the mark of its creation has expired
+    api_client_get_by_key(raw_key=merchant.raw_key)  # cached, as any earlier request would have
     stale = ApiClient.objects.get(pk=merchant.pk)  # what the slow read got from the database
 
     def read_then_revoke(*args, **kwargs):
         api_client_revoke(client=ApiClient.objects.get(pk=merchant.pk))  # commits, marks the entry changed
         return mock.Mock(first=lambda: stale)
 
+    cache.delete(f"apiclient:{merchant.key_prefix}")  # its entry expired: the next read queries
     with mock.patch.object(ApiClient.objects, "filter", side_effect=read_then_revoke):
         raced = selectors.api_client_get_by_key(raw_key=merchant.raw_key)
 

@@ -180,6 +180,9 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only for everyone, superusers too: money moves through actions
+
     def has_delete_permission(self, request, obj=None):
         return False
 

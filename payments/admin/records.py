@@ -51,6 +51,9 @@ class RefundAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only for everyone: refunds settle through actions
+
     def has_delete_permission(self, request, obj=None):
         return False
 

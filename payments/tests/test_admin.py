@@ -300,3 +300,26 @@ def test_events_of_an_operators_refund_do_not_name_the_operator(alice, paid):
     assert published and {event.payload["actor"] for event in published} == {"operator"}
     assert not any("alice" in json.dumps(event.payload) for event in published)
     assert PaymentEvent.objects.filter(payment=paid, actor="operator:alice").exists()  # the audit keeps it
+
+
+def test_the_back_office_lists_the_operators_records_first_and_folds_the_mirror(alice):
+    root = staff_login(Client(), User.objects.create_superuser("root2", password="pw-root2"))
+    page = root.get("/admin/").content.decode()
+    sidebar_apps = re.findall(r'<caption>\s*<a href="/admin/([a-z_]+)/"', page)
+    payments_models = re.findall(r'<a href="/admin/payments/([a-z]+)/"', page)
+    mirror = root.get("/admin/djstripe/").content.decode()
+
+    assert sidebar_apps[0] == "payments" and sidebar_apps[-1] == "djstripe"
+    assert list(dict.fromkeys(payments_models))[:3] == ["payment", "refund", "apiclient"]
+    assert "Stripe mirror (dj-stripe)" in page and "/admin/djstripe/coupon/" not in page
+    assert "/admin/djstripe/coupon/" in mirror  # one click away
+
+
+def test_a_payment_page_has_no_save_buttons_even_for_a_superuser_and_amounts_have_separators(merchant):
+    root = staff_login(Client(), User.objects.create_superuser("root3", password="pw-root3"))
+    payment = SucceededPaymentFactory(client=merchant, amount_minor=1174776, currency="usd")
+
+    page = root.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
+    assert "$11,747.76" in page

@@ -97,8 +97,11 @@ def test_unknown_or_malformed_currencies_are_rejected(given, code):
     [
         (9999, "usd", "99.99", "$99.99"),
         (5, "usd", "0.05", "$0.05"),
-        (5000, "jpy", "5000", "¥5000"),
+        (1174776, "usd", "11747.76", "$11,747.76"),
+        (-1174776, "usd", "-11747.76", "$-11,747.76"),
+        (5000, "jpy", "5000", "¥5,000"),
         (1250, "kwd", "1.250", "KWD 1.250"),
+        (123456789012, "kwd", "123456789.012", "KWD 123,456,789.012"),
     ],
 )
 def test_amounts_format_with_the_currency_exponent(minor, currency, text, human):
