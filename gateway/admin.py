@@ -31,6 +31,8 @@ _full_app_list = admin.site.get_app_list
 
 
 def _operators_app_list(request, app_label=None):
+    if not _has_permission(request):
+        return []  # a password-only session sees no model, not even in the sidebar
     apps = _full_app_list(request, app_label)
     if app_label is not None:
         return apps

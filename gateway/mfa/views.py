@@ -62,7 +62,14 @@ def _render(request, template: str, title: str, **context):
     return TemplateResponse(
         request,
         template,
-        {**admin.site.each_context(request), "title": title, "next": _next_url(request), **context},
+        {
+            **admin.site.each_context(request),
+            # No sidebar before the second factor: it would list nothing.
+            "is_nav_sidebar_enabled": request.user.is_verified(),
+            "title": title,
+            "next": _next_url(request),
+            **context,
+        },
     )
 
 
