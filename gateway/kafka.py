@@ -13,6 +13,23 @@ def kafka_enabled() -> bool:
     return bool(settings.KAFKA_BROKERS)
 
 
+def kafka_security_options() -> dict:
+    """TLS and SASL for every Kafka client of ours (KAFKA_SECURITY_PROTOCOL,
+    KAFKA_SASL_*, KAFKA_SSL_CAFILE), as kafka-python names them."""
+    options: dict = {"security_protocol": settings.KAFKA_SECURITY_PROTOCOL}
+    if settings.KAFKA_SECURITY_PROTOCOL.startswith("SASL_"):
+        options.update(
+            sasl_mechanism=settings.KAFKA_SASL_MECHANISM,
+            sasl_plain_username=settings.KAFKA_SASL_USERNAME,
+            sasl_plain_password=settings.KAFKA_SASL_PASSWORD,
+        )
+    if settings.KAFKA_SECURITY_PROTOCOL.endswith("SSL"):
+        options["ssl_check_hostname"] = True
+        if settings.KAFKA_SSL_CAFILE:
+            options["ssl_cafile"] = settings.KAFKA_SSL_CAFILE
+    return options
+
+
 def kafka_admin(*, timeout_ms: int = 5000):
     from kafka.admin import KafkaAdminClient
 
@@ -21,6 +38,7 @@ def kafka_admin(*, timeout_ms: int = 5000):
         client_id="payment-gateway-admin",
         request_timeout_ms=timeout_ms,
         bootstrap_timeout_ms=timeout_ms,
+        **kafka_security_options(),
     )
 
 

@@ -174,7 +174,14 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Redis ------------------------------------------------------------
+# redis://[:password@]host:6379/0, or rediss:// for TLS (Redis AUTH and TLS):
+# the CA bundle to check the server with (empty: the system's).
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_SSL_CA_CERTS = env.str("REDIS_SSL_CA_CERTS", default="")
+_REDIS_TLS = {
+    "ssl_cert_reqs": "required",
+    **({"ssl_ca_certs": REDIS_SSL_CA_CERTS} if REDIS_SSL_CA_CERTS else {}),
+}
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -186,6 +193,7 @@ if REDIS_URL:
                 "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
                 "SOCKET_CONNECT_TIMEOUT": 1,
                 "SOCKET_TIMEOUT": 1,
+                **({"CONNECTION_POOL_KWARGS": _REDIS_TLS} if REDIS_URL.startswith("rediss://") else {}),
             },
             "KEY_PREFIX": "gw",
         }
@@ -209,6 +217,13 @@ if not DEBUG and _db["ENGINE"] == "django.db.backends.sqlite3":
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
+if CELERY_BROKER_URL.startswith("rediss://"):
+    import ssl
+
+    CELERY_BROKER_USE_SSL = {
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        **({"ssl_ca_certs": REDIS_SSL_CA_CERTS} if REDIS_SSL_CA_CERTS else {}),
+    }
 # With no broker at all, tasks run in-process (eagerly) so nothing needs a worker.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -312,6 +327,20 @@ KAFKA_REPLICATION_FACTOR = env.int("KAFKA_REPLICATION_FACTOR", default=1)
 KAFKA_MIN_INSYNC_REPLICAS = env.int("KAFKA_MIN_INSYNC_REPLICAS", default=None)
 # How long one publish may wait for the broker before the outbox keeps the event for later.
 KAFKA_REQUEST_TIMEOUT_MS = env.int("KAFKA_REQUEST_TIMEOUT_MS", default=5000)
+# TLS and SASL to the brokers (a managed Kafka): PLAINTEXT, SSL, SASL_PLAINTEXT or
+# SASL_SSL; PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; the CA bundle for SSL (empty:
+# the system's). Only the relay and the commands that read Kafka need the credentials.
+KAFKA_SECURITY_PROTOCOL = env.str("KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT").strip().upper()
+KAFKA_SASL_MECHANISM = env.str("KAFKA_SASL_MECHANISM", default="SCRAM-SHA-512").strip().upper()
+KAFKA_SASL_USERNAME = env.str("KAFKA_SASL_USERNAME", default="")
+KAFKA_SASL_PASSWORD = env.str("KAFKA_SASL_PASSWORD", default="")
+KAFKA_SSL_CAFILE = env.str("KAFKA_SSL_CAFILE", default="")
+if KAFKA_SECURITY_PROTOCOL not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+    raise ImproperlyConfigured("KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
+if KAFKA_SECURITY_PROTOCOL.startswith("SASL_") and not (KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD):
+    raise ImproperlyConfigured(
+        f"KAFKA_SECURITY_PROTOCOL={KAFKA_SECURITY_PROTOCOL} needs KAFKA_SASL_USERNAME and _PASSWORD."
+    )
 # The sweeper publishes what the after-commit task could not, this often.
 OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=15)
 # After a failed publish, after-commit tasks leave the outbox to the sweeper this long.

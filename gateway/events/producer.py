@@ -8,6 +8,8 @@ import threading
 
 from django.conf import settings
 
+from gateway.kafka import kafka_security_options
+
 logger = logging.getLogger("gateway.events")
 _lock = threading.Lock()
 _producer = None
@@ -35,6 +37,7 @@ def kafka_producer():
                 linger_ms=5,
                 request_timeout_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
                 max_block_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
+                **kafka_security_options(),
             )
             _producer_brokers = brokers
         return _producer

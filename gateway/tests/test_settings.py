@@ -278,3 +278,39 @@ def test_each_role_needs_only_its_own_secrets():
     _refused({**without_psp_secrets, "GATEWAY_ROLE": "worker"}, "STRIPE_SECRET_KEY must be set")
     _refused({**without_psp_secrets, "GATEWAY_ROLE": "web"}, "STRIPE_SECRET_KEY must be set")
     _refused({**PRODUCTION, "GATEWAY_ROLE": "everything"}, "GATEWAY_ROLE must be")
+
+
+def test_kafka_tls_and_sasl_and_redis_tls_are_settings():
+    sasl = {**DEVELOPMENT, "KAFKA_BROKERS": "kafka.example:9093", "KAFKA_SECURITY_PROTOCOL": "sasl_ssl"}
+    _refused(sasl, "needs KAFKA_SASL_USERNAME")
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "from gateway.kafka import kafka_security_options; "
+        "print(json.dumps({'kafka': kafka_security_options(), 'cache': settings.CACHES['default']['OPTIONS'], "
+        "'broker_ssl': settings.CELERY_BROKER_USE_SSL}))"
+    )
+    env = {
+        **sasl,
+        "KAFKA_SASL_USERNAME": "relay",
+        "KAFKA_SASL_PASSWORD": "s3cret",
+        "KAFKA_SSL_CAFILE": "/etc/ssl/kafka-ca.pem",
+        "REDIS_URL": "rediss://:redis-pass@redis.example:6380/0",
+        "REDIS_SSL_CA_CERTS": "/etc/ssl/redis-ca.pem",
+    }
+    result = _run(["-c", script], env)
+    assert result.returncode == 0, result.stderr[-800:]
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert values["kafka"] == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "relay",
+        "sasl_plain_password": "s3cret",
+        "ssl_check_hostname": True,
+        "ssl_cafile": "/etc/ssl/kafka-ca.pem",
+    }
+    assert values["cache"]["CONNECTION_POOL_KWARGS"] == {
+        "ssl_cert_reqs": "required",
+        "ssl_ca_certs": "/etc/ssl/redis-ca.pem",
+    }
+    assert values["broker_ssl"] == {"ssl_cert_reqs": 2, "ssl_ca_certs": "/etc/ssl/redis-ca.pem"}

@@ -4,7 +4,7 @@ from collections import OrderedDict
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.kafka import kafka_enabled
+from gateway.kafka import kafka_enabled, kafka_security_options
 
 # How many recent event ids the consumer remembers to drop a repeat. The relay
 # is at-least-once: a repeat comes soon after the first copy (a relay that died
@@ -54,6 +54,7 @@ class Command(BaseCommand):
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             consumer_timeout_ms=int(idle_seconds * 1000),
+            **kafka_security_options(),
         )
         if from_offsets:
             try:
