@@ -70,15 +70,24 @@ kafka-up: services
 # After the suite, scripts/scan_card_data.py looks for card data in every log
 # record of the run, the service logs, the databases and Kafka.
 # The simulation (logic against the fake PSP, no service to prove) runs on
-# SQLite after the real suite, on its fixed programs and seeds; not when
-# PYTEST_ARGS picks tests.
-test: services cluster
-	mkdir -p .test-artifacts && rm -f .test-artifacts/pytest-log.txt
+# SQLite beside the real suite, on its fixed programs and seeds (on the other
+# core: the real suite mostly waits on its services); not when PYTEST_ARGS
+# picks tests. The cluster (scripts/cluster.sh) is started by the one test that
+# needs it, and stopped after it, so that it takes no core from the rest.
+test: services
+	mkdir -p .test-artifacts && rm -f .test-artifacts/pytest-log.txt .test-artifacts/simulation.*
 	set -a && . scripts/services.env && set +a && \
+	  if [ -z "$(PYTEST_ARGS)" ]; then \
+	    ( $(NO_SERVICES) $(VENV)/bin/pytest $(FAST_ARGS) -m simulation >.test-artifacts/simulation.log 2>&1; \
+	      echo $$? >.test-artifacts/simulation.rc ) & \
+	  fi; \
 	  env $(TEST_ENV) $(VENV)/bin/pytest -m "not simulation" --log-file=.test-artifacts/pytest-log.txt \
-	    --log-file-level=INFO $(PYTEST_ARGS) && \
-	  if [ -z "$(PYTEST_ARGS)" ]; then $(NO_SERVICES) $(VENV)/bin/pytest $(FAST_ARGS) -m simulation; fi && \
-	  $(PY) scripts/scan_card_data.py
+	    --log-file-level=INFO $(PYTEST_ARGS); real=$$?; wait; \
+	  if [ -z "$(PYTEST_ARGS)" ]; then \
+	    echo "--- the simulation (.test-artifacts/simulation.log) ---"; tail -n 5 .test-artifacts/simulation.log; \
+	    simulation=$$(cat .test-artifacts/simulation.rc); \
+	  else simulation=0; fi; \
+	  [ $$real -eq 0 ] && [ $$simulation -eq 0 ] && $(PY) scripts/scan_card_data.py
 
 # The inner loop: the tests marked `fast` (unit tests, the exactly-once
 # regressions and the simulation against the fake PSP) with no service at all:

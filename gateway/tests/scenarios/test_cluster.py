@@ -4,7 +4,8 @@ gateway process are SIGKILLed in the middle of a burst (issue #17).
 The short version of `make chaos`, run by scripts/chaos.py --short against
 `make cluster` (3 KRaft brokers with replication factor 3 and
 min.insync.replicas=2, 3 gunicorns behind HAProxy, two worker nodes, one beat),
-which `make test` starts. Real processes on loopback; nothing is mocked.
+which this test starts when it is not running. Real processes on loopback;
+nothing is mocked.
 """
 
 from __future__ import annotations
@@ -13,14 +14,37 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, service_unavailable
 
 ENDPOINTS = ROOT / ".services" / "cluster" / "endpoints.env"
 
 
-def test_a_broker_and_a_gateway_killed_mid_burst_lose_nothing_and_double_nothing(tmp_path):
-    if not ENDPOINTS.exists():
-        service_unavailable("The cluster", f"{ENDPOINTS} is missing; start it with `make cluster`")
+def _cluster_fully_up() -> bool:
+    status = subprocess.run(
+        ["bash", "scripts/cluster.sh", "status"], cwd=ROOT, capture_output=True, text=True
+    )
+    return status.returncode == 0 and bool(status.stdout.strip()) and "\tdown" not in status.stdout
+
+
+@pytest.fixture
+def cluster():
+    """The cluster as `make cluster` starts it (scripts/cluster.sh up is
+    idempotent): left running when it already was (a developer's), else stopped
+    after this test, so that its processes take no core from the rest of `make test`."""
+    was_up = _cluster_fully_up()
+    up = subprocess.run(
+        ["bash", "scripts/cluster.sh", "up"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    if up.returncode != 0 or not ENDPOINTS.exists():
+        service_unavailable("The cluster", f"scripts/cluster.sh up failed: {(up.stdout + up.stderr)[-2000:]}")
+    yield
+    if not was_up:
+        subprocess.run(["bash", "scripts/cluster.sh", "down"], cwd=ROOT, capture_output=True, timeout=300)
+
+
+def test_a_broker_and_a_gateway_killed_mid_burst_lose_nothing_and_double_nothing(tmp_path, cluster):
     out = tmp_path / "chaos.json"
     run = subprocess.run(
         [
