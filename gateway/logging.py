@@ -80,8 +80,10 @@ class CardNumberRedactionFilter(logging.Filter):
 # A PaymentIntent's client_secret lets a browser confirm the payment: it goes to
 # the merchant in the answer that makes it and is never kept (database, stored
 # webhooks, the mirror). Stripe also puts it in next_action's redirect URLs.
-_CLIENT_SECRET_PARAM = re.compile(r"([?&](?:payment_intent|setup_intent)_client_secret=)[^&#\s\"]*")
-_CLIENT_SECRET_VALUE = re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+_secret_)[A-Za-z0-9]+")
+_CLIENT_SECRET_PARAM = re.compile(
+    r"((?:payment_intent|setup_intent)_client_secret(?:=|%3D|\\u003[dD]))[^&#\s\"\\%]*", re.IGNORECASE
+)
+_CLIENT_SECRET_VALUE = re.compile(r"((?:pi|seti)_[A-Za-z0-9]+_secret_|src_client_secret_)[A-Za-z0-9]+")
 REDACTED = "redacted"
 
 

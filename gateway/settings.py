@@ -563,11 +563,15 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Tries during a lockout do not extend it (nor count twice towards the username's cap).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Failed logins of one username, from all addresses together within the cool-off,
 # after which only addresses it signed in from in ADMIN_LOGIN_KNOWN_ADDRESS_DAYS may try.
 ADMIN_LOGIN_USERNAME_LIMIT = env.int("ADMIN_LOGIN_USERNAME_LIMIT", default=30)
 ADMIN_LOGIN_KNOWN_ADDRESS_DAYS = env.int("ADMIN_LOGIN_KNOWN_ADDRESS_DAYS", default=90)
-AXES_RESET_ON_SUCCESS = True
+# A right password does not wipe the pair's earlier failures: wrong second-factor
+# codes count as failures (gateway.mfa), and signing in again must not reset them.
+AXES_RESET_ON_SUCCESS = False
 AXES_CLIENT_IP_CALLABLE = "gateway.ratelimit.client_ip"  # X-Forwarded-For only from trusted proxies
 AXES_ENABLE_ADMIN = True
 AXES_VERBOSE = False
@@ -709,6 +713,7 @@ if (
         "django.core.mail.backends.console.EmailBackend",
         "django.core.mail.backends.locmem.EmailBackend",
         "django.core.mail.backends.dummy.EmailBackend",
+        "django.core.mail.backends.filebased.EmailBackend",
     )
 ):
     raise ImproperlyConfigured(

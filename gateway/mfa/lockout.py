@@ -16,7 +16,8 @@ from datetime import timedelta
 from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
+from django.db.models import Sum, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from gateway.ratelimit import client_ip
@@ -26,9 +27,11 @@ logger = logging.getLogger("gateway.mfa")
 
 def login_username_capped(*, username: str, ip_address: str) -> bool:
     now = timezone.now()
+    # At most AXES_FAILURE_LIMIT per address: one address, locked already, cannot
+    # fill the cap alone; it takes guesses from many.
     failures = (
         AccessAttempt.objects.filter(username=username, attempt_time__gte=now - settings.AXES_COOLOFF_TIME)
-        .aggregate(total=Sum("failures_since_start"))
+        .aggregate(total=Sum(Least("failures_since_start", Value(settings.AXES_FAILURE_LIMIT))))
         .get("total")
         or 0
     )

@@ -8,7 +8,9 @@ import secrets
 import time
 
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.utils import timezone
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -45,6 +47,8 @@ def mfa_session_verify(request, device) -> None:
     """Marks this session as having passed the second factor now: django-otp's
     mark, a new session key (no fixation across the privilege change), and the
     time the step-up checks read."""
+    if device.user_id != request.user.pk:
+        raise PermissionDeniedError("This second factor is another user's.")
     otp_login(request, device)
     request.session.cycle_key()
     request.session[VERIFIED_AT_SESSION_KEY] = int(time.time())
@@ -69,10 +73,13 @@ def mfa_code_verify(*, user, method: str, code: str):
     model = {"totp": TOTPDevice, "recovery": StaticDevice}.get(method)
     if model is None:
         return None
-    for device in model.objects.filter(user=user, confirmed=True):
-        allowed, _ = device.verify_is_allowed()
-        if allowed and device.verify_token(code):
-            return device
+    # Under the devices' row lock: parallel guesses each count against
+    # django-otp's throttle, and a code is used once.
+    with transaction.atomic():
+        for device in model.objects.select_for_update().filter(user=user, confirmed=True):
+            allowed, _ = device.verify_is_allowed()
+            if allowed and device.verify_token(code):
+                return device
     return None
 
 
@@ -113,5 +120,9 @@ def mfa_factors_reset(*, user, actor) -> int:
             model.objects.filter(user=user).delete()[0]
             for model in (WebAuthnCredential, TOTPDevice, StaticDevice)
         )
+        # Sessions of that user end: whoever holds one must sign in (and enrol) again.
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+            if session.get_decoded().get("_auth_user_id") == str(user.pk):
+                session.delete()
     logger.warning("Second factors of %s reset by %s", user.get_username(), actor.get_username())
     return removed

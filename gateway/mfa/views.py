@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.signals import user_login_failed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -80,7 +81,12 @@ def _refusal(user, method: str) -> str:
 
 
 def _wrong_code(request) -> bool:
-    """Counts a wrong code; True when the session has used up its tries and was signed out."""
+    """Counts a wrong code, for the session and as a failed login of the
+    username from this address (django-axes: it survives signing in again);
+    True when the session has used up its tries and was signed out."""
+    user_login_failed.send(
+        sender=__name__, credentials={"username": request.user.get_username()}, request=request
+    )
     wrong = request.session.get(_WRONG_CODES_SESSION_KEY, 0) + 1
     request.session[_WRONG_CODES_SESSION_KEY] = wrong
     if wrong >= MAX_WRONG_CODES:

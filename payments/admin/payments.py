@@ -330,7 +330,8 @@ class PaymentAdmin(admin.ModelAdmin):
             return None  # refused by the service below, with its own message
         thresholds = settings.ADMIN_STEP_UP_ABOVE
         limit = thresholds.get(payment.currency.lower(), thresholds.get("*"))
-        if limit is None or amount_minor <= limit:
+        # The payment's refunds together: splitting a refund does not avoid the check.
+        if limit is None or payment.refunded_minor + amount_minor <= limit:
             return None
         filled = urlencode(
             {

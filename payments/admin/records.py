@@ -105,6 +105,12 @@ class ApiClientAdmin(admin.ModelAdmin):
         # cookie (or session), which would carry it on to later requests.
         request._issued_api_key = api_client_issue_key(client=obj)
 
+    def add_view(self, request, form_url="", extra_context=None):
+        step_up = mfa_step_up_redirect(
+            request, next_url=request.get_full_path(), reason="A new API key needs your second factor again."
+        )
+        return step_up or super().add_view(request, form_url, extra_context)
+
     def response_add(self, request, obj, post_url_continue=None):
         raw_key = getattr(request, "_issued_api_key", None)
         if raw_key is None:
