@@ -302,7 +302,9 @@ def test_a_staff_user_who_may_change_users_cannot_grant_rights_or_touch_a_superu
 
     assert 'name="is_superuser"' not in form
     assert not clerk.is_superuser
-    assert 'name="_save"' not in client.get(f"/admin/auth/user/{root.pk}/change/").content.decode()  # view only
+    assert (
+        'name="_save"' not in client.get(f"/admin/auth/user/{root.pk}/change/").content.decode()
+    )  # view only
     assert client.get(f"/admin/auth/user/{root.pk}/password/").status_code == 403
 
 

@@ -9,16 +9,17 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.fast
 
 PRINT_SETTINGS = """
 import json, django
 django.setup()
 from django.conf import settings
 
-import pytest
-
-pytestmark = pytest.mark.fast
 print(json.dumps({
     "engine": settings.DATABASES["default"]["ENGINE"],
     "name": str(settings.DATABASES["default"]["NAME"]),
@@ -61,14 +62,47 @@ def _run(args, env_overrides):
     )
 
 
+def _settings_module(env) -> dict:
+    """gateway/settings.py run in this process under `env` alone: the checks
+    that stop start-up are the module's own, and an interpreter per case cost
+    about 1.5 s each. (Cases that need Django set up still use _run.)"""
+    import runpy
+    from unittest import mock
+
+    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(ROOT)), **env}
+    with mock.patch.dict(os.environ, full, clear=True):
+        return runpy.run_path(str(ROOT / "gateway" / "settings.py"), run_name="settings_probe")
+
+
+def _run_settings(env):
+    """As _run(PRINT_SETTINGS) answers, in this process: a refusal's message in stderr."""
+    from types import SimpleNamespace
+
+    try:
+        _settings_module(env)
+    except Exception as exc:  # ImproperlyConfigured, or the error start-up would print
+        return SimpleNamespace(returncode=1, stdout="", stderr=f"{type(exc).__name__}: {exc}")
+    return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+
 def _settings_with(env):
-    result = _run(["-c", PRINT_SETTINGS], env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    module = _settings_module(env)
+    return {
+        "engine": module["DATABASES"]["default"]["ENGINE"],
+        "name": str(module["DATABASES"]["default"]["NAME"]),
+        "cache": module["CACHES"]["default"]["BACKEND"],
+        "eager": module["CELERY_TASK_ALWAYS_EAGER"],
+        "kafka": module["KAFKA_BROKERS"],
+        "stripe_base": module["STRIPE_API_BASE"],
+        "port": module["SERVER_PORT"],
+        "debug": module["DEBUG"],
+        "cors": module["CORS_ALLOWED_ORIGINS"],
+        "mirror": module["DJSTRIPE_MIRROR"],
+    }
 
 
 def test_with_nothing_set_it_is_production_and_refuses_to_start_without_secrets():
-    result = _run(["-c", PRINT_SETTINGS], {})
+    result = _run(["-c", PRINT_SETTINGS], {})  # a real interpreter, end to end
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
@@ -115,7 +149,7 @@ def test_a_stripe_key_without_an_api_base_means_real_stripe():
 def test_production_without_a_secret_key_stops_with_a_clear_message():
     env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
 
-    result = _run(["-c", PRINT_SETTINGS], env)
+    result = _run_settings(env)
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
@@ -125,7 +159,7 @@ def test_production_without_a_secret_key_stops_with_a_clear_message():
 def test_production_without_a_stripe_key_stops_with_a_clear_message():
     env = {k: v for k, v in PRODUCTION.items() if k != "STRIPE_SECRET_KEY"}
 
-    result = _run(["-c", PRINT_SETTINGS], env)
+    result = _run_settings(env)
 
     assert result.returncode != 0
     assert "STRIPE_SECRET_KEY must be set" in result.stderr
@@ -161,15 +195,15 @@ def test_a_live_key_with_any_development_setting_stops_start_up():
         },
     }
     for expected, env in cases.items():
-        result = _run(["-c", PRINT_SETTINGS], env)
+        result = _run_settings(env)
         assert result.returncode != 0, expected
         assert "sk_live" in result.stderr and expected in result.stderr, result.stderr[-500:]
     assert _settings_with({**PRODUCTION, "STRIPE_SECRET_KEY": LIVE_KEY})["debug"] is False
 
 
 def test_production_refuses_a_missing_or_borrowed_otp_secret():
-    missing = _run(["-c", PRINT_SETTINGS], {k: v for k, v in PRODUCTION.items() if k != "OTP_SECRET"})
-    borrowed = _run(["-c", PRINT_SETTINGS], {**PRODUCTION, "OTP_SECRET": PRODUCTION["DJANGO_SECRET_KEY"]})
+    missing = _run_settings({k: v for k, v in PRODUCTION.items() if k != "OTP_SECRET"})
+    borrowed = _run_settings({**PRODUCTION, "OTP_SECRET": PRODUCTION["DJANGO_SECRET_KEY"]})
     development = _run(
         ["-c", PRINT_SETTINGS],
         {**PRODUCTION, "OTP_SECRET": "django-insecure-development-only-key-do-not-deploy"},
@@ -181,8 +215,8 @@ def test_production_refuses_a_missing_or_borrowed_otp_secret():
 
 
 def test_production_refuses_the_embedded_cache_and_sqlite():
-    without_redis = _run(["-c", PRINT_SETTINGS], {k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"})
-    on_sqlite = _run(["-c", PRINT_SETTINGS], {**PRODUCTION, "DATABASE_URL": "sqlite:////tmp/gateway.sqlite3"})
+    without_redis = _run_settings({k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"})
+    on_sqlite = _run_settings({**PRODUCTION, "DATABASE_URL": "sqlite:////tmp/gateway.sqlite3"})
 
     assert without_redis.returncode != 0 and "REDIS_URL must be set" in without_redis.stderr
     assert on_sqlite.returncode != 0 and "not SQLite" in on_sqlite.stderr
@@ -195,24 +229,22 @@ def test_the_djstripe_mirror_is_lazy_by_default_and_reads_its_earlier_true_and_f
     assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "false"})["mirror"] == "off"
     assert _settings_with({**DEVELOPMENT, "DJSTRIPE_MIRROR": "yes"})["mirror"] == "batch"
 
-    wrong = _run(["-c", PRINT_SETTINGS], {**DEVELOPMENT, "DJSTRIPE_MIRROR": "sometimes"})
+    wrong = _run_settings({**DEVELOPMENT, "DJSTRIPE_MIRROR": "sometimes"})
     assert wrong.returncode != 0
     assert "DJSTRIPE_MIRROR must be lazy, batch or off" in wrong.stderr
 
 
 def _values(env, *names):
-    script = (
-        "import json, django; django.setup(); from django.conf import settings; "
-        f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}))"
-    )
-    result = _run(["-c", script], env)
-    assert result.returncode == 0, result.stderr[-800:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    module = _settings_module(env)
+    return json.loads(json.dumps({name: module[name] for name in names}))
 
 
 def _refused(env, message):
-    result = _run(["-c", PRINT_SETTINGS], env)
-    assert result.returncode != 0 and message in result.stderr, result.stderr[-800:]
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        _settings_module(env)
+    assert message in str(refused.value)
 
 
 def test_any_live_key_is_live_for_the_live_mode_guards():
