@@ -11,7 +11,9 @@ charged. No payment is charged twice.
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -21,7 +23,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from conftest import gunicorn_start
+from conftest import ROOT, free_closed_port, gunicorn_start, service_unavailable
 from payments.models import Payment
 from stripe_integration.client import stripe_client
 
@@ -35,11 +37,40 @@ def _intents_by_payment(prefix: str) -> dict[str, list[str]]:
     return found
 
 
+@pytest.fixture
+def own_localstripe(localstripe, settings):
+    """A localstripe of this test's own, from scratch: the test lists every
+    PaymentIntent at the PSP, and the suite's shared one holds thousands (its
+    list scans its whole store for each page: 70 s)."""
+    port = free_closed_port()
+    server = subprocess.Popen(
+        [sys.executable, "scripts/localstripe_loopback.py", "--port", str(port), "--from-scratch"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                service_unavailable("localstripe (the test's own)", f"{base} did not start")
+            time.sleep(0.2)
+    settings.STRIPE_API_BASE = base
+    yield base
+    server.terminate()
+    server.wait(timeout=10)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_sigkill_during_a_burst_loses_no_charge(merchant, localstripe, settings):
+def test_sigkill_during_a_burst_loses_no_charge(merchant, own_localstripe, settings):
     settings.PSP_SEARCH_LAG_SECONDS = 0  # our localstripe launcher's search has no index lag
     prefix = f"crash-{uuid.uuid4().hex[:8]}-"
-    server, base = gunicorn_start()
+    server, base = gunicorn_start(STRIPE_API_BASE=own_localstripe)
     stop, answered = threading.Event(), []
 
     def burst(worker: int) -> None:
@@ -80,7 +111,7 @@ def test_sigkill_during_a_burst_loses_no_charge(merchant, localstripe, settings)
     assert set(at_psp) <= set(ours)  # no charge at the PSP without its payment here
 
     # Started again, and reconciled as the beat task would.
-    server, base = gunicorn_start()
+    server, base = gunicorn_start(STRIPE_API_BASE=own_localstripe)
     try:
         call_command("stripe_reconcile", "--since", "1h", stdout=StringIO())
         assert requests.get(f"{base}/health", timeout=5).status_code == 200
