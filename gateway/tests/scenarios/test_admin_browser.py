@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.db import connections
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -29,6 +30,12 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
+        # With Playwright's event loop running on this thread, Django keeps this
+        # test's database connections apart from the thread's usual ones (asgiref's
+        # context-local storage), and they outlive the test: one opened by an
+        # earlier browser test is stale after a test restarts MariaDB
+        # (test_faults). Closed here, and after, so each browser test opens its own.
+        connections.close_all()
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
@@ -43,6 +50,7 @@ def browser():
         )
         yield browser
         browser.close()
+        connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
