@@ -341,6 +341,8 @@ CASES: list[tuple[str, str, list[str]]] = [
             "gateway/tests/test_security.py::test_admin_logins_lock_out_a_username_from_one_address_only",
             "gateway/tests/test_mfa.py::test_a_strangers_wrong_passwords_lock_only_the_stranger",
             "gateway/tests/test_mfa.py::test_the_username_cap_spares_the_addresses_the_operator_signed_in_from",
+            "gateway/tests/test_mfa.py::test_one_address_alone_cannot_fill_the_username_cap",
+            "gateway/tests/test_mfa.py::test_wrong_second_factor_codes_count_as_failed_logins_across_sessions",
             "gateway/tests/test_security.py::test_an_idle_admin_session_ends_after_15_minutes",
         ],
     ),
@@ -356,6 +358,9 @@ CASES: list[tuple[str, str, list[str]]] = [
             "gateway/tests/test_mfa.py::test_five_wrong_codes_sign_the_session_out",
             "gateway/tests/test_mfa.py::test_a_recovery_code_works_once",
             "gateway/tests/test_mfa.py::test_no_passwordless_passkey_login",
+            "gateway/tests/scenarios/test_operators_browser.py::test_an_authenticator_app_code_signs_in",
+            "gateway/tests/scenarios/test_operators_browser.py::test_a_recovery_code_signs_in_once",
+            "gateway/tests/scenarios/test_operators_browser.py::test_a_password_only_session_reaches_no_admin_page",
             "gateway/tests/test_admin_permissions.py::"
             "test_every_custom_admin_page_is_refused_to_a_viewer_and_to_a_user_without_permissions",
         ],
@@ -372,6 +377,13 @@ CASES: list[tuple[str, str, list[str]]] = [
             "gateway/tests/test_mfa.py::"
             "test_only_another_superuser_resets_a_lost_factor_after_a_fresh_check_and_it_is_audited",
             "gateway/tests/test_mfa.py::test_a_passkey_cannot_be_added_to_an_enrolled_account_without_a_fresh_check",
+            "gateway/tests/test_mfa.py::test_splitting_a_refund_does_not_avoid_the_step_up",
+            "gateway/tests/test_mfa.py::test_a_new_account_or_api_key_needs_a_fresh_second_factor",
+            "gateway/tests/test_mfa.py::"
+            "test_a_staff_user_who_may_change_users_cannot_grant_rights_or_touch_a_superuser",
+            "gateway/tests/test_mfa.py::test_a_factor_reset_ends_the_users_sessions",
+            "gateway/tests/scenarios/test_operators_browser.py::"
+            "test_a_passkey_is_enrolled_then_signs_in_and_confirms_a_large_refund",
         ],
     ),
     (
@@ -457,13 +469,15 @@ CASES: list[tuple[str, str, list[str]]] = [
         "Security hardening",
         "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
         "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
-        "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail backend",
+        "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail backend; "
+        "Kafka TLS/SASL and Redis AUTH/TLS are settings",
         [
             "gateway/tests/test_settings.py::test_production_behind_a_proxy_needs_its_trusted_addresses",
             "gateway/tests/test_settings.py::test_each_role_needs_only_its_own_secrets",
             "gateway/tests/test_settings.py::test_any_live_key_is_live_for_the_live_mode_guards",
             "gateway/tests/test_settings.py::test_djstripe_never_sees_the_secret_key",
             "gateway/tests/test_settings.py::test_production_refuses_the_console_email_backend",
+            "gateway/tests/test_settings.py::test_kafka_tls_and_sasl_and_redis_tls_are_settings",
             "stripe_integration/tests/test_djstripe_sync.py::"
             "test_without_a_sync_key_the_mirror_is_off_and_never_uses_the_secret_key",
         ],
