@@ -106,8 +106,11 @@ def main() -> None:
     ]:
         if path.exists():
             sources[str(path.relative_to(ROOT))] = path.read_text(errors="replace")
-    cluster = (ROOT / ".services" / "cluster" / "endpoints.env").exists() and _port_open(19092)
-    for database in ("test_gateway", "gateway", *(["gateway_cluster"] if cluster else [])):
+    # The cluster's database stays after the cluster stops (its test stops the
+    # cluster it started); its brokers are read while they run.
+    cluster_ran = (ROOT / ".services" / "cluster" / "endpoints.env").exists()
+    cluster = cluster_ran and _port_open(19092)
+    for database in ("test_gateway", "gateway", *(["gateway_cluster"] if cluster_ran else [])):
         sources[f"database {database}"] = database_dump(database)
     topics = ["payment-events", "payment-success", "payment-failed", "payment-refunded"]
     sources["kafka " + ",".join(topics)] = kafka_messages(

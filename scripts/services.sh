@@ -315,13 +315,20 @@ up() {
   mkdir -p "$LOGS"
   [ -x "$PY" ] || die "no virtualenv at $VENV: run 'make services', which creates it"
   install_packages
+  # The slow, independent ones go on beside the rest: stripe-mock's build (about
+  # a minute, once per checkout) and Kafka's jars, format and start.
+  local stripe_mock_job kafka_job
+  (start_stripe_mock) &
+  stripe_mock_job=$!
+  (start_kafka) &
+  kafka_job=$!
   install_mysql_driver
   start_mariadb
   start_redis
   start_localstripe
-  start_stripe_mock
-  start_kafka
   prepare_database
+  wait "$stripe_mock_job" || die "stripe-mock did not start (see ${LOGS#"$ROOT"/}/stripe-mock.log)"
+  wait "$kafka_job" || die "kafka did not start (see ${LOGS#"$ROOT"/}/kafka.log)"
   start_worker
   start_beat
   log "all services are up"
