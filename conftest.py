@@ -87,6 +87,13 @@ _RATE_LIMIT_VARIABLES = (
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Operators' passwords hashed cheaply in tests: PBKDF2's million rounds
+    cost ~0.3 s per user made and per login, which is not what any test checks."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _generous_rate_limits(settings):
     settings.RATE_LIMITS = {name: GENEROUS_RATE_LIMIT for name in settings.RATE_LIMITS}
 
