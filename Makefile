@@ -30,10 +30,11 @@ help:
 
 # The whole dependency tree, transitive packages included, pinned with hashes
 # (requirements/lock/, made from requirements/*.txt by `make lock`).
-$(STAMP): requirements/lock/dev.txt
+# uv installs it (requirements/lock/tools.txt, itself hash-checked by pip).
+$(STAMP): requirements/lock/dev.txt requirements/lock/tools.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --require-hashes -r requirements/lock/dev.txt
+	$(PY) -m pip install -q --require-hashes -r requirements/lock/tools.txt
+	$(VENV)/bin/uv pip install --python $(PY) -q --require-hashes -r requirements/lock/dev.txt
 	@touch $@
 
 venv: $(STAMP)
@@ -145,10 +146,9 @@ test-fresh:
 
 # requirements/*.txt name what we depend on; requirements/lock/*.txt pin the
 # whole tree with hashes. Run after changing a requirements file.
-UV_VERSION := 0.13.9
 LOCK_OPTS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --quiet
 lock: venv
-	$(PY) -m pip install -q uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile requirements/tools.txt $(LOCK_OPTS) -o requirements/lock/tools.txt
 	$(VENV)/bin/uv pip compile requirements/base.txt $(LOCK_OPTS) -o requirements/lock/base.txt
 	$(VENV)/bin/uv pip compile requirements/mysql.txt $(LOCK_OPTS) -o requirements/lock/mysql.txt
 	$(VENV)/bin/uv pip compile requirements/dev.txt -c requirements/lock/base.txt $(LOCK_OPTS) -o requirements/lock/dev.txt
