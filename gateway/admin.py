@@ -24,8 +24,17 @@ admin.site.has_permission = _has_permission
 # The operators' tool first: the gateway's own records, then the integrations,
 # then accounts; dj-stripe's ~60 mirrored models fold into one link to their
 # own page (/admin/djstripe/), one click away for the staff who need them.
-_APP_ORDER = ("payments", "gateway", "stripe_integration", "otp", "auth", "axes")
-_MODEL_ORDER = ("Payment", "Refund", "ApiClient", "PaymentEvent", "IdempotencyKey", "OutboxEvent")
+_APP_ORDER = ("payments", "webhooks", "gateway", "stripe_integration", "otp", "auth", "axes")
+_MODEL_ORDER = (
+    "Payment",
+    "Refund",
+    "ApiClient",
+    "PaymentEvent",
+    "IdempotencyKey",
+    "OutboxEvent",
+    "WebhookEndpoint",
+    "WebhookDelivery",
+)
 _MIRROR_APP = "djstripe"
 _full_app_list = admin.site.get_app_list
 

@@ -22,7 +22,8 @@ logger = logging.getLogger("gateway.tasks")
 class _BackgroundThread:
     """One thread per process that runs eager tasks in the order they came."""
 
-    def __init__(self):
+    def __init__(self, name: str = "eager-tasks"):
+        self._name = name
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._pid: int | None = None
@@ -30,7 +31,7 @@ class _BackgroundThread:
     def submit(self, function, *args) -> None:
         with self._lock:
             if self._executor is None or self._pid != os.getpid():  # none yet, or forked
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eager-tasks")
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
                 self._pid = os.getpid()
             self._executor.submit(self._run, function, *args)
 
@@ -56,6 +57,17 @@ class _BackgroundThread:
 
 background = _BackgroundThread()
 atexit.register(background.drain)
+# Queues whose tasks get a background thread of their own (EAGER_TASK_OWN_THREAD_QUEUES),
+# as they get workers of their own in production.
+_own_threads: dict[str, _BackgroundThread] = {}
+
+
+def _own_thread(queue: str) -> _BackgroundThread:
+    thread = _own_threads.get(queue)
+    if thread is None:
+        thread = _own_threads.setdefault(queue, _BackgroundThread(f"eager-tasks-{queue}"))
+        atexit.register(thread.drain)
+    return thread
 
 
 class GatewayTask(Task):
@@ -63,7 +75,11 @@ class GatewayTask(Task):
         from django.conf import settings
 
         if self.app.conf.task_always_eager and getattr(settings, "EAGER_TASKS_IN_THREAD", False):
-            background.submit(lambda: super(GatewayTask, self).apply_async(args, kwargs, **options))
+            queue = options.get("queue") or (settings.CELERY_TASK_ROUTES.get(self.name) or {}).get("queue")
+            thread = background
+            if queue in getattr(settings, "EAGER_TASK_OWN_THREAD_QUEUES", ()):
+                thread = _own_thread(queue)
+            thread.submit(lambda: super(GatewayTask, self).apply_async(args, kwargs, **options))
             return None
         return super().apply_async(args, kwargs, **options)
 

@@ -10,6 +10,7 @@ localstripe as the PSP.
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,6 +95,7 @@ INSTALLED_APPS = [
     "django_otp_webauthn",
     "gateway",
     "payments",
+    "payments.webhooks",
     "stripe_integration",
     "otp",
 ]
@@ -230,6 +232,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # With eager tasks (no broker): run them on one background thread of the process,
 # after the answer, instead of inside the request (gateway/celery.py). make run sets it.
 EAGER_TASKS_IN_THREAD = env.bool("EAGER_TASKS_IN_THREAD", default=False)
+# ...and these queues' tasks on a thread of their own: a dead merchant's
+# webhook (WEBHOOK_TIMEOUT_SECONDS an attempt) does not hold up the others.
+EAGER_TASK_OWN_THREAD_QUEUES = ("webhooks",)
 # (memory:// with a host name: kombu warns "No hostname was supplied" without one.)
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
@@ -246,15 +251,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 #   behind dj-stripe syncs in one shared queue);
 # - "djstripe": the dj-stripe mirror, background bookkeeping that may lag;
 # - "celery" (the default): work a payer waits for (OTP e-mail, async charges)
-#   and the periodic reconciliation.
-# A worker started without -Q consumes all three (CELERY_TASK_QUEUES declares them).
+#   and the periodic reconciliation;
+# - "webhooks": deliveries to merchants' endpoints (payments.webhooks), whose
+#   slow or dead receivers hold a task for up to WEBHOOK_TIMEOUT_SECONDS.
+# A worker started without -Q consumes all four (CELERY_TASK_QUEUES declares them).
 CELERY_QUEUE_DEFAULT = "celery"
 CELERY_QUEUE_EVENTS = "events"
 CELERY_QUEUE_DJSTRIPE = "djstripe"
+CELERY_QUEUE_WEBHOOKS = "webhooks"
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_QUEUES = tuple(
     Queue(name, routing_key=name)
-    for name in (CELERY_QUEUE_DEFAULT, CELERY_QUEUE_EVENTS, CELERY_QUEUE_DJSTRIPE)
+    for name in (CELERY_QUEUE_DEFAULT, CELERY_QUEUE_EVENTS, CELERY_QUEUE_DJSTRIPE, CELERY_QUEUE_WEBHOOKS)
 )
 CELERY_TASK_ROUTES = {
     "gateway.tasks.outbox_publish_task": {"queue": CELERY_QUEUE_EVENTS},
@@ -262,6 +270,9 @@ CELERY_TASK_ROUTES = {
     "stripe_integration.tasks.djstripe_sync_task": {"queue": CELERY_QUEUE_DJSTRIPE},
     "stripe_integration.tasks.djstripe_sync_pending_task": {"queue": CELERY_QUEUE_DJSTRIPE},
     "stripe_integration.tasks.djstripe_mirror_sweep_task": {"queue": CELERY_QUEUE_DJSTRIPE},
+    "payments.webhooks.tasks.webhooks_fan_out_task": {"queue": CELERY_QUEUE_WEBHOOKS},
+    "payments.webhooks.tasks.webhook_endpoint_deliver_task": {"queue": CELERY_QUEUE_WEBHOOKS},
+    "payments.webhooks.tasks.webhooks_sweep_task": {"queue": CELERY_QUEUE_WEBHOOKS},
 }
 # Payments stuck in processing are settled from Stripe after this many minutes.
 RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=10)
@@ -281,6 +292,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "stripe-reconcile-stuck": {
         "task": "stripe_integration.tasks.stripe_reconcile_stuck_task",
         "schedule": env.int("RECONCILE_EVERY_SECONDS", default=300),
+    },
+    # Webhooks to merchants: retries when due, fan-outs an after-commit task missed.
+    "webhooks-sweep": {
+        "task": "payments.webhooks.tasks.webhooks_sweep_task",
+        "schedule": env.int("WEBHOOK_SWEEP_SECONDS", default=5),
     },
 }
 
@@ -354,6 +370,26 @@ OUTBOX_QUEUED_MARK_SECONDS = env.int("OUTBOX_QUEUED_MARK_SECONDS", default=10)
 # delay. 0: at once.
 OUTBOX_RELAY_GATHER_MS = env.int("OUTBOX_RELAY_GATHER_MS", default=100)
 
+# --- Webhooks to merchants (payments.webhooks, docs/api.md) -------------------------
+# Seconds between attempts of one delivery: attempt n failing schedules attempt
+# n+1 after the n-th value; after the last, the delivery is failed (Svix's schedule:
+# 8 attempts over about 27 hours).
+_retry_schedule = env.str("WEBHOOK_RETRY_SCHEDULE", default="5,300,1800,7200,18000,36000,36000")
+if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", _retry_schedule):
+    raise ImproperlyConfigured(
+        f"WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, not {_retry_schedule!r}."
+    )
+WEBHOOK_RETRY_SCHEDULE = [int(part) for part in _retry_schedule.split(",")]
+# One attempt's time limit, connecting and reading together.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# An endpoint whose every attempt failed for this long is disabled (Svix: 5 days).
+WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=120.0)
+# The sweeper's period (retries when due, fan-outs an after-commit task missed).
+WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", default=5)
+# http:// and loopback or private addresses as endpoints, for trying webhooks
+# locally. Development only; link-local addresses (cloud metadata) never.
+WEBHOOK_ALLOW_LOCAL_URLS = env.bool("WEBHOOK_ALLOW_LOCAL_URLS", default=DEBUG)
+
 # --- Stripe / dj-stripe -----------------------------------------------------------
 # Real Stripe is used when STRIPE_SECRET_KEY is set and STRIPE_API_BASE is not.
 # In development with no key, the gateway talks to localstripe.
@@ -374,6 +410,34 @@ STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 # sends exactly what real Stripe receives. On by default only in the embedded
 # development default (no STRIPE_SECRET_KEY in the environment).
 LOCALSTRIPE_QUIRKS = env.bool("LOCALSTRIPE_QUIRKS", default=not _stripe_key_from_env)
+
+# --- Client-side confirmation and the hosted payment page (docs/api.md) ----------------
+# The publishable key (pk_…) answered with `confirm: false` payments and used by
+# the hosted page's Stripe.js. Without it, `confirm: false` is refused (503).
+STRIPE_PUBLISHABLE_KEY = env.str(
+    "STRIPE_PUBLISHABLE_KEY", default="pk_test_localstripeDevelopmentKey000000" if LOCALSTRIPE_QUIRKS else ""
+)
+# Stripe.js for the hosted page: Stripe's own; localstripe's stand-in with LOCALSTRIPE_QUIRKS.
+STRIPE_JS_URL = env.str(
+    "STRIPE_JS_URL",
+    default=f"{STRIPE_API_BASE.rstrip('/')}/js.stripe.com/v3/"
+    if LOCALSTRIPE_QUIRKS
+    else "https://js.stripe.com/v3/",
+)
+# A payment link (/pay/{token}) works this long after the payment's creation, or until its expires_at.
+PAYMENT_LINK_SECONDS = env.int("PAYMENT_LINK_SECONDS", default=3600)
+# The gateway's public address, for payment_url (https://pay.example.com); empty: the request's own.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+# success_url and cancel_url may be http:// (development only: https in production).
+PAYMENT_REDIRECT_ALLOW_HTTP = env.bool("PAYMENT_REDIRECT_ALLOW_HTTP", default=DEBUG)
+# Payments past their expires_at are canceled by a sweep this often (beat; run_periodic under make run).
+PAYMENT_EXPIRY_SWEEP_SECONDS = env.int("PAYMENT_EXPIRY_SWEEP_SECONDS", default=5)
+# Declined cards one payment takes on its hosted page before it refuses more (card testing).
+PAYMENT_PAGE_MAX_DECLINES = env.int("PAYMENT_PAGE_MAX_DECLINES", default=5)
+CELERY_BEAT_SCHEDULE["payments-expire"] = {
+    "task": "payments.tasks.payments_expire_task",
+    "schedule": PAYMENT_EXPIRY_SWEEP_SECONDS,
+}
 # Stripe keeps an idempotency key for at least 24 hours. Within this many hours
 # of a payment's creation, resending its charge with the same key is safe (Stripe
 # answers with the first PaymentIntent); past it, reconciliation searches for the
@@ -408,6 +472,7 @@ if STRIPE_LIVE_MODE:
                 STRIPE_WEBHOOK_SECRET == DEVELOPMENT_WEBHOOK_SECRET,
             ),
             ("LOCALSTRIPE_QUIRKS is on", LOCALSTRIPE_QUIRKS),
+            ("WEBHOOK_ALLOW_LOCAL_URLS is on", WEBHOOK_ALLOW_LOCAL_URLS),
         )
         if unsafe
     ]
@@ -472,6 +537,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "payments.enums.PaymentStatus",
         "RefundStatusEnum": "payments.enums.RefundStatus",
+        "WebhookEndpointStatusEnum": "payments.webhooks.models.EndpointStatus",
     },
 }
 
@@ -489,6 +555,8 @@ RATE_LIMITS = {
     "psp_read": env.str("RATE_LIMIT_PSP_READ", default="60/m"),
     # Deliveries with an invalid signature, per address (valid ones are never limited).
     "webhook_invalid": env.str("RATE_LIMIT_WEBHOOK_INVALID", default="60/m"),
+    # The hosted payment page's card submissions (/pay/{token}/confirm, /complete), per IP.
+    "payment_page": env.str("RATE_LIMIT_PAYMENT_PAGE", default="30/m"),
     # /health/ready, per IP: load balancers poll it a few times a second at most.
     "health_ready": env.str("RATE_LIMIT_HEALTH_READY", default="20/s"),
     # Requests whose API key is missing or wrong, per IP: each would cost a database read.

@@ -13,7 +13,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("otp.urls")),
     path("api/v1/", include("payments.urls")),
+    path("api/v1/", include("payments.webhooks.urls")),
     path("api/v1/", include("stripe_integration.urls")),
+    path("pay/", include("payments.hosted_urls")),
     path("admin/mfa/", include("gateway.mfa.urls")),
     path("admin/", admin.site.urls),
 ]

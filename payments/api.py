@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from rest_framework import status
 from rest_framework.response import Response
@@ -20,6 +21,7 @@ from gateway.logging import client_secrets_scrubbed
 from payments.enums import PaymentStatus, RefundStatus
 from payments.selectors import payment_with_refunds
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
+from payments.services.checkout import payment_link_token
 from payments.services.idempotency import (
     Claim,
     Replay,
@@ -184,14 +186,25 @@ def refund_status(refund) -> int:
     return status.HTTP_201_CREATED
 
 
-def payment_body(outcome) -> dict:
+def payment_body(outcome, request=None) -> dict:
     body = PaymentSerializer(outcome.payment).data
     if outcome.client_secret:
         body["client_secret"] = outcome.client_secret
     if outcome.next_action:
         body["next_action"] = outcome.next_action
     body["receipt_url"] = outcome.receipt_url or None
+    if outcome.payment.status == PaymentStatus.REQUIRES_PAYMENT_METHOD:
+        body["publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
+        body["payment_url"] = payment_url(outcome.payment, request)
     return body
+
+
+def payment_url(payment, request=None) -> str:
+    """The hosted payment page of a payment created with `confirm: false`."""
+    path = reverse("payment-page", kwargs={"token": payment_link_token(payment)})
+    if settings.PUBLIC_BASE_URL or request is None:
+        return f"{settings.PUBLIC_BASE_URL}{path}"
+    return request.build_absolute_uri(path)
 
 
 def refund_answer(refund) -> dict:

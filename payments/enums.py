@@ -8,6 +8,8 @@ from django.db import models
 class PaymentStatus(models.TextChoices):
     PENDING = "pending"
     REQUIRES_OTP = "requires_otp"
+    # Created with `confirm: false`: waits for the payer's card (the hosted page, Stripe.js).
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
     REQUIRES_ACTION = "requires_action"  # 3-D Secure
     PROCESSING = "processing"  # at the PSP, or outcome unknown until reconciled
     REQUIRES_CAPTURE = "requires_capture"  # authorized (capture_method=manual), not yet captured
@@ -27,8 +29,31 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
         {_S.REQUIRES_OTP, _S.REQUIRES_ACTION, _S.PROCESSING, _S.SUCCEEDED, _S.FAILED, _S.CANCELED}
     ),
     _S.REQUIRES_OTP: frozenset({_S.PROCESSING, _S.CANCELED}),
-    _S.REQUIRES_ACTION: frozenset({_S.PROCESSING, _S.REQUIRES_CAPTURE, _S.SUCCEEDED, _S.FAILED, _S.CANCELED}),
-    _S.PROCESSING: frozenset({_S.REQUIRES_ACTION, _S.REQUIRES_CAPTURE, _S.SUCCEEDED, _S.FAILED, _S.CANCELED}),
+    # A payment confirmed by the payer (`confirm: false`): a declined card or a
+    # failed 3-D Secure brings it back here, and the payer may try another card.
+    _S.REQUIRES_PAYMENT_METHOD: frozenset(
+        {_S.PROCESSING, _S.REQUIRES_ACTION, _S.REQUIRES_CAPTURE, _S.SUCCEEDED, _S.CANCELED}
+    ),
+    _S.REQUIRES_ACTION: frozenset(
+        {
+            _S.PROCESSING,
+            _S.REQUIRES_PAYMENT_METHOD,
+            _S.REQUIRES_CAPTURE,
+            _S.SUCCEEDED,
+            _S.FAILED,
+            _S.CANCELED,
+        }
+    ),
+    _S.PROCESSING: frozenset(
+        {
+            _S.REQUIRES_PAYMENT_METHOD,
+            _S.REQUIRES_ACTION,
+            _S.REQUIRES_CAPTURE,
+            _S.SUCCEEDED,
+            _S.FAILED,
+            _S.CANCELED,
+        }
+    ),
     _S.REQUIRES_CAPTURE: frozenset({_S.SUCCEEDED, _S.CANCELED}),
     _S.SUCCEEDED: frozenset({_S.PARTIALLY_REFUNDED, _S.REFUNDED}),
     _S.PARTIALLY_REFUNDED: frozenset({_S.PARTIALLY_REFUNDED, _S.REFUNDED}),
@@ -40,6 +65,17 @@ FINAL_STATUSES = frozenset(PaymentStatus.values) - frozenset(ALLOWED_TRANSITIONS
 
 def transition_allowed(current: str, new: str) -> bool:
     return new in ALLOWED_TRANSITIONS.get(current, frozenset())
+
+
+class ConfirmationMethod(models.TextChoices):
+    SERVER = "server"  # the merchant's request sends the payment method; the gateway confirms
+    CLIENT = "client"  # `confirm: false`: the payer's browser gives the card (hosted page, Stripe.js)
+
+
+# Statuses a payment with `expires_in` is canceled from once it expires: it
+# waits for someone (the payer's card, a code, 3-D Secure). Not `processing`
+# (the PSP is deciding) nor `requires_capture` (authorized: the merchant's call).
+EXPIRABLE_STATUSES = frozenset({_S.PENDING, _S.REQUIRES_OTP, _S.REQUIRES_PAYMENT_METHOD, _S.REQUIRES_ACTION})
 
 
 class RefundStatus(models.TextChoices):
@@ -70,6 +106,8 @@ class EventType(models.TextChoices):
     CHARGE_FAILED = "charge_failed"
     CHARGE_UNKNOWN = "charge_unknown"
     REQUIRES_ACTION = "requires_action"
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    ATTEMPT_FAILED = "attempt_failed"  # the payer's card was declined; the payment stays open
     CANCELED = "canceled"
     AUTHORIZED = "authorized"
     CAPTURED = "captured"

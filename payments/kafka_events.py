@@ -26,6 +26,8 @@ _TYPE_BY_TIMELINE = {
     "created": "payment.created",
     "requires_otp": "payment.requires_otp",
     "requires_action": "payment.requires_action",
+    "requires_payment_method": "payment.requires_payment_method",
+    "attempt_failed": "payment.attempt_failed",
     "processing": "payment.processing",
     "authorized": "payment.authorized",
     "charge_succeeded": "payment.succeeded",
@@ -47,8 +49,13 @@ _TYPE_BY_SYNCED_STATUS = {
     "failed": "payment.failed",
     "canceled": "payment.canceled",
     "requires_action": "payment.requires_action",
+    "requires_payment_method": "payment.requires_payment_method",
     "requires_capture": "payment.authorized",
 }
+
+
+# Every type a payment's event can have (merchants' webhook endpoints subscribe to these).
+EVENT_TYPES = frozenset(_TYPE_BY_TIMELINE.values()) | frozenset(_TYPE_BY_SYNCED_STATUS.values())
 
 
 def event_type_for(timeline_type: str, status_after: str) -> str | None:
@@ -84,6 +91,8 @@ def payment_snapshot(payment) -> dict:
         "card": {"brand": payment.card_brand, "last4": payment.card_last4} if payment.card_last4 else None,
         "transaction_id": payment.stripe_payment_intent_id or None,
         "failure_code": payment.failure_code or None,
+        "cancellation_reason": payment.cancellation_reason or None,
+        "expires_at": payment.expires_at.isoformat() if payment.expires_at else None,
     }
 
 

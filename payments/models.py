@@ -8,7 +8,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from payments.enums import EventType, PaymentStatus, RefundReason, RefundStatus
+from payments.enums import ConfirmationMethod, EventType, PaymentStatus, RefundReason, RefundStatus
 from payments.fields import MinorUnitsField
 from payments.money import format_amount
 
@@ -107,6 +107,17 @@ class Payment(models.Model):
     # Where the payer returns after 3-D Secure: kept, so that a charge sent again
     # (a retry, reconciliation) has the same parameters as the first under its key.
     return_url = models.URLField(max_length=2000, blank=True, db_default="")
+    # `client` when created with `confirm: false`: the payer gives the card.
+    confirmation_method = models.CharField(
+        max_length=8, choices=ConfirmationMethod.choices, default="server", db_default="server"
+    )
+    # Where the hosted payment page sends the payer (https in production).
+    success_url = models.URLField(max_length=2000, blank=True, db_default="")
+    cancel_url = models.URLField(max_length=2000, blank=True, db_default="")
+    # `expires_in`: canceled at this time if still waiting (EXPIRABLE_STATUSES).
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Why it was canceled: `expired`, `requested` (the merchant), or empty.
+    cancellation_reason = models.CharField(max_length=32, blank=True, db_default="")
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     # Why reconciliation could not settle this payment on its own (for example,

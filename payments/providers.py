@@ -74,12 +74,28 @@ class ChargeRequest:
     metadata: dict = field(default_factory=dict)
     return_url: str = ""
     capture_method: str = "automatic"  # or "manual": authorize now, capture later
+    # False: create the PaymentIntent without a payment method, for the payer to
+    # confirm (status requires_payment_method, with a client secret).
+    confirm: bool = True
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    """The payer's card for a PaymentIntent created with confirm=False: a PSP
+    token (tok_…) or PaymentMethod (pm_…) made in the payer's browser."""
+
+    payment_intent_id: str
+    idempotency_key: str
+    payment_method_id: str = ""
+    token: str = ""
+    return_url: str = ""
 
 
 @dataclass(frozen=True)
 class ChargeResult:
     """The PSP's view of a charge. status is one of ours: succeeded,
-    requires_action, requires_capture, processing, failed or canceled."""
+    requires_action, requires_capture, processing, failed, canceled, or
+    requires_payment_method (created unconfirmed, no attempt failed yet)."""
 
     status: str
     payment_intent_id: str
@@ -132,6 +148,10 @@ class PaymentProvider(Protocol):
     def tokenize_card(self, *, card: CardInput) -> PaymentMethodResult: ...
 
     def charge(self, *, request: ChargeRequest) -> ChargeResult: ...
+
+    def confirm(self, *, request: ConfirmRequest) -> ChargeResult:
+        """Confirms an unconfirmed PaymentIntent with the payer's card."""
+        ...
 
     def retrieve_charge(self, *, payment_intent_id: str) -> ChargeResult: ...
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
@@ -129,6 +130,25 @@ class PaymentProcessSerializer(InputSerializer):
         help_text="manual: authorize now, capture later.",
         error_messages={"invalid_choice": '"{input}" is not automatic or manual.'},
     )
+    confirm = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="false: no payment method now; the payer gives the card in the browser (payment_url, "
+        "or Stripe.js with client_secret). The answer is requires_payment_method.",
+    )
+    success_url = serializers.URLField(
+        required=False, max_length=2000, help_text="Where the hosted page sends the payer once paid."
+    )
+    cancel_url = serializers.URLField(
+        required=False, max_length=2000, help_text="Where the hosted page's cancel link goes."
+    )
+    expires_in = serializers.IntegerField(
+        required=False,
+        min_value=30,
+        max_value=86400,
+        help_text="Seconds (30 to 86400): a payment still waiting then (for the payer's card, a one-time "
+        "code or 3-D Secure) is canceled with cancellation_reason expired.",
+    )
     # `async` is a Python keyword; the field is declared in __init__.
 
     def __init__(self, *args, **kwargs):
@@ -137,10 +157,14 @@ class PaymentProcessSerializer(InputSerializer):
 
     def validate(self, attrs):
         sources = [name for name in ("payment_method", "token", "card") if attrs.get(name)]
-        if len(sources) != 1:
+        if attrs.get("confirm", True) and len(sources) != 1:
             raise serializers.ValidationError(
-                {"payment_method": ["Send exactly one of payment_method, token or card."]}
+                {"payment_method": ["Send exactly one of payment_method, token or card (or confirm: false)."]}
             )
+        for name in ("success_url", "cancel_url"):
+            url = attrs.get(name, "")
+            if url and not url.startswith("https://") and not settings.PAYMENT_REDIRECT_ALLOW_HTTP:
+                raise serializers.ValidationError({name: [f"{name} must be an https:// URL."]})
         try:
             attrs["currency"] = currency_normalize(attrs["currency"])
             attrs["amount_minor"] = to_minor_units(attrs["amount"], attrs["currency"])
@@ -164,6 +188,10 @@ class PaymentProcessSerializer(InputSerializer):
             require_otp=data["require_otp"],
             return_url=data.get("return_url", ""),
             capture_method=data["capture_method"],
+            confirm=data["confirm"],
+            success_url=data.get("success_url", ""),
+            cancel_url=data.get("cancel_url", ""),
+            expires_in=data.get("expires_in"),
         )
 
 
@@ -281,6 +309,9 @@ class PaymentSerializer(_FastOutputMixin, serializers.ModelSerializer):
             "next_action",
             "failure_code",
             "failure_message",
+            "confirmation_method",
+            "expires_at",
+            "cancellation_reason",
             "refunds",
             "created",
             "created_at",
@@ -310,6 +341,9 @@ class PaymentSerializer(_FastOutputMixin, serializers.ModelSerializer):
             "next_action": payment.next_action,
             "failure_code": payment.failure_code,
             "failure_message": payment.failure_message,
+            "confirmation_method": payment.confirmation_method,
+            "expires_at": _datetime(payment.expires_at),
+            "cancellation_reason": payment.cancellation_reason,
             "refunds": [refund.to_representation(r) for r in payment.refunds.all()],
             "created": self.get_created(payment),
             "created_at": _datetime(payment.created_at),
@@ -345,9 +379,24 @@ class PaymentAnswerSerializer(PaymentSerializer):
         "never stored, so never in a replay.",
     )
     receipt_url = serializers.URLField(allow_null=True, help_text="The PSP's receipt, when it has one.")
+    publishable_key = serializers.CharField(
+        required=False,
+        help_text="With requires_payment_method: the PSP key for Stripe.js in the payer's browser.",
+    )
+    payment_url = serializers.URLField(
+        required=False,
+        help_text="With requires_payment_method: the hosted payment page (a signed, expiring link) to send "
+        "the payer to.",
+    )
 
     class Meta(PaymentSerializer.Meta):
-        fields = [*PaymentSerializer.Meta.fields, "client_secret", "receipt_url"]
+        fields = [
+            *PaymentSerializer.Meta.fields,
+            "client_secret",
+            "receipt_url",
+            "publishable_key",
+            "payment_url",
+        ]
 
 
 class RefundAnswerSerializer(RefundSerializer):

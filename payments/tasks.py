@@ -26,3 +26,14 @@ def payment_charge_task(payment_pk: int) -> str:
     except GatewayError:
         # The decline is recorded on the payment; the client reads it from /status.
         return Payment.objects.get(pk=payment_pk).status
+
+
+@shared_task
+def payments_expire_task() -> int | None:
+    """Celery beat: cancels payments past their expires_at that still wait (a
+    card, a code, 3-D Secure). None when another run holds the lock."""
+    from gateway.periodic import periodic_run_lock
+    from payments.services.expiry import payments_expire_due
+
+    with periodic_run_lock("payments-expire", ttl_seconds=120) as held:
+        return payments_expire_due() if held else None

@@ -36,7 +36,7 @@ from payments.serializers import (
     RefundAnswerSerializer,
     RefundCreateSerializer,
 )
-from payments.services.charges import payment_cancel, payment_capture, payment_confirm
+from payments.services.charges import CANCELED_BY_MERCHANT, payment_cancel, payment_capture, payment_confirm
 from payments.services.payments import PaymentOutcome
 from payments.services.process import payment_process
 from payments.services.refunds import payment_refund
@@ -95,7 +95,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             actor=client_actor(request),
             run_async=wants_async(request, data),
         )
-        return Response(payment_body(outcome), status=process_status(outcome))
+        return Response(payment_body(outcome, request), status=process_status(outcome))
 
     @extend_schema(
         operation_id="payments.list",
@@ -247,5 +247,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
     def cancel(self, request, payment_id: str):
         """Cancels a payment that has not been captured."""
         payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
-        payment = payment_cancel(payment=payment, actor=client_actor(request), reason="requested by client")
+        payment = payment_cancel(
+            payment=payment, actor=client_actor(request), cancellation_reason=CANCELED_BY_MERCHANT
+        )
         return Response(payment_body(PaymentOutcome(payment=payment)))

@@ -197,7 +197,7 @@ def background_settle(kinds: dict[str, int], timeout: float = 60.0) -> None:
 # deploy/k8s/ run them. (The relay in a solo pool measured 5-8% less CPU than
 # prefork with one child: BENCH_RELAY_POOL=--pool=solo.)
 CELERY_KINDS = {
-    "celery": ("celery,djstripe", ("--concurrency=2",)),
+    "celery": ("celery,djstripe,webhooks", ("--concurrency=2",)),
     "relay": ("events", tuple(os.environ.get("BENCH_RELAY_POOL", "--concurrency=1").split())),
 }
 

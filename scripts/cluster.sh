@@ -12,7 +12,7 @@
 #   topics with replication factor 3 and min.insync.replicas=2;
 # - 3 gateway processes (gunicorn, production settings) behind HAProxy, which
 #   health-checks /health/ready every second and takes a failed one out at once;
-# - Celery: two worker nodes, each one main worker (-Q celery,djstripe) and one
+# - Celery: two worker nodes, each one main worker (-Q celery,djstripe,webhooks) and one
 #   relay worker (-Q events), and exactly one beat;
 # - MariaDB, Redis and localstripe of `make services`, with a database
 #   (gateway_cluster) and Redis databases of the cluster's own.
@@ -225,7 +225,7 @@ start_celery() {
   local i
   for i in 1 2; do
     start_process "worker-$i" "$LOGS/worker-$i.log" "$VENV/bin/celery" -A gateway worker \
-      -Q celery,djstripe --concurrency=1 --loglevel=WARNING --hostname="cluster-worker-$i@%h"
+      -Q celery,djstripe,webhooks --concurrency=1 --loglevel=WARNING --hostname="cluster-worker-$i@%h"
     start_process "relay-$i" "$LOGS/relay-$i.log" "$VENV/bin/celery" -A gateway worker \
       -Q events --concurrency=1 --loglevel=WARNING --hostname="cluster-relay-$i@%h"
   done

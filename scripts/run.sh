@@ -105,9 +105,10 @@ DEMO_KEY="$("$PY" manage.py create_api_client demo --rotate | tail -n 1)"
   if [ "$BROKER" != "-" ]; then
     echo "worker: $VENV/bin/celery -A gateway worker --loglevel=INFO --concurrency=2"
     echo "beat: $VENV/bin/celery -A gateway beat --loglevel=INFO --schedule=$RUN_DIR/celerybeat-schedule"
-  elif [ "$KAFKA" != "-" ]; then
-    # Eager Celery has no beat: this loop is the outbox sweeper.
-    echo "outbox: $PY manage.py outbox_relay"
+  else
+    # Eager Celery has no beat: this process runs the beat's schedule (merchant
+    # webhooks' retries, payments' expiry, the outbox sweeper, OTP expiry).
+    echo "periodic: $PY manage.py run_periodic"
   fi
 } >"$RUN_DIR/Procfile"
 

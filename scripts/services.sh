@@ -273,8 +273,8 @@ start_worker() {
   if pid_alive "$SVC/celery-worker.pid"; then
     log "celery worker: running (pid $(cat "$SVC/celery-worker.pid"))"
   else
-    log "celery worker: starting (queues celery, djstripe)"
-    nohup "$VENV/bin/celery" -A gateway worker --loglevel=INFO --concurrency=2 -Q celery,djstripe \
+    log "celery worker: starting (queues celery, djstripe, webhooks)"
+    nohup "$VENV/bin/celery" -A gateway worker --loglevel=INFO --concurrency=2 -Q celery,djstripe,webhooks \
       --hostname="services@%h" >"$LOGS/celery-worker.log" 2>&1 </dev/null &
     echo $! >"$SVC/celery-worker.pid"
   fi

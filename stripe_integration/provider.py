@@ -6,6 +6,7 @@ from payments.providers import (
     CardInput,
     ChargeRequest,
     ChargeResult,
+    ConfirmRequest,
     DisputeResult,
     PaymentMethodResult,
     RefundRequest,
@@ -20,6 +21,9 @@ class StripeProvider:
 
     def charge(self, *, request: ChargeRequest) -> ChargeResult:
         return client.payment_intent_create(request=request)
+
+    def confirm(self, *, request: ConfirmRequest) -> ChargeResult:
+        return client.payment_intent_confirm(request=request)
 
     def retrieve_charge(self, *, payment_intent_id: str) -> ChargeResult:
         return client.payment_intent_retrieve(payment_intent_id=payment_intent_id)

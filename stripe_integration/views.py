@@ -97,7 +97,7 @@ class StripeViewSet(viewsets.ViewSet):
             actor=client_actor(request),
             run_async=wants_async(request, serializer.validated_data),
         )
-        return Response(payment_body(outcome), status=process_status(outcome))
+        return Response(payment_body(outcome, request), status=process_status(outcome))
 
     @extend_schema(
         operation_id="stripe.retrieve_payment",

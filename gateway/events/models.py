@@ -23,10 +23,17 @@ class OutboxEvent(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     kafka_partition = models.IntegerField(null=True, blank=True)
     kafka_offset = models.BigIntegerField(null=True, blank=True)
+    # When the row was handed to the other consumers of events (webhooks to
+    # merchants, payments.webhooks); null until then. Independent of Kafka.
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["published_at", "id"]), models.Index(fields=["aggregate_id", "id"])]
+        indexes = [
+            models.Index(fields=["published_at", "id"]),
+            models.Index(fields=["aggregate_id", "id"]),
+            models.Index(fields=["fanned_out_at", "id"], name="gateway_out_fanned_idx"),
+        ]
         verbose_name = "outbox event"
         permissions = [("publish_outboxevent", "Can publish pending outbox events now")]
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from gateway.events.models import OutboxEvent
 from gateway.events.producer import kafka_producer, kafka_producer_reset
+from gateway.events.signals import outbox_committed_send
 from gateway.kafka import kafka_enabled
 
 logger = logging.getLogger("gateway.events")
@@ -89,6 +90,9 @@ def outbox_publish_soon() -> None:
         deferred.append(True)
         return
 
+    # Before the relay's own dedupe below: other receivers (webhooks to
+    # merchants) keep their own marks.
+    outbox_committed_send()
     try:
         first = cache.add(_QUEUED_KEY, 1, timeout=settings.OUTBOX_QUEUED_MARK_SECONDS)
     except Exception:

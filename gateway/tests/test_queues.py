@@ -18,6 +18,7 @@ from gateway.tasks import outbox_publish_task, outbox_sweep_task
 from gateway.tests.test_events import outbox_row
 from otp.tasks import otp_send_task
 from payments.tasks import payment_charge_task
+from payments.webhooks.tasks import webhook_endpoint_deliver_task, webhooks_fan_out_task, webhooks_sweep_task
 from stripe_integration.tasks import (
     djstripe_sync_pending_task,
     djstripe_sync_task,
@@ -34,11 +35,13 @@ def test_each_kind_of_work_goes_to_its_queue():
     assert _queue_of(djstripe_sync_task) == _queue_of(djstripe_sync_pending_task) == "djstripe"
     for task in (otp_send_task, payment_charge_task, stripe_reconcile_stuck_task):
         assert _queue_of(task) == "celery"
+    for task in (webhooks_fan_out_task, webhook_endpoint_deliver_task, webhooks_sweep_task):
+        assert _queue_of(task) == "webhooks"
 
 
-def test_a_worker_started_without_queues_consumes_all_three():
+def test_a_worker_started_without_queues_consumes_all_four():
     # Anyone who runs a plain `celery -A gateway worker` still relays events.
-    assert {queue.name for queue in app.conf.task_queues} == {"celery", "events", "djstripe"}
+    assert {queue.name for queue in app.conf.task_queues} == {"celery", "events", "djstripe", "webhooks"}
 
 
 @pytest.fixture

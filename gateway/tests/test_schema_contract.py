@@ -9,7 +9,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 pytestmark = pytest.mark.fast
 
-TAGS = {"payments", "otp", "stripe", "health"}
+TAGS = {"payments", "otp", "stripe", "health", "webhook_endpoints"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,9 @@ def _component(schema, name):
 def test_every_operation_has_a_readable_id_and_one_tag(schema):
     ids = []
     for path, method, operation in _operations(schema):
-        assert re.fullmatch(r"(payments|otp|stripe|health)\.[a-z_]+", operation["operationId"]), (
+        assert re.fullmatch(
+            r"(payments|otp|stripe|health|webhook_endpoints)\.[a-z_]+", operation["operationId"]
+        ), (
             path,
             method,
         )
@@ -100,7 +102,15 @@ def test_every_post_that_changes_something_declares_the_idempotency_key(schema):
 
 def test_request_bodies_refuse_fields_they_do_not_take(schema):
     schemas = schema["components"]["schemas"]
-    for name in ("PaymentProcess", "CardInput", "RefundCreate", "AmountOnly", "OtpValidate", "StripeRefund"):
+    for name in (
+        "PaymentProcess",
+        "CardInput",
+        "RefundCreate",
+        "AmountOnly",
+        "OtpValidate",
+        "StripeRefund",
+        "WebhookEndpointCreate",
+    ):
         assert schemas[name]["additionalProperties"] is False, name
 
 
@@ -112,3 +122,29 @@ def test_public_operations_need_no_key(schema):
         if isinstance(op, dict) and op.get("security") == []
     }
     assert public == {"health.live", "health.ready", "stripe.webhook"}
+
+
+def test_webhook_endpoint_operations_declare_their_answers_and_the_shared_errors(schema):
+    operations = {
+        operation["operationId"]: operation
+        for _, _, operation in _operations(schema)
+        if operation["operationId"].startswith("webhook_endpoints.")
+    }
+    secret_shown = _component(schema, "WebhookEndpointWithSecret")["properties"]
+    secret_hidden = _component(schema, "WebhookEndpoint")["properties"]
+
+    assert set(operations) == {
+        f"webhook_endpoints.{name}"
+        for name in ("create", "list", "retrieve", "delete", "rotate_secret", "deliveries")
+    }
+    for operation_id, operation in operations.items():
+        for status, response in operation["responses"].items():
+            if int(status) >= 400:
+                assert response["content"]["application/json"]["schema"]["$ref"].endswith("/Error"), (
+                    operation_id,
+                    status,
+                )
+    assert "secret" in secret_shown and "secret" not in secret_hidden
+    create = operations["webhook_endpoints.create"]["responses"]["201"]
+    assert create["content"]["application/json"]["schema"]["$ref"].endswith("/WebhookEndpointWithSecret")
+    assert "attempt_history" in _component(schema, "WebhookDelivery")["properties"]

@@ -7,6 +7,7 @@ its Stripe signature instead (test_webhooks.py)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
@@ -29,7 +30,7 @@ OPERATIONS = sorted(
 
 
 def _call(client: APIClient, method: str, path: str, payment_id: str):
-    url = path.replace("{payment_id}", payment_id).replace("{id}", payment_id)
+    url = re.sub(r"\{[a-z_]+\}", payment_id, path)  # {payment_id}, {id}, {endpoint_id}: any id
     return client.generic(method, url, "{}", content_type="application/json")
 
 

@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, InvalidStateTransition
 from gateway.logging import client_secrets_scrubbed
-from payments.enums import EventType, PaymentStatus, transition_allowed
+from payments.enums import (
+    ConfirmationMethod,
+    EventType,
+    PaymentStatus,
+    transition_allowed,
+)
 from payments.models import Payment
 from payments.providers import (
     ChargeRequest,
@@ -81,6 +86,7 @@ def payment_charge(*, payment: Payment, actor: str) -> PaymentOutcome:
         },
         return_url=payment.return_url,
         capture_method=payment.capture_method,
+        confirm=payment.confirmation_method == ConfirmationMethod.SERVER,
     )
     try:
         result = get_provider().charge(request=request)
@@ -134,6 +140,7 @@ def payment_fail(*, payment: Payment, code: str, message: str, actor: str) -> Pa
 
 
 _RESULT_TO_STATUS = {
+    "requires_payment_method": (PaymentStatus.REQUIRES_PAYMENT_METHOD, EventType.REQUIRES_PAYMENT_METHOD),
     "succeeded": (PaymentStatus.SUCCEEDED, EventType.CHARGE_SUCCEEDED),
     "requires_action": (PaymentStatus.REQUIRES_ACTION, EventType.REQUIRES_ACTION),
     "requires_capture": (PaymentStatus.REQUIRES_CAPTURE, EventType.AUTHORIZED),
@@ -143,7 +150,12 @@ _RESULT_TO_STATUS = {
 
 
 def payment_apply_charge_result(
-    *, payment: Payment, result: ChargeResult, actor: str, event_type: str | None = None
+    *,
+    payment: Payment,
+    result: ChargeResult,
+    actor: str,
+    event_type: str | None = None,
+    cancellation_reason: str = "",
 ) -> Payment:
     """Settles a payment from the PSP's view of its charge. Idempotent: a result
     that is already applied (the webhook came first) changes nothing, and a
@@ -156,9 +168,18 @@ def payment_apply_charge_result(
     with transaction.atomic():
         psp_state_applied_after_commit(payment.pk)
         try:
-            payment = _settle(payment, result, actor, event_type, expected_status=payment.status)
+            payment = _settle(
+                payment, result, actor, event_type, cancellation_reason, expected_status=payment.status
+            )
         except PaymentRowMoved:
-            payment = _settle(payment_lock(payment=payment), result, actor, event_type, expected_status=None)
+            payment = _settle(
+                payment_lock(payment=payment),
+                result,
+                actor,
+                event_type,
+                cancellation_reason,
+                expected_status=None,
+            )
     if result.status == "succeeded" and payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
         # The PSP took the money for a payment recorded as not charged: never
         # ignored, never settled by a guess. An operator decides.
@@ -183,13 +204,23 @@ _SETTLE_FIELDS = [
 
 
 def _settle(
-    payment: Payment, result: ChargeResult, actor: str, event_type: str | None, *, expected_status: str | None
+    payment: Payment,
+    result: ChargeResult,
+    actor: str,
+    event_type: str | None,
+    cancellation_reason: str,
+    *,
+    expected_status: str | None,
 ) -> Payment:
     payment.stripe_payment_intent_id = result.payment_intent_id or payment.stripe_payment_intent_id
     payment.stripe_charge_id = result.charge_id or payment.stripe_charge_id
     payment.payment_method_id = result.payment_method_id or payment.payment_method_id
     payment_card_summary_apply(payment, result.card)
     target = _RESULT_TO_STATUS.get(result.status)
+    if result.status == "failed" and payment.confirmation_method == ConfirmationMethod.CLIENT:
+        # The payer's card was declined (or 3-D Secure failed): the PaymentIntent
+        # waits for another card, and so does the payment, until it is canceled or expires.
+        target = (PaymentStatus.REQUIRES_PAYMENT_METHOD, EventType.ATTEMPT_FAILED)
     if target is None or payment.status == target[0] or not transition_allowed(payment.status, target[0]):
         payment_save_fields(payment, fields=_SETTLE_FIELDS, expected_status=expected_status)
         return payment
@@ -202,45 +233,88 @@ def _settle(
         payment.next_action = client_secrets_scrubbed(result.next_action)
     else:
         payment.next_action = None
-    if new_status == PaymentStatus.FAILED:
+    if new_status == PaymentStatus.FAILED or default_event == EventType.ATTEMPT_FAILED:
         payment.failure_code = (result.decline_code or result.failure_code or "payment_failed")[:100]
         payment.failure_message = result.failure_message[:500]
+    data = {"payment_intent": result.payment_intent_id}
+    if new_status == PaymentStatus.CANCELED:
+        payment.cancellation_reason = cancellation_reason or payment.cancellation_reason
+        data["reason"] = payment.cancellation_reason
     return payment_transition(
         payment=payment,
         new_status=new_status,
-        event_type=event_type or default_event,
+        event_type=default_event
+        if default_event == EventType.ATTEMPT_FAILED
+        else event_type or default_event,
         actor=actor,
-        data={"payment_intent": result.payment_intent_id},
-        update_fields=[*_SETTLE_FIELDS, "captured_minor", "next_action", "failure_code", "failure_message"],
+        data=data,
+        update_fields=[
+            *_SETTLE_FIELDS,
+            "captured_minor",
+            "next_action",
+            "failure_code",
+            "failure_message",
+            "cancellation_reason",
+        ],
         expected_status=expected_status,
     )
 
 
 _CANCELABLE_LOCALLY = (PaymentStatus.PENDING, PaymentStatus.REQUIRES_OTP)
 
-_CANCELABLE_AT_PSP = (PaymentStatus.REQUIRES_ACTION, PaymentStatus.REQUIRES_CAPTURE)
+_CANCELABLE_AT_PSP = (
+    PaymentStatus.REQUIRES_PAYMENT_METHOD,
+    PaymentStatus.REQUIRES_ACTION,
+    PaymentStatus.REQUIRES_CAPTURE,
+)
+
+# Stored on the payment (cancellation_reason) and in its canceled event.
+CANCELED_BY_MERCHANT = "requested"
+CANCELED_EXPIRED = "expired"
 
 
-def payment_cancel(*, payment: Payment, actor: str, reason: str = "") -> Payment:
+def payment_cancel(
+    *, payment: Payment, actor: str, reason: str = "", cancellation_reason: str = ""
+) -> Payment:
     """Cancels a payment that has not been captured: locally when nothing was
-    sent to the PSP, else by canceling its PaymentIntent first."""
+    sent to the PSP, else by canceling its PaymentIntent first.
+
+    The PSP decides a race with the payer: a PaymentIntent the payer completed
+    (or is completing) cannot be canceled, and the payment is then settled
+    from the PSP's state instead, never marked canceled with money taken."""
     if payment.status in _CANCELABLE_AT_PSP and payment.stripe_payment_intent_id:
-        result = get_provider().cancel(
-            payment_intent_id=payment.stripe_payment_intent_id, idempotency_key=f"gw-cancel-{payment.uuid}"
+        try:
+            result = get_provider().cancel(
+                payment_intent_id=payment.stripe_payment_intent_id,
+                idempotency_key=f"gw-cancel-{payment.uuid}",
+            )
+        except InvalidRequest:
+            # Not cancelable at the PSP any more (succeeded, processing, canceled):
+            # its state is the answer.
+            synced = payment_sync_from_psp(payment=payment, actor=actor)
+            if synced.status == PaymentStatus.CANCELED:
+                return synced
+            raise InvalidStateTransition(
+                f"The payment is '{synced.status}' at the PSP; it cannot be canceled.",
+                status=synced.status,
+            ) from None
+        return payment_apply_charge_result(
+            payment=payment, result=result, actor=actor, cancellation_reason=cancellation_reason
         )
-        return payment_apply_charge_result(payment=payment, result=result, actor=actor)
     with payment_locked(payment) as payment:
         if payment.status not in _CANCELABLE_LOCALLY:
             raise InvalidStateTransition(
                 f"A payment in status '{payment.status}' cannot be canceled.",
                 status=payment.status,
             )
+        payment.cancellation_reason = cancellation_reason
         return payment_transition(
             payment=payment,
             new_status=PaymentStatus.CANCELED,
             event_type=EventType.CANCELED,
             actor=actor,
-            data={"reason": reason},
+            data={"reason": cancellation_reason or reason},
+            update_fields=["cancellation_reason"],
         )
 
 

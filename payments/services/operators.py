@@ -9,6 +9,8 @@ OPERATORS_GROUP = "Operators"
 _VIEW = [("payments", m) for m in ("payment", "refund", "paymentevent", "apiclient", "idempotencykey")] + [
     ("gateway", "outboxevent"),
     ("stripe_integration", "stripewebhookevent"),
+    ("webhooks", "webhookendpoint"),
+    ("webhooks", "webhookdelivery"),
 ]
 
 
@@ -22,6 +24,8 @@ def operators_group_ensure() -> Group:
         ("payments", "resend_otp_payment"),
         ("payments", "view_overview_payment"),
         ("gateway", "publish_outboxevent"),
+        # A merchant's webhook that failed, sent again (the merchant's own endpoint, same event).
+        ("webhooks", "resend_webhookdelivery"),
     ] + [(app, f"view_{model}") for app, model in _VIEW]
     permissions = [
         p

@@ -14,12 +14,19 @@ import uuid as uuid_lib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gateway.errors import Conflict, InvalidStateTransition
-from payments.enums import ALLOWED_TRANSITIONS, EventType, PaymentStatus, transition_allowed
+from payments.enums import (
+    ALLOWED_TRANSITIONS,
+    ConfirmationMethod,
+    EventType,
+    PaymentStatus,
+    transition_allowed,
+)
 from payments.models import ApiClient, Payment, Refund
 from payments.providers import (
     CardSummary,
@@ -42,6 +49,12 @@ class PaymentInput:
     require_otp: bool = False
     return_url: str = ""
     capture_method: str = "automatic"
+    # False: no payment method now; the payer confirms (the hosted page, Stripe.js).
+    confirm: bool = True
+    success_url: str = ""
+    cancel_url: str = ""
+    # Seconds from now after which a payment still waiting is canceled (EXPIRABLE_STATUSES).
+    expires_in: int | None = None
     # From the request's Idempotency-Key claim: the payment's uuid, and so its
     # PSP idempotency key, is the same on every attempt with that key; `resume`
     # when an earlier attempt may already have recorded (and charged) it.
@@ -171,6 +184,10 @@ def payment_create(
                 payment_method_id=data.payment_method_id or data.token,
                 capture_method=data.capture_method,
                 return_url=data.return_url,
+                confirmation_method=ConfirmationMethod.SERVER if data.confirm else ConfirmationMethod.CLIENT,
+                success_url=data.success_url,
+                cancel_url=data.cancel_url,
+                expires_at=timezone.now() + timedelta(seconds=data.expires_in) if data.expires_in else None,
                 status=status,
             )
             payment_card_summary_apply(payment, card)  # the PSP's summary of a tokenized card

@@ -10,7 +10,7 @@ from dataclasses import replace
 from django.conf import settings
 from django.db import transaction
 
-from gateway.errors import CardDeclined, InvalidRequest
+from gateway.errors import CardDeclined, InvalidRequest, ServiceUnavailable
 from payments.cards import card_validate
 from payments.enums import EventType, PaymentStatus
 from payments.models import ApiClient, Payment
@@ -102,6 +102,9 @@ def payment_process(
     needs_otp = payment_needs_otp(
         amount_minor=data.amount_minor, currency=data.currency, require_otp=data.require_otp
     )
+    if not data.confirm:
+        _client_confirmation_ensure_possible(data=data, needs_otp=needs_otp)
+        run_async = False  # creating an unconfirmed PaymentIntent takes no money: answered at once
     if needs_otp and not data.email:
         raise InvalidRequest(
             "An e-mail address is needed to send the payer a one-time code.",
@@ -143,6 +146,30 @@ def payment_process(
         # took over and recorded the payment: the same payment, resumed.
         return _payment_resume(payment=exc.payment, actor=actor, needs_otp=needs_otp, run_async=run_async)
     return _payment_advance(payment=payment, actor=actor, needs_otp=needs_otp, run_async=run_async)
+
+
+def _client_confirmation_ensure_possible(*, data: PaymentInput, needs_otp: bool) -> None:
+    """`confirm: false`: the payer gives the card to the PSP (the hosted page or
+    the merchant's own Stripe.js), so the request carries none; and the payer
+    authenticates with the card's issuer (3-D Secure), not with our code."""
+    if not settings.STRIPE_PUBLISHABLE_KEY:
+        raise ServiceUnavailable(
+            "Client-side confirmation is not configured here (STRIPE_PUBLISHABLE_KEY).",
+            code="client_confirmation_unavailable",
+        )
+    if data.card is not None or data.payment_method_id or data.token:
+        raise InvalidRequest(
+            "With confirm: false the payer gives the card; send no payment_method, token or card.",
+            code="payment_method_not_allowed",
+            param="confirm",
+        )
+    if needs_otp:
+        raise InvalidRequest(
+            "A payment held for a one-time code is confirmed by the gateway; it cannot be "
+            "created with confirm: false.",
+            code="otp_with_client_confirmation",
+            param="confirm",
+        )
 
 
 def _payment_advance(*, payment: Payment, actor: str, needs_otp: bool, run_async: bool) -> PaymentOutcome:

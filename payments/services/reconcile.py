@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway.errors import Conflict, GatewayError, InvalidRequest
-from payments.enums import EventType, PaymentStatus, RefundStatus
+from payments.enums import ConfirmationMethod, EventType, PaymentStatus, RefundStatus
 from payments.models import IdempotencyKey, Payment
 from payments.providers import RefundRequest, get_provider
 from payments.services.charges import (
@@ -29,6 +29,7 @@ from payments.services.payments import (
 
 RECONCILABLE_STATUSES = (
     PaymentStatus.PROCESSING,
+    PaymentStatus.REQUIRES_PAYMENT_METHOD,  # the payer may have paid and the webhook been lost
     PaymentStatus.REQUIRES_ACTION,
     PaymentStatus.REQUIRES_CAPTURE,
 )
@@ -52,7 +53,9 @@ def payment_reconcile(*, payment: Payment, actor: str) -> Payment:
         return payment
     if payment.stripe_payment_intent_id:
         return payment_sync_from_psp(payment=payment, actor=actor)
-    if payment.status == PaymentStatus.PROCESSING and payment.payment_method_id:
+    if payment.status == PaymentStatus.PROCESSING and (
+        payment.payment_method_id or payment.confirmation_method == ConfirmationMethod.CLIENT
+    ):
         if payment_charge_promised(payment) and not payment_past_psp_idempotency_window(payment):
             try:
                 return payment_charge(payment=payment, actor=actor).payment
@@ -71,6 +74,8 @@ def payment_charge_promised(payment: Payment) -> bool:
     (the client retries with that key and resumes this payment). Without a
     key, a 202 may never have reached a client that gave up waiting and sent a
     second payment: such a charge is only searched for."""
+    if payment.confirmation_method == ConfirmationMethod.CLIENT:
+        return True  # its PaymentIntent is created unconfirmed: sending it again takes no money
     if payment.events.filter(type=EventType.PROCESSING, data__async=True).exists():
         return True
     return (

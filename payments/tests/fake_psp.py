@@ -49,6 +49,7 @@ from payments.providers import (
     CardSummary,
     ChargeRequest,
     ChargeResult,
+    ConfirmRequest,
     DisputeResult,
     PaymentMethodResult,
     RefundRequest,
@@ -66,6 +67,7 @@ SEARCH_LAG = timedelta(seconds=60)
 _UNKNOWN_ON_FAILURE = {
     "tokenize_card": False,
     "charge": True,
+    "confirm": True,
     "retrieve_charge": False,
     "find_charges": False,
     "retrieve_refund": False,
@@ -96,6 +98,7 @@ _BEHAVIOUR_BY_METHOD = {
     "pm_card_visa_chargeDeclined": "decline",
     "tok_visa": "succeed",
     "tok_chargeDeclined": "decline",
+    "tok_threeDSecure2Required": "authenticate",
 }
 _BEHAVIOUR_BY_NUMBER = {
     "4242424242424242": "succeed",
@@ -148,6 +151,7 @@ class FakeIntent:
     declines: int = 0  # times the PSP declined or failed to authenticate it
     request_key: str = ""  # the Idempotency-Key of the merchant's request that made it (a simulation's label)
     return_url: str = ""
+    created_unconfirmed: bool = False  # confirm=false: the payer confirms it later
 
 
 @dataclass
@@ -240,8 +244,27 @@ class FakePsp:
             "capture_method": request.capture_method,
             "return_url": request.return_url,
             "description": request.description,
+            "confirm": request.confirm,
         }
         return self._call("charge", request.idempotency_key, params, lambda: self._create_intent(request))
+
+    def confirm(self, *, request: ConfirmRequest) -> ChargeResult:
+        method = request.payment_method_id or request.token
+        params = {"payment_intent": request.payment_intent_id, "payment_method": method}
+        return self._call(
+            "confirm",
+            request.idempotency_key,
+            params,
+            lambda: self._confirm_intent(self._intent(request.payment_intent_id), method),
+        )
+
+    def payer_confirm(self, payment_intent_id: str, method: str) -> None:
+        """The payer confirms in the browser with Stripe.js (not through the
+        gateway): the gateway learns of it from the PSP's events."""
+        try:
+            self._confirm_intent(self._intent(payment_intent_id), method)
+        except stripe.CardError:
+            pass  # the decline is on the intent (last_payment_error) and in the events
 
     def retrieve_charge(self, *, payment_intent_id: str) -> ChargeResult:
         return self._call(
@@ -500,6 +523,23 @@ class FakePsp:
 
     def _create_intent(self, request: ChargeRequest) -> ChargeResult:
         method = request.payment_method_id or request.token
+        if not request.confirm:
+            intent = FakeIntent(
+                id=f"pi_fake{self._next()}",
+                amount=request.amount_minor,
+                currency=request.currency,
+                status="requires_payment_method",
+                payment_method="",
+                capture_method=request.capture_method,
+                metadata=dict(request.metadata),
+                created=self.clock.now(),
+                context=self.context,
+                request_key=self.request_key,
+                created_unconfirmed=True,
+            )
+            self.intents[intent.id] = intent
+            self._event("payment_intent.created", intent)
+            return self._intent_result(intent)
         behaviour = self.methods.get(method)
         if behaviour is None:
             raise stripe.InvalidRequestError(
@@ -523,6 +563,28 @@ class FakePsp:
         )
         self.intents[intent.id] = intent
         self._event("payment_intent.created", intent)
+        return self._confirm_intent(intent, method)
+
+    def _confirm_intent(self, intent: FakeIntent, method: str) -> ChargeResult:
+        """Stripe's confirm: only an intent waiting for a payment method or a
+        confirmation; a canceled or succeeded one is refused."""
+        if intent.status not in ("requires_payment_method", "requires_confirmation"):
+            raise stripe.InvalidRequestError(
+                f"This PaymentIntent's status is {intent.status}; it cannot be confirmed.",
+                None,
+                code="payment_intent_unexpected_state",
+                http_status=400,
+            )
+        behaviour = self.methods.get(method)
+        if behaviour is None:
+            raise stripe.InvalidRequestError(
+                f"No such PaymentMethod: '{method}'",
+                "payment_method",
+                code="resource_missing",
+                http_status=400,
+            )
+        intent.payment_method = method
+        intent.last_payment_error = None
         if behaviour == "decline":
             intent.status = "requires_payment_method"
             intent.declines += 1

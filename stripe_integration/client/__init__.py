@@ -28,6 +28,7 @@ from payments.providers import (
     CardSummary,
     ChargeRequest,
     ChargeResult,
+    ConfirmRequest,
     DisputeResult,
     PaymentMethodResult,
     RefundRequest,
@@ -258,7 +259,7 @@ def payment_method_create(*, card: CardInput) -> PaymentMethodResult:
     return PaymentMethodResult(payment_method_id=pm["id"], card=card_summary(pm.get("card")) or CardSummary())
 
 
-def _payment_method_from_token(request: ChargeRequest) -> str:
+def _payment_method_from_token(request: ChargeRequest | ConfirmRequest) -> str:
     """A legacy tok_ token becomes a PaymentMethod first (`card[token]`), under a
     key derived from the charge's, so a retried charge reuses it. Stripe's spec
     refuses `payment_method_data[type]=card` on a PaymentIntent (the stripe-mock
@@ -279,14 +280,17 @@ def _payment_method_from_token(request: ChargeRequest) -> str:
 
 
 def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
-    """Creates and confirms a PaymentIntent (confirm=True) with our idempotency key."""
+    """Creates and confirms a PaymentIntent (confirm=True) with our idempotency
+    key; or, with request.confirm False, creates it for the payer to confirm
+    (no payment method yet: requires_payment_method, with its client secret)."""
     params: dict = {
         "amount": request.amount_minor,
         "currency": request.currency,
-        "confirm": True,
         "payment_method_types": ["card"],
         "metadata": request.metadata,
     }
+    if request.confirm:
+        params["confirm"] = True
     localstripe_metadata = {}
     if request.description and using_localstripe():
         # localstripe rejects `description` ("Unexpected description"); keep it in metadata there.
@@ -297,9 +301,9 @@ def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
         params["payment_method"] = request.payment_method_id
     elif request.token:
         params["payment_method"] = _payment_method_from_token(request)
-    if request.return_url and using_localstripe():
+    if request.return_url and (using_localstripe() or not request.confirm):
         # localstripe rejects `return_url` ("Unexpected return_url"); Stripe takes
-        # it with confirm=true, which the stripe-mock contract test checks.
+        # it with confirm=true only (the stripe-mock contract test checks it).
         localstripe_metadata["return_url"] = request.return_url[:500]
     elif request.return_url:
         params["return_url"] = request.return_url
@@ -309,6 +313,37 @@ def payment_intent_create(*, request: ChargeRequest) -> ChargeResult:
         params["capture_method"] = "manual"
     try:
         pi = _call("post", "/v1/payment_intents", params, idempotency_key=request.idempotency_key)
+    except stripe.CardError as exc:
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
+    except stripe.StripeError as exc:
+        raise stripe_error_translate(exc, outcome_may_be_unknown=True) from None
+    return charge_result(pi)
+
+
+def payment_intent_confirm(*, request: ConfirmRequest) -> ChargeResult:
+    """Confirms an unconfirmed PaymentIntent with the card the payer's browser
+    gave the PSP (a tok_ or pm_). With LOCALSTRIPE_QUIRKS, localstripe's way:
+    it confirms only without `payment_method` ("Not implemented") and takes no
+    tok_ on a PaymentIntent, so the token's card (card_…) is set on the
+    PaymentIntent first, then it is confirmed."""
+    path = f"/v1/payment_intents/{_path_id(request.payment_intent_id)}"
+    try:
+        if using_localstripe():
+            method, card = request.payment_method_id, None
+            if request.token:
+                card = _call("get", f"/v1/tokens/{_path_id(request.token)}").get("card") or {}
+                method = card.get("id") or ""
+            _call("post", path, {"payment_method": method}, idempotency_key=f"{request.idempotency_key}-pm")
+            pi = _call("post", f"{path}/confirm", idempotency_key=request.idempotency_key)
+            if card and not isinstance(pi.get("payment_method"), dict):
+                pi = {**pi, "payment_method": {"id": method, "card": card}}  # the summary it leaves out
+        else:
+            method = request.payment_method_id or _payment_method_from_token(request)
+            # Expanded: the card's summary (brand, last4, expiry) comes back with it.
+            params = {"payment_method": method, "expand": ["payment_method"]}
+            if request.return_url:
+                params["return_url"] = request.return_url
+            pi = _call("post", f"{path}/confirm", params, idempotency_key=request.idempotency_key)
     except stripe.CardError as exc:
         raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
     except stripe.StripeError as exc:

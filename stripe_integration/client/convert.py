@@ -49,8 +49,11 @@ def charge_result(pi: dict) -> ChargeResult:
         (charge.get("payment_method_details") or {}).get("card")
     )
     error = pi.get("last_payment_error") or {}
+    status = _PI_STATUS.get(pi.get("status", ""), "processing")
+    if pi.get("status") == "requires_payment_method" and not error:
+        status = "requires_payment_method"  # created unconfirmed: nothing was attempted yet
     return ChargeResult(
-        status=_PI_STATUS.get(pi.get("status", ""), "processing"),
+        status=status,
         payment_intent_id=pi["id"],
         charge_id=charge_id,
         amount_received_minor=pi.get("amount_received") or 0,

@@ -17,7 +17,7 @@ import urllib.parse
 import pytest
 import requests
 
-from payments.providers import CardInput, ChargeRequest, RefundRequest
+from payments.providers import CardInput, ChargeRequest, ConfirmRequest, RefundRequest
 from stripe_integration import client
 
 
@@ -135,6 +135,39 @@ def test_capture_cancel_and_every_read_are_requests_stripe_accepts(sent):
     assert "/v1/payment_intents/search" in paths
     assert "/v1/disputes/dp_contract" in paths and dispute.charge_id.startswith("ch_")
     assert sent[paths.index("/v1/payment_intents/pi_contract/capture")][2] == {"amount_to_capture": "700"}
+
+
+def test_client_side_confirmation_requests_are_ones_stripe_accepts(sent):
+    """`confirm: false`: a PaymentIntent with no payment method and no confirm
+    (return_url only goes with confirm=true), then the hosted page's confirm
+    with the payer's token (made a PaymentMethod first) or PaymentMethod."""
+    created = client.payment_intent_create(
+        request=ChargeRequest(
+            amount_minor=1999,
+            currency="usd",
+            idempotency_key="gw-charge-contract-unconfirmed",
+            metadata=METADATA,
+            return_url="https://shop.example/back",
+            confirm=False,
+        )
+    )
+    assert created.payment_intent_id.startswith("pi_")
+    params = sent[-1][2]
+    assert not {"confirm", "payment_method", "return_url"} & set(params)
+
+    for source in ({"token": "tok_visa"}, {"payment_method_id": "pm_card_visa"}):
+        client.payment_intent_confirm(
+            request=ConfirmRequest(
+                payment_intent_id="pi_contract",
+                idempotency_key=f"gw-confirm-contract-{source}",
+                return_url="https://shop.example/back",
+                **source,
+            )
+        )
+        method, path, params = sent[-1]
+        assert (method, path) == ("POST", "/v1/payment_intents/pi_contract/confirm")
+        assert params["payment_method"].startswith("pm_") and params["return_url"]
+        assert params["expand[0]"] == "payment_method"
 
 
 def test_stripe_mock_refuses_what_stripe_would_refuse(stripe_mock):

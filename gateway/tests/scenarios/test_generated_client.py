@@ -28,7 +28,7 @@ import httpx
 import pytest
 from django.core import mail
 
-from conftest import stripe_signature
+from conftest import free_closed_port, stripe_signature
 from gateway.wsgi import application
 
 BASE = "http://localhost"
@@ -328,5 +328,39 @@ def test_a_generated_client_drives_every_operation(client_package, merchant, loc
         stripe_signature="t=1,v1=0",
     )
     assert unsigned.error.code
+
+    # Webhooks to merchants: an endpoint (on a closed local port: development
+    # allows it), its secret shown once, a payment's deliveries, rotation, deletion.
+    settings.WEBHOOK_ALLOW_LOCAL_URLS = True
+    refused = call(
+        "webhook_endpoints.create",
+        400,
+        body=m.WebhookEndpointCreate.from_dict({"url": "http://169.254.169.254/", "events": ["*"]}),
+        idempotency_key=uuid.uuid4().hex,
+    )
+    assert refused.error.code == "webhook_url_not_allowed" and refused.error.param == "url"
+    endpoint = call(
+        "webhook_endpoints.create",
+        201,
+        body=m.WebhookEndpointCreate.from_dict(
+            {
+                "url": f"http://127.0.0.1:{free_closed_port()}/hooks",
+                "events": ["payment.*"],
+                "description": "gen",
+            }
+        ),
+        idempotency_key=uuid.uuid4().hex,
+    )
+    assert endpoint.secret.startswith("whsec_") and endpoint.status == m.WebhookEndpointStatusEnum.ENABLED
+    process(payment_method="pm_card_visa", order_id=f"{order}-webhook")
+    assert call("webhook_endpoints.list", 200, limit=5).results[0].id == endpoint.id
+    assert call("webhook_endpoints.retrieve", 200, endpoint.id).url == endpoint.url
+    assert call("webhook_endpoints.retrieve", 404, "we_missing").error.code
+    deliveries = call("webhook_endpoints.deliveries", 200, endpoint.id, limit=10).results
+    assert {d.event_type for d in deliveries} >= {"payment.created", "payment.succeeded"}
+    assert any(d.attempts >= 1 and d.last_error for d in deliveries)  # the port is closed
+    rotated = call("webhook_endpoints.rotate_secret", 200, endpoint.id, idempotency_key=uuid.uuid4().hex)
+    assert rotated.secret != endpoint.secret
+    assert call("webhook_endpoints.delete", 200, endpoint.id).deleted is True
 
     assert call.called == operation_ids(client_package)

@@ -57,7 +57,10 @@ AT_REST = {
 # request or its retry, and the work it was promised (the async task).
 CHARGING_CONTEXTS = {"request", "task"}
 
-KINDS = ("card_ok", "card_3ds", "card_decline", "pm_ok", "pm_decline", "manual", "otp", "async")
+# "client": created with `confirm: false` and `expires_in`; the payer pays on the
+# hosted page (page_pay) or with Stripe.js directly at the PSP (browser_pay).
+KINDS = ("card_ok", "card_3ds", "card_decline", "pm_ok", "pm_decline", "manual", "otp", "async", "client")
+CLIENT_EXPIRES_IN = 60
 AMOUNTS = (1999, 5000, 120, 100000)
 FAULTS = (
     "rate_limited",
@@ -91,6 +94,8 @@ _CALLS_OF = {
     "tasks": ("charge", "find_charges"),
     "reconcile": ("charge", "retrieve_charge", "find_charges", "refund", "list_refunds", "retrieve_refund"),
     "webhook": ("retrieve_charge", "retrieve_refund", "list_refunds"),
+    "page_pay": ("confirm", "retrieve_charge"),
+    "expire": ("cancel", "retrieve_charge"),
 }
 CARDS = {"card_ok": "4242424242424242", "card_3ds": "4000002500003155", "card_decline": "4000000000000341"}
 
@@ -139,6 +144,9 @@ def steps_generate(rng: random.Random, count: int) -> list[Step]:
         "reconcile": 2,
         "review": 1,
         "expire_otp": 1,
+        "page_pay": 3,
+        "browser_pay": 1,
+        "expire": 2,
         "rotate_key": 1,
         "clock": 3,
     }
@@ -159,6 +167,10 @@ def steps_generate(rng: random.Random, count: int) -> list[Step]:
             arg = rng.choice(("ok", "ok", "fail", "retry"))
         elif op == "otp_validate":
             arg = rng.choice(("right", "right", "wrong"))
+        elif op == "page_pay":
+            arg = rng.choice(("ok", "ok", "decline", "3ds"))
+        elif op == "browser_pay":
+            arg = rng.choice(("ok", "decline"))
         elif op == "webhook":
             arg = rng.choice(("next", "random", "all", "again"))
         elif op == "tasks":
@@ -291,6 +303,7 @@ class Simulation:
             "confirm",
             "otp_validate",
             "otp_retry",
+            "page_pay",
         ):
             return "request"
         return {"tasks": "task"}.get(op, op)
@@ -401,6 +414,9 @@ class Simulation:
             body.update(require_otp=True, email="payer@example.com")
         if kind == "async":
             body["async"] = True
+        if kind == "client":
+            del body["payment_method"]
+            body.update(confirm=False, expires_in=CLIENT_EXPIRES_IN)
         order.body = body
         self._attempt(order, new_key=True)
 
@@ -584,6 +600,53 @@ class Simulation:
         result = stripe_reconcile_stuck()
         self.stats["reconcile errors"] += result["failed"] + result["refunds_failed"]
 
+    def _client_payment(self, order: Order | None) -> Payment | None:
+        if order is None or order.kind != "client" or not order.payment_id:
+            return None
+        return Payment.objects.get(client=self.client, public_id=order.payment_id)
+
+    def _op_page_pay(self, step: Step) -> None:
+        """The payer submits a card on the hosted page (its token, as Stripe.js gives it)."""
+        from django.test import Client
+
+        from payments.services.checkout import payment_link_token
+
+        payment = self._client_payment(self._order(step))
+        if payment is None:
+            return
+        token = {"ok": "tok_visa", "decline": "tok_chargeDeclined", "3ds": "tok_threeDSecure2Required"}[
+            step.arg
+        ]
+        path = f"/pay/{payment_link_token(payment)}/confirm"
+        response = Client().post(path, {"token": token}, content_type="application/json")
+        self.stats[f"page:{response.status_code}"] += 1
+        if response.status_code >= 500 and response.status_code not in (502, 503):
+            raise InvariantViolated("unexpected_5xx", f"{path}: {response.status_code}")
+        body = response.json() if response.status_code < 500 else {}
+        if body.get("status") == PaymentStatus.SUCCEEDED:
+            taken = self.psp.money_taken(str(payment.uuid))
+            if taken != payment.amount_minor:
+                raise InvariantViolated(
+                    "page_paid_without_money", f"{payment.public_id}: page says succeeded, PSP took {taken}"
+                )
+
+    def _op_browser_pay(self, step: Step) -> None:
+        """The payer confirms with the merchant's own Stripe.js, straight at the PSP."""
+        payment = self._client_payment(self._order(step))
+        if payment is None or not payment.stripe_payment_intent_id:
+            return
+        intent = self.psp.intents[payment.stripe_payment_intent_id]
+        if intent.status in ("requires_payment_method", "requires_confirmation"):
+            self.psp.payer_confirm(
+                intent.id, "pm_card_visa" if step.arg == "ok" else "pm_card_chargeDeclined"
+            )
+
+    def _op_expire(self, step: Step) -> None:
+        """The beat's expiry sweep."""
+        from payments.services.expiry import payments_expire_due
+
+        self.stats["expired"] += payments_expire_due()
+
     def _op_expire_otp(self, step: Step) -> None:
         from otp.services import otp_expire_payments
 
@@ -638,6 +701,7 @@ class Simulation:
                 ("webhook", "all"),
                 ("reconcile", ""),
                 ("expire_otp", ""),
+                ("expire", ""),
                 ("review", ""),
             ):
                 self.step(Step(op, 0, arg))
@@ -716,6 +780,8 @@ class Simulation:
         for intent in self.psp.intents.values():
             context = getattr(intent, "context", "request")
             uuid = intent.metadata.get("gateway_payment_uuid")
+            if intent.created_unconfirmed:
+                continue  # no charge: the payer confirms it, or nobody does
             if context not in CHARGING_CONTEXTS and not (context == "reconcile" and uuid in self.promised):
                 raise InvariantViolated(
                     "charge_not_asked_for",
