@@ -59,9 +59,7 @@ def _csp(nonce: str) -> str:
         [
             "default-src 'none'",
             f"script-src 'nonce-{nonce}' {stripe_js}",
-            f"style-src 'nonce-{nonce}' 'unsafe-inline'"
-            if settings.LOCALSTRIPE_QUIRKS
-            else f"style-src 'nonce-{nonce}'",
+            f"style-src 'nonce-{nonce}'",  # Stripe.js sets styles through the DOM, which CSP allows
             f"connect-src 'self' {api}",
             f"frame-src {frames}",
             "img-src 'self' data:",

@@ -243,6 +243,18 @@ def test_a_generated_client_drives_every_operation(client_package, merchant, loc
     refused = call("payments.cancel", 409, by_pm.payment_id, idempotency_key=uuid.uuid4().hex)
     assert refused.error.status and refused.error.allowed is not None
 
+    # confirm: false: what the payer's browser needs, and an expiry; canceled by the merchant.
+    unconfirmed = process(confirm=False, expires_in=600, success_url="https://shop.example/thanks")
+    assert unconfirmed.status == m.PaymentStatusEnum.REQUIRES_PAYMENT_METHOD
+    assert (
+        unconfirmed.payment_url.startswith("http")
+        and unconfirmed.client_secret
+        and unconfirmed.publishable_key
+    )
+    assert unconfirmed.expires_at is not None and unconfirmed.confirmation_method == "client"
+    withdrawn = call("payments.cancel", 200, unconfirmed.payment_id, idempotency_key=uuid.uuid4().hex)
+    assert withdrawn.status == m.PaymentStatusEnum.CANCELED and withdrawn.cancellation_reason == "requested"
+
     # 3-D Secure: requires_action, the payer authenticates at the stand-in, confirm.
     secure = process(card=card(m, "4000002500003155").to_dict(), return_url="https://shop.example/return")
     assert secure.status == m.PaymentStatusEnum.REQUIRES_ACTION and secure.client_secret

@@ -3,15 +3,20 @@ against pytest-django's live server and localstripe, with localstripe's
 Stripe.js stand-in (its card field, its createToken, its 3-D Secure modal):
 pay, a declined card, 3-D Secure, and the cancel link. The
 payment's status is then read from the API, the payer's landing page is the
-merchant's URL, and no card number reaches the gateway (the page's requests
-are recorded). A screenshot goes to .test-artifacts/ (docs/checkout/ keeps one for docs/api.md)."""
+merchant's URL, no card number reaches the gateway (the page's requests
+are recorded), and the merchant's webhook endpoint receives the signed
+payment.succeeded. A screenshot goes to .test-artifacts/ (docs/checkout/ keeps one for docs/api.md)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from standardwebhooks import Webhook
 
 from gateway.tests.scenarios.test_admin_browser import ARTIFACTS, browser  # noqa: F401  (the fixture)
 from payments.tests.fixtures import payment_body
+from payments.webhooks.tests.conftest import receiver  # noqa: F401  (the fixture: a merchant's endpoint)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,7 +79,20 @@ def test_the_payer_pays_on_the_hosted_page_and_returns_to_the_merchant(
     live_server,
     browser,  # noqa: F811
     page_settings,
+    receiver,  # noqa: F811
 ):
+    # The merchant's webhook endpoint, on loopback; deliveries run in the server's
+    # process after commit (eager Celery), Kafka aside (events wait in the outbox).
+    page_settings.CELERY_TASK_ALWAYS_EAGER = True
+    page_settings.EAGER_TASKS_IN_THREAD = False
+    page_settings.WEBHOOK_ALLOW_LOCAL_URLS = True
+    page_settings.KAFKA_BROKERS = []
+    endpoint = api.post(
+        "/api/v1/webhook_endpoints",
+        {"url": receiver.url, "events": ["payment.succeeded"]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=f"hook-{receiver.url}",
+    ).json()
     answer = _payment(api)
     page, sent, errors = _open(browser, live_server, answer)
     assert page.inner_text("#merchant") == "merchant"  # the API client's name
@@ -89,6 +107,15 @@ def test_the_payer_pays_on_the_hosted_page_and_returns_to_the_merchant(
     assert status["status"] == "succeeded" and status["card"]["last4"] == "4242"
     _gateway_saw_no_card(sent, live_server, "4242424242424242")
     assert not [e for e in errors if "Content Security Policy" in e], errors
+
+    # The merchant is told, signed (Standard Webhooks).
+    for _ in range(100):
+        if receiver.requests:
+            break
+        time.sleep(0.1)
+    delivered = receiver.requests[0]
+    event = Webhook(endpoint["secret"]).verify(delivered["body"], delivered["headers"])
+    assert event["type"] == "payment.succeeded" and event["payment"]["payment_id"] == answer["payment_id"]
 
 
 def test_a_declined_card_is_shown_and_the_payment_stays_open(api, live_server, browser, page_settings):  # noqa: F811

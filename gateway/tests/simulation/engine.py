@@ -823,6 +823,12 @@ class Simulation:
             outcomes[(data.get("refund_id"), "created" if type_ == "refund_created" else "settled")] += 1
         if any(count > 1 for count in outcomes.values()):
             raise InvariantViolated("refund_event_twice", f"{payment.public_id}: {dict(outcomes)}")
+        if payment.cancellation_reason == "expired" and any(
+            i.status in ("succeeded", "requires_capture", "processing") for i in self.psp.intents_of(uuid)
+        ):
+            raise InvariantViolated(
+                "expired_but_paid", f"{payment.public_id}: canceled as expired, but the payer paid at the PSP"
+            )
         before = self.statuses.get(payment.pk)
         if before in FINAL and payment.status != before:
             raise InvariantViolated(
@@ -1014,6 +1020,33 @@ def steps_exhaustive() -> list[tuple[str, list[Step]]]:
                     Step("otp_validate", 0, "right", fault, at),
                     Step("clock", 0, PAST_THE_LEASE),
                     Step("otp_retry", 0),
+                    Step("webhook", 0, "all"),
+                ],
+            )
+        )
+    for fault, at in _variants("cancel", (("cancel", "before"), ("cancel", "after"))):
+        programs.append(
+            (
+                "client payment paid in the browser as it expires",
+                [
+                    Step("pay", 0, "client:5000:key"),
+                    Step("browser_pay", 0, "ok"),
+                    Step("clock", 0, str(CLIENT_EXPIRES_IN + 1)),
+                    Step("expire", 0, "", fault, at),
+                    Step("webhook", 0, "all"),
+                ],
+            )
+        )
+    for fault, at in _variants("confirm", (("confirm", "before"), ("confirm", "after"))):
+        programs.append(
+            (
+                "hosted page: a decline, then a card, then the expiry",
+                [
+                    Step("pay", 0, "client:5000:key"),
+                    Step("page_pay", 0, "decline"),
+                    Step("page_pay", 0, "ok", fault, at),
+                    Step("clock", 0, str(CLIENT_EXPIRES_IN + 1)),
+                    Step("expire", 0, ""),
                     Step("webhook", 0, "all"),
                 ],
             )

@@ -127,6 +127,18 @@ MUTANTS = [
         "    if False and payment.events.filter(",
         "a retried OTP validation after the charge started is answered 409/410 while the payer is charged",
     ),
+    Mutant(
+        "expiry_cancels_without_the_psp",
+        "payments/services/expiry.py",
+        "        return payment_cancel(payment=payment, actor=actor, cancellation_reason=CANCELED_EXPIRED)",
+        "        from payments.services.payments import payment_locked, payment_transition\n"
+        "        with payment_locked(payment) as locked:\n"
+        "            locked.cancellation_reason = CANCELED_EXPIRED\n"
+        "            return payment_transition(\n"
+        "                payment=locked, new_status='canceled', event_type='canceled',\n"
+        "                actor=actor, update_fields=['cancellation_reason'])",
+        "an expired payment is canceled in the gateway only: a payer who paid at the PSP in time is canceled",
+    ),
 ]
 
 
