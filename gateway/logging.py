@@ -50,11 +50,30 @@ def redact_card_numbers(text: str) -> str:
     return _CVC.sub(r"\1[REDACTED]", _PAN_CANDIDATE.sub(replace, text))
 
 
+# Bearer secrets that a path or a message may carry: a hosted payment page's
+# signed link (/pay/<token> authorises paying the order), a merchant webhook's
+# signing secret, a PaymentIntent's client secret.
+_PAY_LINK = re.compile(r"(/pay/)[^/\s\"'?#]+")
+_WEBHOOK_SECRET = re.compile(r"(whsec_)[A-Za-z0-9+/=]+")
+
+
+def redact_secrets(text: str) -> str:
+    text = _PAY_LINK.sub(r"\1[REDACTED]", text)
+    text = _WEBHOOK_SECRET.sub(r"\1[REDACTED]", text)
+    return _CLIENT_SECRET_VALUE.sub(lambda m: m.group(1) + "[REDACTED]", text)
+
+
+def _redacted(text: str) -> str:
+    return redact_secrets(redact_card_numbers(text))
+
+
 _TRACEBACK_FORMATTER = logging.Formatter()
 
 
 class CardNumberRedactionFilter(logging.Filter):
-    """Defence in depth: a card number or CVC that reaches a log line anyway is masked.
+    """Defence in depth: a card number or CVC that reaches a log line anyway is
+    masked, and so are bearer secrets (redact_secrets: payment links, webhook
+    secrets, client secrets).
 
     It rewrites the record itself, so every handler after it sees the masked
     text: the message, and the traceback and stack text too (an exception's
@@ -64,16 +83,19 @@ class CardNumberRedactionFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = redact_card_numbers(message)
+        redacted = _redacted(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        path = getattr(record, "path", None)
+        if isinstance(path, str):  # the request log's structured field
+            record.path = redact_secrets(path)
         if record.exc_info:
             record.exc_text = record.exc_text or _TRACEBACK_FORMATTER.formatException(record.exc_info)
             record.exc_info = None
         if record.exc_text:
-            record.exc_text = redact_card_numbers(record.exc_text)
+            record.exc_text = _redacted(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact_card_numbers(record.stack_info)
+            record.stack_info = _redacted(record.stack_info)
         return True
 
 

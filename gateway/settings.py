@@ -434,6 +434,8 @@ PAYMENT_REDIRECT_ALLOW_HTTP = env.bool("PAYMENT_REDIRECT_ALLOW_HTTP", default=DE
 PAYMENT_EXPIRY_SWEEP_SECONDS = env.int("PAYMENT_EXPIRY_SWEEP_SECONDS", default=5)
 # Declined cards one payment takes on its hosted page before it refuses more (card testing).
 PAYMENT_PAGE_MAX_DECLINES = env.int("PAYMENT_PAGE_MAX_DECLINES", default=5)
+# The hosted page's /complete reads a payment from the PSP at most this often.
+PAYMENT_PAGE_SYNC_SECONDS = env.int("PAYMENT_PAGE_SYNC_SECONDS", default=2)
 CELERY_BEAT_SCHEDULE["payments-expire"] = {
     "task": "payments.tasks.payments_expire_task",
     "schedule": PAYMENT_EXPIRY_SWEEP_SECONDS,

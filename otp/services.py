@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.errors import (
+    Conflict,
     GatewayError,
     InvalidRequest,
     InvalidStateTransition,
@@ -150,6 +151,9 @@ def otp_verify(
             f"A payment in status '{payment.status}' is not waiting for a code.",
             status=payment.status,
         )
+    if payment.expires_at is not None and payment.expires_at <= timezone.now():
+        # Its expires_in ran out: canceled by the next expiry sweep, never charged now.
+        raise Conflict("The payment has expired.", code="payment_expired", extra={"status": payment.status})
     if not isinstance(code, str) or not code.isdigit() or len(code) != 6:
         raise InvalidRequest("The code has 6 digits.", code="invalid_otp_format", param="otp")
     stored = store.code_digest_get(payment_uuid=payment.uuid)

@@ -37,7 +37,9 @@ from payments.services.process import raw_card_data_ensure_accepted
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Only for the answer to the request that made it: never stored, so a replay
 # does not carry it (the payment's next_action is on the payment itself).
-_NEVER_STORED = ("client_secret",)
+# A webhook endpoint's signing secret too: a replay answers without it (rotate
+# the secret to see a new one), so no copy of it sits in idempotency records.
+_NEVER_STORED = ("client_secret", "secret")
 
 
 def request_fingerprints(request) -> tuple[str, tuple[str, ...]]:

@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from gateway.errors import GatewayError, InvalidRequest, to_gateway_error
+from gateway.errors import GatewayError, InvalidRequest, UnsupportedMediaType, to_gateway_error
 from gateway.ratelimit import scope_consume
 from payments.enums import PaymentStatus
 from payments.money import format_amount
@@ -136,6 +136,8 @@ def _error(exc: Exception) -> JsonResponse:
 
 
 def _json_body(request) -> dict:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Send application/json.")
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
@@ -145,8 +147,9 @@ def _json_body(request) -> dict:
     return body
 
 
-# No CSRF token: the signed link is the credential, the body is JSON only
-# (a cross-site form cannot send it), and the card is never in it.
+# No CSRF token: the signed link is the credential (no cookie is used), the
+# body must be application/json (a cross-site form cannot send that), and the
+# card is never in it.
 @csrf_exempt
 @require_POST
 @never_cache
@@ -175,6 +178,7 @@ def payment_page_complete(request, token: str):
     payment = _payment_or_404(token)
     try:
         scope_consume(request, scope="payment_page")
+        _json_body(request)
         payment = payment_complete_after_authentication(payment=payment)
     except Exception as exc:
         return _error(exc)

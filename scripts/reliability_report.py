@@ -586,6 +586,58 @@ CASES: list[tuple[str, str, list[str]]] = [
         ["gateway/tests/test_settings.py::test_production_refuses_the_embedded_cache_and_sqlite"],
     ),
     (
+        "Merchant integration",
+        "A webhook carries the Kafka message's id and bytes, signed per Standard Webhooks (verified with the "
+        "standardwebhooks library); nothing for a rolled-back change",
+        [
+            "payments/webhooks/tests/test_real_services.py::test_a_payments_deliveries_carry_the_kafka_messages_id_and_bytes",
+            "payments/webhooks/tests/test_delivery.py::test_a_committed_event_reaches_the_endpoint_signed_with_the_kafka_body_and_id",
+            "payments/webhooks/tests/test_delivery.py::test_nothing_is_delivered_for_a_rolled_back_change",
+        ],
+    ),
+    (
+        "Merchant integration",
+        "A receiver failing twice gets three attempts on WEBHOOK_RETRY_SCHEDULE; a dead receiver delays neither "
+        "Kafka nor another merchant",
+        [
+            "payments/webhooks/tests/test_delivery.py::test_a_receiver_that_fails_twice_then_succeeds_gets_three_attempts_on_the_schedule",
+            "payments/webhooks/tests/test_real_services.py::test_a_dead_receiver_does_not_delay_the_kafka_events",
+            "payments/webhooks/tests/test_delivery.py::test_a_dead_endpoint_does_not_hold_up_another_clients_endpoint",
+        ],
+    ),
+    (
+        "Merchant integration",
+        "Webhook URLs are SSRF-safe: link-local always refused, private and http refused in production, the "
+        "connection goes to the address checked (DNS rebinding), redirects not followed",
+        [
+            "payments/webhooks/tests/test_net.py::test_link_local_and_non_unicast_addresses_are_refused_even_in_development",
+            "payments/webhooks/tests/test_net.py::test_production_refuses",
+            "payments/webhooks/tests/test_net.py::test_dns_rebinding_the_connection_goes_to_the_address_that_was_checked",
+            "payments/webhooks/tests/test_delivery.py::test_a_redirect_is_a_failure_and_is_not_followed",
+        ],
+    ),
+    (
+        "Merchant integration",
+        "The hosted payment page in Chromium: pay, decline, 3-D Secure, cancel; no card number reaches the "
+        "gateway; the merchant's webhook arrives signed",
+        [
+            "gateway/tests/scenarios/test_payment_page_browser.py::test_the_payer_pays_on_the_hosted_page_and_returns_to_the_merchant",
+            "gateway/tests/scenarios/test_payment_page_browser.py::test_a_declined_card_is_shown_and_the_payment_stays_open",
+            "gateway/tests/scenarios/test_payment_page_browser.py::test_three_d_secure_in_the_browser",
+            "gateway/tests/scenarios/test_payment_page_browser.py::test_failed_three_d_secure_then_cancel",
+        ],
+    ),
+    (
+        "Merchant integration",
+        "An expiry racing the payer is decided by the PSP: a payer who paid in time is never canceled, a "
+        "confirmation after the cancel takes no money",
+        [
+            "payments/tests/test_client_confirmation.py::test_a_payer_who_paid_in_time_is_never_canceled_by_the_expiry",
+            "payments/tests/test_client_confirmation.py::test_a_confirmation_that_comes_after_the_expiry_canceled_takes_no_money",
+            "payments/tests/test_client_confirmation.py::test_a_waiting_payment_is_canceled_when_it_expires",
+        ],
+    ),
+    (
         "Security",
         "Admin behind staff login with CSRF; security headers; check --deploy clean",
         [

@@ -10,11 +10,13 @@ lifetime is the payment's `expires_at`, or PAYMENT_LINK_SECONDS from creation.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.utils import timezone
 
 from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidStateTransition
@@ -58,7 +60,8 @@ def payment_for_link(token: str) -> Payment | None:
         return None
     return (
         Payment.objects.select_related("client")
-        .filter(uuid=data.get("p"), confirmation_method=ConfirmationMethod.CLIENT)
+        # A revoked merchant's links stop working with its keys.
+        .filter(uuid=data.get("p"), confirmation_method=ConfirmationMethod.CLIENT, client__is_active=True)
         .first()
     )
 
@@ -88,6 +91,28 @@ def payment_confirm_with_card(*, payment: Payment, token: str = "", payment_meth
         )
     if payment.expires_at is not None and payment.expires_at <= timezone.now():
         raise Conflict("The payment has expired.", code="payment_expired", extra={"status": payment.status})
+    with _one_attempt_at_a_time(payment):
+        return _confirm_with_card(payment=payment, token=token, payment_method_id=payment_method_id)
+
+
+@contextlib.contextmanager
+def _one_attempt_at_a_time(payment: Payment):
+    """One card at a time per payment (a cache lock): the decline cap below is
+    counted before the PSP call, so attempts sent together would all pass it."""
+    key = f"pay-page:attempt:{payment.uuid}"
+    if not cache.add(key, 1, timeout=settings.STRIPE_TIMEOUT_SECONDS * 2):
+        raise Conflict(
+            "Another card is being tried for this payment; wait for its answer.",
+            code="attempt_in_progress",
+            extra={"status": payment.status},
+        )
+    try:
+        yield
+    finally:
+        cache.delete(key)
+
+
+def _confirm_with_card(*, payment: Payment, token: str, payment_method_id: str) -> Attempt:
     declines = payment.events.filter(type=EventType.ATTEMPT_FAILED).count()
     if declines >= settings.PAYMENT_PAGE_MAX_DECLINES:
         raise Conflict(
@@ -141,8 +166,13 @@ def payment_attempt_failed(*, payment: Payment, error: CardDeclined) -> Payment:
 
 
 def payment_complete_after_authentication(*, payment: Payment) -> Payment:
-    """After 3-D Secure in the payer's browser: the payment as the PSP has it now."""
+    """After 3-D Secure in the payer's browser: the payment as the PSP has it
+    now. Only a payment waiting for authentication is read from the PSP, at
+    most once every PAYMENT_PAGE_SYNC_SECONDS: the page needs no key, and the
+    PSP's read limit is the whole platform's."""
     payment = Payment.objects.get(pk=payment.pk)
-    if payment.status in (PaymentStatus.REQUIRES_ACTION, PaymentStatus.REQUIRES_PAYMENT_METHOD):
+    if payment.status == PaymentStatus.REQUIRES_ACTION and cache.add(
+        f"pay-page:sync:{payment.uuid}", 1, timeout=settings.PAYMENT_PAGE_SYNC_SECONDS
+    ):
         payment = payment_sync_from_psp(payment=payment, actor=PAYER_ACTOR)
     return payment

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from gateway.errors import GatewayError, InvalidStateTransition
@@ -16,6 +17,7 @@ from payments.models import Payment
 from payments.services.charges import CANCELED_EXPIRED, payment_cancel
 
 logger = logging.getLogger("gateway.payments")
+EXPIRY_RETRY_SECONDS = 60
 
 
 def payment_expire(*, payment: Payment, actor: str = "system:expiry", now=None) -> Payment:
@@ -36,20 +38,25 @@ def payment_expire(*, payment: Payment, actor: str = "system:expiry", now=None) 
 
 
 def payments_expire_due(*, now=None, limit: int = 200) -> int:
-    """The expiry sweep: every payment past its `expires_at` still waiting. Returns how many it canceled."""
+    """The expiry sweep: every payment past its `expires_at` still waiting.
+    Returns how many it canceled. A payment the PSP would not cancel (it is
+    unreachable, or refuses) is tried again after EXPIRY_RETRY_SECONDS, and the
+    others due are not held up behind it."""
     now = now or timezone.now()
-    due = list(
-        Payment.objects.filter(expires_at__lte=now, status__in=EXPIRABLE_STATUSES)
-        .order_by("expires_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    canceled = 0
-    for pk in due:
-        payment = Payment(pk=pk)
+    due = Payment.objects.filter(expires_at__lte=now, status__in=EXPIRABLE_STATUSES).order_by("expires_at")
+    canceled = tried = 0
+    for pk in due.values_list("pk", flat=True)[: limit * 5]:
+        if tried >= limit:
+            break
+        mark = f"expiry:failed:{pk}"
+        retry_at = cache.get(mark)  # the clock's time (timezone.now), not the cache's
+        if retry_at is not None and retry_at > now.timestamp():
+            continue  # failed a moment ago
+        tried += 1
         try:
-            if payment_expire(payment=payment, now=now).status == PaymentStatus.CANCELED:
+            if payment_expire(payment=Payment(pk=pk), now=now).status == PaymentStatus.CANCELED:
                 canceled += 1
         except GatewayError:
-            # The PSP is unreachable or refused: the next sweep tries again.
             logger.warning("Could not expire payment %s yet", pk, exc_info=True)
+            cache.set(mark, now.timestamp() + EXPIRY_RETRY_SECONDS, timeout=EXPIRY_RETRY_SECONDS * 60)
     return canceled

@@ -260,3 +260,72 @@ def test_make_runs_periodic_process_expires_payments(api, fake_psp, sim_clock):
     call_command("run_periodic", "--once")
 
     assert Payment.objects.get().cancellation_reason == "expired"
+
+
+# --- the hosted page's edges (the security review) ------------------------------------------
+
+
+def test_a_payment_link_never_reaches_a_log_line_in_clear(api, fake_psp):
+    """The link authorises paying the order: the request log and Django's own
+    4xx lines show /pay/[REDACTED], as do webhook and client secrets."""
+    import logging
+
+    from gateway.logging import CardNumberRedactionFilter
+
+    path = page_path(create(api))
+    token = path.removeprefix("/pay/")
+    record = logging.LogRecord("gateway.request", logging.INFO, "", 0, "GET %s 200", (path,), None)
+    record.path = path
+    CardNumberRedactionFilter().filter(record)
+    warning = logging.LogRecord(
+        "django.request", logging.WARNING, "", 0, "Conflict: %s", (f"{path}/confirm",), None
+    )
+    CardNumberRedactionFilter().filter(warning)
+    secrets = logging.LogRecord("x", logging.INFO, "", 0, "whsec_abc+/= pi_123_secret_xyz", None, None)
+    CardNumberRedactionFilter().filter(secrets)
+
+    assert token not in record.getMessage() and token not in record.path
+    assert "/pay/[REDACTED]" in record.getMessage() and token not in warning.getMessage()
+    assert "abc" not in secrets.getMessage() and "xyz" not in secrets.getMessage()
+
+
+def test_a_revoked_merchants_links_stop_working(api, fake_psp, merchant):
+    from payments.services.api_clients import api_client_revoke
+
+    path = page_path(create(api))
+    api_client_revoke(client=merchant)
+    assert Client().get(path).status_code == 404
+    assert confirm(path, token="tok_visa").status_code == 404
+
+
+def test_the_page_takes_json_only(api, fake_psp):
+    path = page_path(create(api))
+    answer = Client().post(f"{path}/confirm", '{"token": "tok_visa"}', content_type="text/plain")
+    assert answer.status_code == 415
+    assert Payment.objects.get().status == PaymentStatus.REQUIRES_PAYMENT_METHOD
+
+
+def test_one_card_at_a_time_per_payment(api, fake_psp):
+    """The decline cap is counted before the PSP call: two cards at once would
+    both pass it. The second waits for the first (409 attempt_in_progress)."""
+    from django.core.cache import cache
+
+    answer = create(api)
+    cache.add(f"pay-page:attempt:{Payment.objects.get().uuid}", 1, timeout=30)  # one in flight
+    busy = confirm(page_path(answer), token="tok_visa")
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "attempt_in_progress"
+    assert fake_psp.intents[answer["transaction_id"]].status == "requires_payment_method"
+
+
+def test_complete_reads_the_psp_only_for_authentication_and_not_on_every_call(api, fake_psp):
+    answer = create(api)
+    path = page_path(answer)
+    complete = lambda: Client().post(f"{path}/complete", {}, content_type="application/json")  # noqa: E731
+    reads = lambda: sum(1 for op, _ in fake_psp.calls if op == "retrieve_charge")  # noqa: E731
+
+    complete()
+    assert reads() == 0  # waiting for a card: nothing to read
+    confirm(path, token="tok_threeDSecure2Required")
+    for _ in range(5):
+        complete()
+    assert reads() == 1  # throttled per payment (PAYMENT_PAGE_SYNC_SECONDS)

@@ -18,6 +18,7 @@ never.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import ssl
 import threading
@@ -33,6 +34,9 @@ USER_AGENT = "payment-gateway-webhooks/1"
 _ADDRESSES_TRIED = 3
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+# Deprecated site-local IPv6 (RFC 3879): Python counts it global; it is not.
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+logger = logging.getLogger("gateway.webhooks")
 
 
 class UrlNotAllowed(Exception):
@@ -118,7 +122,7 @@ def address_check(address: ipaddress.IPv4Address | ipaddress.IPv6Address, *, all
         raise UrlNotAllowed(f"{original} is a reserved address")
     if address.is_private and allow_local:
         return
-    if address.is_private or not address.is_global:
+    if address.is_private or not address.is_global or (address.version == 6 and address in _SITE_LOCAL):
         raise UrlNotAllowed(f"{original} is a private address")
 
 
@@ -165,16 +169,21 @@ def webhook_post(
     the outcome is a PostResult, a failure unless the answer was a 2xx."""
     started = time.monotonic()
 
-    def done(status_code: int | None, error: str = "") -> PostResult:
+    def done(status_code: int | None, error: str = "", detail: str = "") -> PostResult:
+        # The merchant reads `error` in the delivery log: a category only. What
+        # an address resolved to, or why it was refused, would let a merchant
+        # map internal names and ports through the gateway; that stays in our log.
+        if detail:
+            logger.info("Webhook to %s not delivered: %s", url_for_log(url), detail)
         return PostResult(status_code, int((time.monotonic() - started) * 1000), error[:300])
 
     try:
         target = url_target(url, allow_local=allow_local)
         addresses = resolve(target, allow_local=allow_local)
     except UrlNotAllowed as exc:
-        return done(None, f"URL not allowed: {exc}")
+        return done(None, "URL not allowed", f"URL not allowed: {exc}")
     except LookupError as exc:
-        return done(None, str(exc))
+        return done(None, "DNS lookup failed", str(exc))
     error = ""
     for address in addresses[:_ADDRESSES_TRIED]:
         remaining = timeout - (time.monotonic() - started)
@@ -190,15 +199,20 @@ def webhook_post(
         except TimeoutError:
             return done(None, f"timeout after {timeout:g} s")
         except ssl.SSLError as exc:
-            return done(None, f"TLS: {_reason(exc)}")
+            return done(None, "TLS handshake failed", f"TLS: {_reason(exc)}")
         except Exception as exc:  # urllib3 and http.client raise many types; all mean "not delivered"
-            return done(None, f"{type(exc).__name__}: {_reason(exc)}")
+            return done(None, "connection failed", f"{type(exc).__name__}: {_reason(exc)}")
         if 200 <= status < 300:
             return done(status)
         if 300 <= status < 400:
             return done(status, f"HTTP {status}: a redirect, not followed")
         return done(status, f"HTTP {status}")
-    return done(None, error)
+    return done(None, "connection failed", error)
+
+
+def url_for_log(url: str) -> str:
+    """A merchant's URL without its query or fragment (a token may ride there)."""
+    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 class _DeadlinePassed(Exception):

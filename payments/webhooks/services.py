@@ -191,7 +191,7 @@ def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> Webho
             "webhook_endpoint": {
                 "id": endpoint.public_id,
                 "client_id": endpoint.client_id,
-                "url": endpoint.url,
+                "url": net.url_for_log(endpoint.url),
                 "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None,
                 "reason": endpoint.disabled_reason,
             },
@@ -202,7 +202,7 @@ def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> Webho
         "Webhook endpoint %s (client %s, %s) disabled: %s",
         endpoint.public_id,
         endpoint.client_id,
-        endpoint.url,
+        net.url_for_log(endpoint.url),
         reason,
     )
     return endpoint

@@ -98,7 +98,10 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         tags=[TAG],
         request=None,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: WebhookEndpointWithSecretSerializer, **error_responses(401, 404, 409, 422, 429)},
+        responses={
+            200: WebhookEndpointWithSecretSerializer,
+            **error_responses(400, 401, 404, 409, 413, 415, 422, 429),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent

@@ -79,9 +79,17 @@ def test_every_operation_on_real_data_answers_as_its_schema_says(merchant, api, 
 
     from django.core import mail
 
+    from payments.webhooks.services import webhook_endpoint_create
+    from payments.webhooks.tests.conftest import Receiver
+
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.OTP_RESEND_COOLDOWN_SECONDS = 0
+    settings.WEBHOOK_ALLOW_LOCAL_URLS = True
     order = f"order-{uuid.uuid4().hex[:10]}"
+    # A merchant endpoint first, so that the payments below have deliveries to list.
+    receiver = Receiver()
+    endpoint = webhook_endpoint_create(client=merchant, url=receiver.url, events=["*"])
+    to_delete = webhook_endpoint_create(client=merchant, url=receiver.url, events=["refund.*"])
 
     def pay(**fields):
         body = {"order_id": order, "amount": "19.99", "currency": "usd", "payment_method": "pm_card_visa"}
@@ -156,9 +164,22 @@ def test_every_operation_on_real_data_answers_as_its_schema_says(merchant, api, 
         "stripe.retrieve_payment": {"path_parameters": {"payment_id": paid}},
         "stripe.refund": {"body": {"payment_id": paid, "amount": "1.00"}},
         "stripe.webhook": {"body": event, "headers": {"Stripe-Signature": signed(event)}},
+        "webhook_endpoints.create": {"body": {"url": receiver.url, "events": ["payment.*"]}},
+        "webhook_endpoints.list": {},
+        "webhook_endpoints.retrieve": {"path_parameters": {"endpoint_id": endpoint.public_id}},
+        "webhook_endpoints.deliveries": {"path_parameters": {"endpoint_id": endpoint.public_id}},
+        "webhook_endpoints.rotate_secret": {"path_parameters": {"endpoint_id": endpoint.public_id}},
+        "webhook_endpoints.delete": {"path_parameters": {"endpoint_id": to_delete.public_id}},
     }
     operations = _operations()
     assert set(calls) == set(operations), "an operation without real data here"
+    try:
+        _call_each(calls, operations, merchant)
+    finally:
+        receiver.close()
+
+
+def _call_each(calls: dict, operations: dict, merchant) -> None:
     for operation_id, parts in calls.items():
         parts = {name: value() if callable(value) else value for name, value in parts.items()}
         headers = {"Authorization": f"Bearer {merchant.raw_key}", **parts.pop("headers", {})}

@@ -40,6 +40,28 @@ def test_creating_an_endpoint_answers_its_secret_once(api, create, receiver):
     assert [item["id"] for item in listed] == [body["id"]] and "secret" not in listed[0]
 
 
+def test_a_replayed_create_or_rotation_never_keeps_or_answers_the_secret(api, webhook_settings, receiver):
+    """The idempotency record keeps the answer 24 hours: never with the secret
+    (an operator can read the record in the admin)."""
+    from payments.models import IdempotencyKey
+
+    body = {"url": receiver.url, "events": ["*"]}
+    first = api.post("/api/v1/webhook_endpoints", body, format="json", HTTP_IDEMPOTENCY_KEY="we-1").json()
+    again = api.post("/api/v1/webhook_endpoints", body, format="json", HTTP_IDEMPOTENCY_KEY="we-1")
+    rotated = api.post(
+        f"/api/v1/webhook_endpoints/{first['id']}/rotate_secret",
+        {},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="we-2",
+    ).json()
+
+    assert first["secret"].startswith("whsec_") and rotated["secret"].startswith("whsec_")
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == first["id"]
+    assert "secret" not in again.json()
+    stored = str(list(IdempotencyKey.objects.values_list("response_body", flat=True)))
+    assert "whsec_" not in stored and first["secret"] not in stored and rotated["secret"] not in stored
+
+
 def test_another_clients_endpoint_is_a_404_for_every_operation(create, other_api, receiver):
     endpoint_id = create(url=receiver.url).json()["id"]
 

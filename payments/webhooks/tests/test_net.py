@@ -108,13 +108,18 @@ def _post(url: str, *, allow_local: bool) -> net.PostResult:
     return net.webhook_post(url=url, body=b"{}", headers={}, timeout=2, allow_local=allow_local)
 
 
-def test_a_name_that_resolves_to_a_private_address_is_refused_without_connecting(fake_dns, no_connection):
+def test_a_name_that_resolves_to_a_private_address_is_refused_without_connecting(
+    fake_dns, no_connection, caplog
+):
     answers, _ = fake_dns
     answers["internal.example"] = ["10.0.0.7"]
 
-    result = _post("https://internal.example/hooks", allow_local=False)
+    result = _post("https://internal.example/hooks?token=t0p", allow_local=False)
 
-    assert not result.ok and "10.0.0.7" in result.error and "not allowed" in result.error
+    # The merchant reads a category; the address it resolved to stays in our log,
+    # without the URL's query.
+    assert not result.ok and result.error == "URL not allowed" and "10.0.0.7" not in result.error
+    assert "10.0.0.7" in caplog.text and "t0p" not in caplog.text
     assert no_connection == []
 
 
@@ -131,8 +136,15 @@ def test_a_name_with_one_private_address_among_public_ones_is_refused(fake_dns, 
 
     monkeypatch.setattr(socket, "getaddrinfo", two_answers)
 
-    assert "169.254.169.254" in _post("https://mixed.example/", allow_local=False).error
+    assert _post("https://mixed.example/", allow_local=False).error == "URL not allowed"
     assert no_connection == []
+
+
+def test_site_local_ipv6_is_refused():
+    import ipaddress
+
+    with pytest.raises(net.UrlNotAllowed):
+        net.address_check(ipaddress.ip_address("fec0::1"), allow_local=False)
 
 
 def test_dns_rebinding_the_connection_goes_to_the_address_that_was_checked(fake_dns, no_connection):
