@@ -2,7 +2,8 @@
 
 import os
 
-bind = f"{os.environ.get('SERVER_HOST', '127.0.0.1')}:{os.environ.get('SERVER_PORT', '8085')}"
+_host, _port = os.environ.get("SERVER_HOST", "127.0.0.1"), os.environ.get("SERVER_PORT", "8085")
+bind = f"{_host}:{_port}"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # Threads: a request spends most of its time waiting on the PSP, so a few
 # threads per worker serve more concurrent payments per MB of memory.

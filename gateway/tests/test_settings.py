@@ -346,3 +346,22 @@ def test_kafka_tls_and_sasl_and_redis_tls_are_settings():
         "ssl_ca_certs": "/etc/ssl/redis-ca.pem",
     }
     assert values["broker_ssl"] == {"ssl_cert_reqs": 2, "ssl_ca_certs": "/etc/ssl/redis-ca.pem"}
+
+
+@pytest.mark.fast
+def test_env_example_lists_every_setting_read_from_the_environment():
+    """.env.example documents every variable the settings and the server read,
+    and names none that nothing reads (a stale one would mislead)."""
+    import re
+
+    sources = (ROOT / "gateway/settings.py").read_text() + (ROOT / "gateway/gunicorn.conf.py").read_text()
+    read = set(
+        re.findall(
+            r'(?:env(?:\.\w+)?|os\.environ(?:\.get)?|_required_in_production|_currency_thresholds)'
+            r'[\[(]\s*"([A-Z][A-Z0-9_]*)"',
+            sources,
+        )
+    )
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read - listed == set(), "read but not in .env.example"
+    assert listed - read == set(), "in .env.example but read by nothing"

@@ -59,8 +59,8 @@ MUTANTS = [
     Mutant(
         "settle_without_compare_and_set",
         "payments/services/charges.py",
-        "payment = _settle(payment, result, actor, event_type, expected_status=payment.status)",
-        "payment = _settle(payment, result, actor, event_type, expected_status=None)",
+        "payment, result, actor, event_type, cancellation_reason, expected_status=payment.status",
+        "payment, result, actor, event_type, cancellation_reason, expected_status=None",
         "settling from the PSP's answer without the compare-and-set on the status last read",
     ),
     Mutant(

@@ -51,3 +51,14 @@ def test_a_program_the_simulation_once_failed_on(simulate, name):
     stats, failure = simulate(FOUND[name])
     assert failure is None, failure
     assert stats["invariant checks"] > 0
+
+
+@pytest.mark.fast
+def test_every_mutant_still_applies_to_its_code():
+    """A mutant whose code moved would only be noticed by `make simulate-mutants`
+    (minutes); here at once: each matches its file exactly once."""
+    from gateway.tests.simulation.mutants import MUTANTS, ROOT
+
+    for mutant in MUTANTS:
+        text = (ROOT / mutant.path).read_text()
+        assert text.count(mutant.old) == 1, f"{mutant.name}: update it to the code of {mutant.path}"
