@@ -357,7 +357,7 @@ def test_env_example_lists_every_setting_read_from_the_environment():
     sources = (ROOT / "gateway/settings.py").read_text() + (ROOT / "gateway/gunicorn.conf.py").read_text()
     read = set(
         re.findall(
-            r'(?:env(?:\.\w+)?|os\.environ(?:\.get)?|_required_in_production|_currency_thresholds)'
+            r"(?:env(?:\.\w+)?|os\.environ(?:\.get)?|_required_in_production|_currency_thresholds)"
             r'[\[(]\s*"([A-Z][A-Z0-9_]*)"',
             sources,
         )
