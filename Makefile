@@ -169,6 +169,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry . --requirements-files requirements/base.txt,requirements/mysql.txt \
+	  --requirements-files-dev requirements/dev.txt
+	$(VENV)/bin/vulture gateway payments otp stripe_integration scripts/vulture_whitelist.py \
+	  --exclude "*/tests/*,*/migrations/*"
 	scripts/compose_config.sh
 	scripts/k8s_validate.sh
 	$(PY) scripts/docker_context_check.py
