@@ -756,6 +756,13 @@ class Simulation:
                 raise InvariantViolated(
                     "decline_without_psp_decline", f"{payment.public_id} answered 402 {error.get('code')}"
                 )
+        if key and error.get("code") == "duplicate_payment_id":
+            # "Already exists" about the payment this very key made (its retry
+            # recorded it while this request's lease ran out): the merchant is
+            # told its own payment is someone else's.
+            record = IdempotencyKey.objects.filter(client=self.client, key=key).first()
+            if record is not None and Payment.objects.filter(uuid=record.operation_uuid).exists():
+                raise InvariantViolated("duplicate_of_own_payment", f"key {key}: 409 for its own payment")
         if not key or not answer.definite:
             return
         comparable = {k: v for k, v in body.items() if k != "client_secret"}
