@@ -36,7 +36,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 # Deprecated site-local IPv6 (RFC 3879): Python counts it global; it is not.
 _SITE_LOCAL = ipaddress.ip_network("fec0::/10")
-logger = logging.getLogger("gateway.webhooks")
+logger = logging.getLogger("payments.webhooks")
 
 
 class UrlNotAllowed(Exception):
