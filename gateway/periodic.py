@@ -13,19 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 
 from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger("gateway.periodic")
-
-# Deletes the lock only if it still holds this run's token: a lock that expired
-# and was taken by another run is never released by the first one.
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 
 def _redis():
@@ -40,28 +32,33 @@ def _redis():
 def periodic_run_lock(name: str, *, ttl_seconds: int):
     """Yields True when this run holds the lock, False when another run does.
     The lock expires after ttl_seconds, so a killed run blocks the next ones
-    that long at most. Without Redis (down, or the embedded default's
-    local-memory cache), runs go ahead: they are safe to overlap."""
+    that long at most. redis-py's Lock (a token, released only by its holder:
+    a lock that expired and was taken by another run is never released by the
+    first one). Without Redis (down, or the embedded default's local-memory
+    cache), runs go ahead: they are safe to overlap."""
     key = f"gw:periodic:{name}"
-    token = uuid.uuid4().hex
     redis = _redis()
+    lock, token = None, None
     try:
         if redis is not None:
-            held = bool(redis.set(key, token, nx=True, ex=ttl_seconds))
+            lock = redis.lock(key, timeout=ttl_seconds, blocking=False)
+            held = lock.acquire()
         else:
+            token = object().__repr__()  # unique enough within the one process of this cache
             held = cache.add(key, token, timeout=ttl_seconds)
     except Exception:
         logger.warning("Periodic task %s runs without its lock (Redis unavailable)", name)
-        held, token = True, None
+        held, lock, redis = True, None, None
+        key = ""
     if not held:
         logger.info("Periodic task %s skipped: another run holds its lock", name)
     try:
         yield held
     finally:
-        if held and token is not None:
+        if held and key:
             try:
-                if redis is not None:
-                    redis.eval(_RELEASE, 1, key, token)
+                if lock is not None:
+                    lock.release()
                 elif cache.get(key) == token:
                     cache.delete(key)
             except Exception:

@@ -15,7 +15,10 @@ class StripeWebhookEvent(models.Model):
     type = models.CharField(max_length=100, blank=True, db_index=True)
     livemode = models.BooleanField(default=False)
     payload = models.TextField()
-    signature_valid = models.BooleanField()
+    # Always true: a delivery with a bad signature is refused, never stored. Kept
+    # as a column with a database default for one release (an older release's
+    # INSERTs name it during a rolling deploy); nothing reads it. Drop it next.
+    signature_valid = models.BooleanField(default=True, db_default=True, editable=False)
     processed = models.BooleanField(default=False, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
