@@ -549,7 +549,8 @@ RATE_LIMITS = {
     "default": env.str("RATE_LIMIT_DEFAULT", default="100/s"),
     "validate_card": env.str("RATE_LIMIT_VALIDATE_CARD", default="10/s"),
     "otp_send": env.str("RATE_LIMIT_OTP_SEND", default="20/m"),
-    "otp_validate": env.str("RATE_LIMIT_OTP_VALIDATE", default="60/m"),
+    # The one limit of code checks (each code also allows OTP_MAX_ATTEMPTS tries).
+    "otp_validate": env.str("RATE_LIMIT_OTP_VALIDATE", default="30/m"),
     # Stripe's deliveries, per sending IP: generous (Stripe bursts and retries), but
     # every delivery, valid or not, is stored, so it is not unlimited.
     # GET /stripe/payment/{id} calls on to the PSP (only for a payment whose
@@ -764,7 +765,6 @@ OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
 OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
 OTP_RESEND_COOLDOWN_SECONDS = env.int("OTP_RESEND_COOLDOWN_SECONDS", default=30)
 OTP_MAX_SENDS_PER_HOUR = env.int("OTP_MAX_SENDS_PER_HOUR", default=5)
-OTP_VALIDATE_PER_MINUTE = env.int("OTP_VALIDATE_PER_MINUTE", default=30)
 OTP_PAYMENT_EXPIRY_MINUTES = env.int("OTP_PAYMENT_EXPIRY_MINUTES", default=30)
 OTP_SENDER = env.str("OTP_SENDER", default="otp.delivery.EmailOtpSender")
 

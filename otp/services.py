@@ -142,10 +142,6 @@ def otp_verify(
         if payment.status == PaymentStatus.REQUIRES_OTP:
             return payment_charge(payment=payment, actor=actor)
         return payment_resume(payment=payment, actor=actor)
-    if not store.validate_allowed(client_id=client_id):
-        raise RateLimited(
-            "Too many code checks; slow down.", code="otp_rate_limited", headers={"Retry-After": "60"}
-        )
     if payment.status != PaymentStatus.REQUIRES_OTP:
         raise InvalidStateTransition(
             f"A payment in status '{payment.status}' is not waiting for a code.",

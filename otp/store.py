@@ -83,11 +83,3 @@ def send_allowed(*, payment_uuid) -> tuple[bool, int]:
     if cache.incr(hour_key) > settings.OTP_MAX_SENDS_PER_HOUR:
         return False, int(3600 - now % 3600)
     return True, 0
-
-
-@_guard
-def validate_allowed(*, client_id: int) -> bool:
-    """Validate calls per client per minute."""
-    key = f"otp:validate:{client_id}:{int(time.time() // 60)}"
-    cache.add(key, 0, 120)
-    return cache.incr(key) <= settings.OTP_VALIDATE_PER_MINUTE

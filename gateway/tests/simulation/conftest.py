@@ -21,7 +21,7 @@ def simulate(settings, sim_clock, monkeypatch):
 
     settings.PAYMENT_PROVIDER = "payments.tests.fake_psp.current"
     settings.OTP_SENDER = "gateway.tests.simulation.engine.RecordingOtpSender"
-    settings.OTP_VALIDATE_PER_MINUTE = 10**6
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "otp_validate": ""}
     settings.OTP_MAX_SENDS_PER_HOUR = 10**6
     settings.OTP_REQUIRED_ABOVE = {}
     settings.IDEMPOTENCY_LEASE_SECONDS = 90
