@@ -4,6 +4,7 @@ as dj-stripe keeps its own in one module. The first row that matches wins."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import stripe
@@ -122,3 +123,18 @@ def stripe_error_translate(exc: stripe.StripeError, *, outcome_may_be_unknown: b
     )
     PSP_ERRORS.labels(code=error.code).inc()
     return error
+
+
+@contextlib.contextmanager
+def stripe_errors_translated(*, outcome_may_be_unknown: bool):
+    """`with stripe_errors_translated(outcome_may_be_unknown=…):` around one
+    Stripe call: its error becomes the gateway's (stripe_error_translate). A
+    card error is always a definite answer; for any other error without an
+    answer, `outcome_may_be_unknown` says whether the call may have taken
+    effect (a create, a capture, a refund) or certainly did not (a read)."""
+    try:
+        yield
+    except stripe.CardError as exc:
+        raise stripe_error_translate(exc, outcome_may_be_unknown=False) from None
+    except stripe.StripeError as exc:
+        raise stripe_error_translate(exc, outcome_may_be_unknown=outcome_may_be_unknown) from None
