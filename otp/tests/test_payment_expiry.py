@@ -11,9 +11,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.fast]
 
 
 def test_a_code_for_an_expired_payment_charges_nothing(
-    api, fake_psp, sim_clock, django_capture_on_commit_callbacks
+    api, fake_psp, sim_clock, settings, django_capture_on_commit_callbacks
 ):
     from otp.tests.support import last_code
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the code's e-mail is a task: here, not on a broker
 
     body = payment_body(
         card=None, payment_method="pm_card_visa", require_otp=True, email="payer@example.com", expires_in=30
