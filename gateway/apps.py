@@ -20,3 +20,8 @@ class GatewayConfig(AppConfig):
         from gateway.ratelimit import rate_limits_validate
 
         rate_limits_validate()
+
+        from gateway.operators import operator_permissions_register
+
+        # Operators see the outbox and may publish what waits in it now.
+        operator_permissions_register("gateway", "view_outboxevent", "publish_outboxevent")

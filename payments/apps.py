@@ -17,7 +17,21 @@ class PaymentsConfig(AppConfig):
 
         scrape_gauges_register(payments_gauges)
 
-        # For every app: the permissions it grants come from several apps.
+        from gateway.operators import operator_permissions_register
+
+        # Operators look at payments and their records, refund, sync and see the overview.
+        operator_permissions_register(
+            "payments",
+            *(
+                f"view_{model}"
+                for model in ("payment", "refund", "paymentevent", "apiclient", "idempotencykey")
+            ),
+            "refund_payment",
+            "sync_payment",
+            "view_overview_payment",
+        )
+
+        # For every app: each app registers the permissions it grants (gateway.operators).
         post_migrate.connect(_operators_group, dispatch_uid="payments-operators-group")
         from django.db.models.signals import post_delete, post_save
 

@@ -11,3 +11,8 @@ class StripeIntegrationConfig(AppConfig):
         from stripe_integration.health import check_psp
 
         readiness_check_register("psp", check_psp)
+
+        from gateway.operators import operator_permissions_register
+
+        # Operators see Stripe's deliveries (reprocessing them is for administrators).
+        operator_permissions_register("stripe_integration", "view_stripewebhookevent")

@@ -94,3 +94,25 @@ def test_operators_get_the_actions_of_their_job_and_not_the_administrators():
     assert "publish_now" in actions["gateway.OutboxEvent"]
     assert "revoke" not in actions.get("payments.ApiClient", set())  # merchants' keys: administrators only
     assert "reprocess" not in actions.get("stripe_integration.StripeWebhookEvent", set())
+
+
+@pytest.mark.fast
+@pytest.mark.django_db
+def test_every_permission_an_app_registers_for_operators_exists_and_is_granted():
+    """Each app declares what operators may do with its models (gateway.operators);
+    a misspelt codename would silently grant nothing."""
+    from django.contrib.auth.models import Permission
+
+    from gateway.operators import operator_permissions
+    from payments.services.operators import operators_group_ensure
+
+    registered = set(operator_permissions())
+    existing = {
+        (app, codename)
+        for app, codename in Permission.objects.values_list("content_type__app_label", "codename")
+    }
+    assert registered <= existing, registered - existing
+    group = operators_group_ensure()
+    granted = set(group.permissions.values_list("content_type__app_label", "codename"))
+    assert granted == registered
+    assert {app for app, _ in registered} >= {"payments", "gateway", "stripe_integration", "webhooks"}
