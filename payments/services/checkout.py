@@ -132,9 +132,10 @@ def _confirm_with_card(*, payment: Payment, token: str, payment_method_id: str) 
     )
     try:
         result = get_provider().confirm(request=request)
-    except PspOutcomeUnknown:
-        # The PSP may have charged: the webhook or reconciliation settles it.
-        return Attempt(payment=payment)
+    except PspOutcomeUnknown as exc:
+        # The PSP may have charged: the webhook or reconciliation settles it. A
+        # PaymentIntent is paid once at most: another card is refused by the PSP.
+        return Attempt(payment=payment, error=exc)
     except CardDeclined as exc:
         return Attempt(payment=payment_attempt_failed(payment=payment, error=exc), error=exc)
     except GatewayError as exc:

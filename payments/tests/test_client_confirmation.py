@@ -329,3 +329,19 @@ def test_complete_reads_the_psp_only_for_authentication_and_not_on_every_call(ap
     for _ in range(5):
         complete()
     assert reads() == 1  # throttled per payment (PAYMENT_PAGE_SYNC_SECONDS)
+
+
+def test_a_confirmation_whose_answer_is_lost_never_charges_twice(api, fake_psp):
+    """The PSP charged but its answer was lost: the page says so, and another
+    card from the impatient payer is refused by the PSP (a PaymentIntent is paid
+    once); the payment is settled from the PSP."""
+    answer = create(api)
+    fake_psp.fault("confirm", "timeout_after")
+    lost = confirm(page_path(answer), token="tok_visa").json()
+    assert lost["error"]["code"] == "psp_timeout" and "redirect_url" in lost
+
+    again = confirm(page_path(answer), token="tok_visa").json()  # same token: the PSP's stored answer
+    other = confirm(page_path(answer), token="tok_threeDSecure2Required").json()
+    payment = Payment.objects.get()
+    assert again["status"] == other["status"] == payment.status == PaymentStatus.SUCCEEDED
+    assert fake_psp.money_taken(str(payment.uuid)) == payment.amount_minor
