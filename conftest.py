@@ -189,7 +189,7 @@ def redis_client(settings):
 
 @pytest.fixture
 def kafka_brokers(settings) -> list[str]:
-    from gateway.kafka import kafka_ping
+    from gateway.events.kafka import kafka_ping
 
     if not settings.KAFKA_BROKERS:
         service_unavailable("Kafka", "KAFKA_BROKERS is not set")

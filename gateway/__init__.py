@@ -1,4 +1,6 @@
-"""The Django project package: settings, URLs, Celery, and cross-cutting API code."""
+"""The Django project package: settings, root URLs, the admin site, the Celery
+app and the servers' entry points. It wires the apps; the apps build on the
+ground beneath them (gateway.core), never on this package."""
 
 from .celery import app as celery_app
 

@@ -25,7 +25,7 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 def child_exit(server, worker):
     # With several workers, Prometheus counters live in PROMETHEUS_MULTIPROC_DIR
-    # (gateway/metrics.py); a dead worker's live gauges are dropped.
+    # (gateway/core/metrics.py); a dead worker's live gauges are dropped.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

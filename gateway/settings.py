@@ -75,7 +75,7 @@ if not DEBUG and not ALLOWED_HOSTS:
 SERVER_PORT = env.int("SERVER_PORT", default=8085)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "gateway.apps.GatewayAdminConfig",  # django.contrib.admin with the back-office's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -93,7 +93,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_otp_webauthn",
-    "gateway",
+    "gateway.core",
+    "gateway.events",
+    "gateway.mfa",
     "payments",
     "payments.webhooks",
     "stripe_integration",
@@ -102,10 +104,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "gateway.middleware.RequestIdMiddleware",
-    "gateway.middleware.ContentTypeCharsetMiddleware",
-    "gateway.timing.ServerTimingMiddleware",
-    "gateway.ratelimit.RateLimitHeadersMiddleware",
+    "gateway.core.middleware.RequestIdMiddleware",
+    "gateway.events.middleware.OutboxPublishDeferredMiddleware",
+    "gateway.core.middleware.ContentTypeCharsetMiddleware",
+    "gateway.core.timing.ServerTimingMiddleware",
+    "gateway.core.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -265,8 +268,8 @@ CELERY_TASK_QUEUES = tuple(
     for name in (CELERY_QUEUE_DEFAULT, CELERY_QUEUE_EVENTS, CELERY_QUEUE_DJSTRIPE, CELERY_QUEUE_WEBHOOKS)
 )
 CELERY_TASK_ROUTES = {
-    "gateway.tasks.outbox_publish_task": {"queue": CELERY_QUEUE_EVENTS},
-    "gateway.tasks.outbox_sweep_task": {"queue": CELERY_QUEUE_EVENTS},
+    "gateway.events.tasks.outbox_publish_task": {"queue": CELERY_QUEUE_EVENTS},
+    "gateway.events.tasks.outbox_sweep_task": {"queue": CELERY_QUEUE_EVENTS},
     "stripe_integration.tasks.djstripe_sync_task": {"queue": CELERY_QUEUE_DJSTRIPE},
     "stripe_integration.tasks.djstripe_sync_pending_task": {"queue": CELERY_QUEUE_DJSTRIPE},
     "stripe_integration.tasks.djstripe_mirror_sweep_task": {"queue": CELERY_QUEUE_DJSTRIPE},
@@ -282,7 +285,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60,
     },
     "outbox-sweep": {
-        "task": "gateway.tasks.outbox_sweep_task",
+        "task": "gateway.events.tasks.outbox_sweep_task",
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=15),
     },
     "djstripe-mirror-sweep": {
@@ -512,11 +515,11 @@ if STRIPE_API_BASE:
 # --- REST framework and OpenAPI ----------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["payments.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["gateway.auth.ApiKeyRequired"],
-    "DEFAULT_PARSER_CLASSES": ["gateway.parsers.DecimalJSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": ["gateway.core.auth.ApiKeyRequired"],
+    "DEFAULT_PARSER_CLASSES": ["gateway.core.parsers.DecimalJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "gateway.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["gateway.ratelimit.ClientRateThrottle"],
+    "EXCEPTION_HANDLER": "gateway.core.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["gateway.core.ratelimit.ClientRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -533,8 +536,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "gateway.schema.public_operations_declare_no_security",
-        "gateway.schema.strict_request_bodies_refuse_extra_fields",
+        "gateway.core.schema.public_operations_declare_no_security",
+        "gateway.core.schema.strict_request_bodies_refuse_extra_fields",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "payments.enums.PaymentStatus",
@@ -643,7 +646,7 @@ ADMIN_LOGIN_KNOWN_ADDRESS_DAYS = env.int("ADMIN_LOGIN_KNOWN_ADDRESS_DAYS", defau
 # A right password does not wipe the pair's earlier failures: wrong second-factor
 # codes count as failures (gateway.mfa), and signing in again must not reset them.
 AXES_RESET_ON_SUCCESS = False
-AXES_CLIENT_IP_CALLABLE = "gateway.ratelimit.client_ip"  # X-Forwarded-For only from trusted proxies
+AXES_CLIENT_IP_CALLABLE = "gateway.core.ratelimit.client_ip"  # X-Forwarded-For only from trusted proxies
 AXES_ENABLE_ADMIN = True
 AXES_VERBOSE = False
 SESSION_COOKIE_AGE = env.int("ADMIN_SESSION_IDLE_SECONDS", default=15 * 60)
@@ -707,12 +710,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "gateway.logging.RequestIdFilter"},
-        "redact_card_numbers": {"()": "gateway.logging.CardNumberRedactionFilter"},
+        "request_id": {"()": "gateway.core.logging.RequestIdFilter"},
+        "redact_card_numbers": {"()": "gateway.core.logging.CardNumberRedactionFilter"},
     },
     "formatters": {
         "json": {
-            "()": "gateway.logging.JsonFormatter",
+            "()": "gateway.core.logging.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
         },
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},

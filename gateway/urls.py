@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from gateway.metrics import metrics_view
-from gateway.views import HealthView, ReadinessView
+from gateway.core.metrics import metrics_view
+from gateway.core.views import HealthView, ReadinessView
 
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
@@ -23,7 +23,7 @@ urlpatterns = [
 # dj-stripe's own webhook route is not mounted: it stores a body before it
 # checks its signature, and Stripe's events come to /api/v1/stripe/webhook.
 
-handler400 = "gateway.errors.handler400"
-handler403 = "gateway.errors.handler403"
-handler404 = "gateway.errors.handler404"
-handler500 = "gateway.errors.handler500"
+handler400 = "gateway.core.errors.handler400"
+handler403 = "gateway.core.errors.handler403"
+handler404 = "gateway.core.errors.handler404"
+handler500 = "gateway.core.errors.handler500"

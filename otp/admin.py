@@ -1,16 +1,16 @@
 """The OTP app's part of the operators' back-office: the "resend the code"
 action on the payments list (payments knows nothing of codes; this app builds
-on it and adds its action to PaymentAdmin)."""
+on it and registers its action with gateway.core.admin_registry)."""
 
 from django.contrib import admin, messages
 
-from gateway.errors import GatewayError
+from gateway.core.admin_registry import admin_action_register
+from gateway.core.errors import GatewayError
 from otp.services import otp_send_after_commit
-from payments.admin import PaymentAdmin
 from payments.enums import PaymentStatus
 
 
-@admin.action(description="Resend the one-time code", permissions=["resend_otp"])
+@admin.action(description="Resend the one-time code")
 def resend_otp(model_admin, request, queryset):
     sent = 0
     for payment in queryset.filter(status=PaymentStatus.REQUIRES_OTP):
@@ -22,5 +22,4 @@ def resend_otp(model_admin, request, queryset):
     messages.info(request, f"Asked for {sent} new code(s).")
 
 
-if resend_otp not in PaymentAdmin.actions:
-    PaymentAdmin.actions = [*PaymentAdmin.actions, resend_otp]
+admin_action_register("payments.Payment", resend_otp, permission="otp.resend_code")

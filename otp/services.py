@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.errors import (
+from gateway.core.errors import (
     Conflict,
     GatewayError,
     InvalidRequest,
@@ -27,7 +27,7 @@ from gateway.errors import (
     RateLimited,
     ServiceUnavailable,
 )
-from gateway.metrics import OTP_EVENTS
+from gateway.core.metrics import OTP_EVENTS
 from otp import store
 from otp.delivery import OtpMessage, get_otp_sender, mask_email
 from payments.enums import EventType, PaymentStatus

@@ -11,7 +11,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from gateway.errors import ServiceUnavailable
+from gateway.core.errors import ServiceUnavailable
 
 
 def _guard(func):

@@ -39,8 +39,8 @@ def otp_send_task(self, payment_pk: int) -> bool:
 @shared_task
 def otp_expire_payments_task() -> int | None:
     """Celery beat: cancels payments that waited for a code too long. None when
-    another run holds the lock (gateway.periodic)."""
-    from gateway.periodic import periodic_run_lock
+    another run holds the lock (gateway.core.periodic)."""
+    from gateway.core.periodic import periodic_run_lock
     from otp.services import otp_expire_payments
 
     with periodic_run_lock("otp-expire-payments", ttl_seconds=120) as held:

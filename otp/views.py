@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
-from gateway.schema import IDEMPOTENCY_HEADER, error_responses
+from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
 from otp.serializers import OtpSendResponseSerializer, OtpValidateSerializer, PaymentReferenceSerializer
 from otp.services import otp_send_after_commit, otp_verify
 from payments.api import client_actor, idempotency_claim, idempotent, payment_body

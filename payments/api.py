@@ -16,8 +16,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from gateway.errors import InvalidRequest, exception_handler, to_gateway_error
-from gateway.logging import client_secrets_scrubbed
+from gateway.core.errors import InvalidRequest, exception_handler, to_gateway_error
+from gateway.core.logging import client_secrets_scrubbed
 from payments.enums import PaymentStatus, RefundStatus
 from payments.selectors import payment_with_refunds
 from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer

@@ -8,7 +8,7 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from gateway.metrics import scrape_gauges_register
+        from gateway.core.metrics import scrape_gauges_register
         from payments import (
             auth,  # noqa: F401  registers the API key's OpenAPI security scheme
             receivers,  # noqa: F401  records timeline entries in the outbox
@@ -17,7 +17,7 @@ class PaymentsConfig(AppConfig):
 
         scrape_gauges_register(payments_gauges)
 
-        from gateway.operators import operator_permissions_register
+        from gateway.core.operators import operator_permissions_register
 
         # Operators look at payments and their records, refund, sync and see the overview.
         operator_permissions_register(
@@ -31,7 +31,7 @@ class PaymentsConfig(AppConfig):
             "view_overview_payment",
         )
 
-        # For every app: each app registers the permissions it grants (gateway.operators).
+        # For every app: each app registers the permissions it grants (gateway.core.operators).
         post_migrate.connect(_operators_group, dispatch_uid="payments-operators-group")
         from django.db.models.signals import post_delete, post_save
 

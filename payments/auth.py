@@ -1,14 +1,14 @@
 """API-key authentication of merchants' back ends: `Authorization: Bearer <key>`.
 API clients are the domain's data, so their authentication lives here; the
-ground's gateway.auth.ApiKeyRequired is the permission that asks for one."""
+ground's gateway.core.auth.ApiKeyRequired is the permission that asks for one."""
 
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from gateway.errors import AuthenticationFailed
-from gateway.ratelimit import unauthenticated_check, unauthenticated_count
+from gateway.core.errors import AuthenticationFailed
+from gateway.core.ratelimit import unauthenticated_check, unauthenticated_count
 from payments.api_keys import api_key_prefix
 from payments.selectors import api_client_get_by_key
 

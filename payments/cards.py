@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from gateway.luhn import luhn_valid
+from gateway.core.luhn import luhn_valid
 
 MAX_YEARS_AHEAD = 20
 

@@ -60,7 +60,6 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 REFUNDABLE_STATUSES = frozenset({_S.SUCCEEDED, _S.PARTIALLY_REFUNDED})
-FINAL_STATUSES = frozenset(PaymentStatus.values) - frozenset(ALLOWED_TRANSITIONS)
 
 
 def transition_allowed(current: str, new: str) -> bool:

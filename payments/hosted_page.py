@@ -24,8 +24,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from gateway.errors import GatewayError, InvalidRequest, UnsupportedMediaType, to_gateway_error
-from gateway.ratelimit import scope_consume
+from gateway.core.errors import GatewayError, InvalidRequest, UnsupportedMediaType, to_gateway_error
+from gateway.core.ratelimit import scope_consume
 from payments.enums import PaymentStatus
 from payments.money import format_amount
 from payments.services.checkout import (

@@ -1,5 +1,5 @@
 """Payments' gauges for /metrics, read from the database at scrape time
-(registered with the ground's gateway.metrics in PaymentsConfig.ready)."""
+(registered with the ground's gateway.core.metrics in PaymentsConfig.ready)."""
 
 from __future__ import annotations
 

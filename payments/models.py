@@ -39,6 +39,11 @@ class ApiClient(models.Model):
     is_authenticated = True
     is_anonymous = False
 
+    @property
+    def rate_limit_identity(self) -> str:
+        """What the ground's rate limits count this client's requests under."""
+        return f"client:{self.key_prefix}"
+
 
 class RandomUUIDHex(models.Func):
     """A new random uuid, as the 32 hex digits a UUIDField keeps, made by the
@@ -93,16 +98,6 @@ class Payment(models.Model):
     )
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True)
-    # The same PaymentIntent as synced by dj-stripe (after commit, by a Celery task).
-    djstripe_payment_intent = models.ForeignKey(
-        "djstripe.PaymentIntent",
-        to_field="id",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_constraint=False,
-        related_name="+",
-    )
     next_action = models.JSONField(null=True, blank=True)
     # Where the payer returns after 3-D Secure: kept, so that a charge sent again
     # (a retry, reconciliation) has the same parameters as the first under its key.
@@ -147,7 +142,6 @@ class Payment(models.Model):
         permissions = [
             ("refund_payment", "Can refund payments"),
             ("sync_payment", "Can sync payments from the PSP (reconciliation)"),
-            ("resend_otp_payment", "Can resend a payment's one-time code"),
             ("view_overview_payment", "Can view the payments overview"),
         ]
 
@@ -173,15 +167,6 @@ class Refund(models.Model):
     reason_text = models.CharField(max_length=500, blank=True)
     actor = models.CharField(max_length=150)
     stripe_refund_id = models.CharField(max_length=255, blank=True, db_index=True)
-    djstripe_refund = models.ForeignKey(
-        "djstripe.Refund",
-        to_field="id",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_constraint=False,
-        related_name="+",
-    )
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

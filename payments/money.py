@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from gateway.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 
 # Stripe's zero-decimal currencies: the amount is already in the smallest unit.
 ZERO_DECIMAL_CURRENCIES = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())

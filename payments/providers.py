@@ -15,7 +15,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from gateway.errors import CardDeclined, InvalidRequest, ServiceUnavailable
+from gateway.core.errors import CardDeclined, InvalidRequest, ServiceUnavailable
 
 
 class PspOutcomeUnknown(ServiceUnavailable):

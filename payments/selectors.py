@@ -10,8 +10,8 @@ from django.core.cache import cache
 from django.db import models
 from django.db.models import QuerySet
 
-from gateway.errors import NotFound
-from gateway.prepared import PreparedQuery
+from gateway.core.errors import NotFound
+from gateway.core.prepared import PreparedQuery
 from payments.api_keys import api_key_hash, api_key_prefix
 from payments.enums import EventType, PaymentStatus, RefundStatus
 from payments.models import ApiClient, Payment, PaymentEvent, Refund
@@ -87,7 +87,7 @@ def api_client_cache_forget(*, key_prefix: str) -> None:
         logger.warning("Could not drop the cached API client %s", key_prefix)
 
 
-# The API's hottest reads, compiled once per process (gateway.prepared).
+# The API's hottest reads, compiled once per process (gateway.core.prepared).
 _CLIENT_PAYMENT = PreparedQuery(
     lambda client_id, public_id: Payment.objects.filter(client_id=client_id, public_id=public_id),
     client_id=-918_273_645,

@@ -15,7 +15,7 @@ def payment_charge_task(payment_pk: int) -> str:
     payment's own idempotency key. Through reconciliation's one path, so that a
     task run after the PSP's key window (a worker down for a day) searches for
     the charge instead of sending it again blindly."""
-    from gateway.errors import GatewayError
+    from gateway.core.errors import GatewayError
     from payments.services.reconcile import payment_reconcile
 
     payment = Payment.objects.get(pk=payment_pk)
@@ -32,7 +32,7 @@ def payment_charge_task(payment_pk: int) -> str:
 def payments_expire_task() -> int | None:
     """Celery beat: cancels payments past their expires_at that still wait (a
     card, a code, 3-D Secure). None when another run holds the lock."""
-    from gateway.periodic import periodic_run_lock
+    from gateway.core.periodic import periodic_run_lock
     from payments.services.expiry import payments_expire_due
 
     with periodic_run_lock("payments-expire", ttl_seconds=120) as held:

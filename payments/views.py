@@ -10,8 +10,8 @@ from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from gateway.errors import InvalidRequest
-from gateway.schema import IDEMPOTENCY_HEADER, error_responses
+from gateway.core.errors import InvalidRequest
+from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
 from payments.api import (
     client_actor,
     idempotent,

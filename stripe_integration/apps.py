@@ -6,13 +6,13 @@ class StripeIntegrationConfig(AppConfig):
     verbose_name = "Stripe integration"
 
     def ready(self) -> None:
-        from gateway.health import readiness_check_register
+        from gateway.core.health import readiness_check_register
         from stripe_integration import signals  # noqa: F401  connects the receivers
         from stripe_integration.health import check_psp
 
         readiness_check_register("psp", check_psp)
 
-        from gateway.operators import operator_permissions_register
+        from gateway.core.operators import operator_permissions_register
 
         # Operators see Stripe's deliveries (reprocessing them is for administrators).
         operator_permissions_register("stripe_integration", "view_stripewebhookevent")

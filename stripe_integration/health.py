@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from gateway.health import CheckResult, cached_check
+from gateway.core.health import CheckResult, cached_check
 from stripe_integration.client import psp_ping
 
 

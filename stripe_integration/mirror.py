@@ -39,7 +39,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from gateway.periodic import periodic_run_lock
+from gateway.core.periodic import periodic_run_lock
 
 logger = logging.getLogger("stripe_integration.mirror")
 
@@ -78,7 +78,7 @@ def djstripe_mirror_soon(*, payment_pk: int) -> None:
 def djstripe_mirror_request(*, payment_pks: list[int]) -> int:
     """On demand (lazy or batch): queues these payments for the next mirror
     batch. Returns how many; raises InvalidRequest when the mirror is off."""
-    from gateway.errors import InvalidRequest
+    from gateway.core.errors import InvalidRequest
 
     if settings.DJSTRIPE_MIRROR == "off":
         raise InvalidRequest("The dj-stripe mirror is off (DJSTRIPE_MIRROR=off).", code="mirror_off")

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from djstripe.models import Account, APIKey, WebhookEndpoint
 
-from gateway.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 from stripe_integration.client import localstripe_register_webhook, using_localstripe
 from stripe_integration.sync import djstripe_sync_api_key
 

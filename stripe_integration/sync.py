@@ -1,5 +1,7 @@
 """Mirrors our payments' Stripe objects into dj-stripe's tables (the design
-card's choice), and links our rows to them.
+card's choice). Our rows and the mirror's share the Stripe ids, so nothing on
+our side points into dj-stripe's tables: this module is the only reader of
+them (with this app's admin).
 
 It runs after commit in a Celery task, never in the request path: dj-stripe's
 sync fetches related objects (payment method, balance transaction) and would
@@ -13,10 +15,8 @@ import logging
 from django.conf import settings
 from djstripe import models as djstripe_models
 
-from gateway.logging import client_secrets_scrubbed
+from gateway.core.logging import client_secrets_scrubbed
 from payments.models import Payment
-from payments.services.payments import payment_mirror_link
-from payments.services.refunds import refund_mirror_link
 from stripe_integration.client import stripe_object_for_sync
 
 logger = logging.getLogger("stripe_integration.sync")
@@ -39,13 +39,11 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
         logger.info("dj-stripe mirror off: no DJSTRIPE_SYNC_KEY")
         return []
     synced = []
-    # The mirror keeps no client secret (gateway.logging.client_secrets_scrubbed).
+    # The mirror keeps no client secret (gateway.core.logging.client_secrets_scrubbed).
     intent = client_secrets_scrubbed(
         stripe_object_for_sync(kind="payment_intent", object_id=payment.stripe_payment_intent_id)
     )
-    djstripe_intent = djstripe_models.PaymentIntent.sync_from_stripe_data(intent, api_key=api_key)
-    synced.append(djstripe_intent.id)
-    payment_mirror_link(payment=payment, djstripe_payment_intent=djstripe_intent)
+    synced.append(djstripe_models.PaymentIntent.sync_from_stripe_data(intent, api_key=api_key).id)
 
     # localstripe answers latest_charge with a full object; Stripe with an id.
     latest = intent.get("latest_charge")
@@ -60,9 +58,23 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
     # Refunds already mirrored are skipped: a refund is first synced once it is
     # settled, and syncing them all again made each refund of a payment cost
     # one PSP call per earlier refund (quadratic; seen in `make bench`).
-    for refund in payment.refunds.exclude(stripe_refund_id="").filter(djstripe_refund__isnull=True):
-        data = stripe_object_for_sync(kind="refund", object_id=refund.stripe_refund_id)
-        djstripe_refund = djstripe_models.Refund.sync_from_stripe_data(data, api_key=api_key)
-        refund_mirror_link(refund=refund, djstripe_refund=djstripe_refund)
-        synced.append(djstripe_refund.id)
+    mirrored = djstripe_mirrored_refund_ids(payment=payment)
+    for refund_id in payment.refunds.exclude(stripe_refund_id="").values_list("stripe_refund_id", flat=True):
+        if refund_id in mirrored:
+            continue
+        data = stripe_object_for_sync(kind="refund", object_id=refund_id)
+        synced.append(djstripe_models.Refund.sync_from_stripe_data(data, api_key=api_key).id)
     return synced
+
+
+def djstripe_mirrored_payment_intent(*, payment: Payment):
+    """The payment's PaymentIntent as dj-stripe mirrored it, or None."""
+    if not payment.stripe_payment_intent_id:
+        return None
+    return djstripe_models.PaymentIntent.objects.filter(id=payment.stripe_payment_intent_id).first()
+
+
+def djstripe_mirrored_refund_ids(*, payment: Payment) -> set[str]:
+    """The Stripe ids of the payment's refunds that dj-stripe has mirrored."""
+    refund_ids = payment.refunds.exclude(stripe_refund_id="").values_list("stripe_refund_id", flat=True)
+    return set(djstripe_models.Refund.objects.filter(id__in=list(refund_ids)).values_list("id", flat=True))

@@ -9,8 +9,8 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from gateway.errors import GatewayError
-from gateway.periodic import periodic_run_lock
+from gateway.core.errors import GatewayError
+from gateway.core.periodic import periodic_run_lock
 from payments.selectors import payments_to_reconcile, refunds_to_reconcile
 from payments.services.reconcile import RECONCILABLE_STATUSES, payment_reconcile
 from payments.services.refunds import refund_reconcile
@@ -21,7 +21,7 @@ logger = logging.getLogger("stripe_integration.tasks")
 @shared_task
 def stripe_reconcile_stuck_task() -> dict | None:
     """Celery beat: `stripe_reconcile_stuck`, unless another run holds the lock
-    (gateway.periodic); then None."""
+    (gateway.core.periodic); then None."""
     with periodic_run_lock("stripe-reconcile-stuck", ttl_seconds=600) as held:
         return stripe_reconcile_stuck() if held else None
 

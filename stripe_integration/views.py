@@ -8,9 +8,9 @@ from rest_framework import serializers, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from gateway.errors import InvalidRequest
-from gateway.ratelimit import client_ip, scope_consume
-from gateway.schema import IDEMPOTENCY_HEADER, error_responses
+from gateway.core.errors import InvalidRequest
+from gateway.core.ratelimit import client_ip, scope_consume
+from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
 from payments.api import (
     client_actor,
     idempotent,
@@ -41,7 +41,7 @@ class StripeViewSet(viewsets.ViewSet):
     """The seed's /stripe/* endpoints: validate-card, payment, payment/{id}, refund."""
 
     def get_throttles(self):
-        # validate-card has a stricter limit than the rest (gateway.ratelimit).
+        # validate-card has a stricter limit than the rest (gateway.core.ratelimit).
         self.rate_limit_scope = "validate_card" if self.action == "validate_card" else "default"
         return super().get_throttles()
 

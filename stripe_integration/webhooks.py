@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.errors import GatewayError, InvalidRequest
-from gateway.logging import client_secrets_scrubbed
-from gateway.metrics import WEBHOOK_INVALID
+from gateway.core.errors import GatewayError, InvalidRequest
+from gateway.core.logging import client_secrets_scrubbed
+from gateway.core.metrics import WEBHOOK_INVALID
 from payments.enums import EventType, RefundStatus
 from payments.models import Payment, Refund
 from payments.providers import RefundResult, get_provider
@@ -41,7 +41,7 @@ MAX_ERROR_LENGTH = 4000
 
 def webhook_receive(*, payload: bytes, signature: str, remote_ip: str | None) -> StripeWebhookEvent:
     """Stores the delivery, then processes it unless it was processed before."""
-    # Stored as received but for client secrets, which are never kept (gateway.logging).
+    # Stored as received but for client secrets, which are never kept (gateway.core.logging).
     text = client_secrets_scrubbed(payload.decode("utf-8", errors="replace"))
     try:
         event = webhook_event_construct(

@@ -29,9 +29,10 @@ class OutboxEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        db_table = "gateway_outboxevent"  # its name from before the app had its own label
         indexes = [
-            models.Index(fields=["published_at", "id"]),
-            models.Index(fields=["aggregate_id", "id"]),
+            models.Index(fields=["published_at", "id"], name="gateway_out_publish_a5769f_idx"),
+            models.Index(fields=["aggregate_id", "id"], name="gateway_out_aggrega_a6c805_idx"),
             models.Index(fields=["fanned_out_at", "id"], name="gateway_out_fanned_idx"),
         ]
         verbose_name = "outbox event"

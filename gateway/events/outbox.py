@@ -15,10 +15,10 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from gateway.events.kafka import kafka_enabled
 from gateway.events.models import OutboxEvent
 from gateway.events.producer import kafka_producer, kafka_producer_reset
 from gateway.events.signals import outbox_committed_send
-from gateway.kafka import kafka_enabled
 
 logger = logging.getLogger("gateway.events")
 
@@ -83,7 +83,7 @@ def outbox_publish_soon() -> None:
     share it. Without the cache, one task per commit, as the sweeper would
     catch up anyway. Within a request, once, when it ends
     (outbox_publish_deferred)."""
-    from gateway.tasks import outbox_publish_task
+    from gateway.events.tasks import outbox_publish_task
 
     deferred = _deferred.get()
     if deferred is not None:

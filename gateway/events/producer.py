@@ -8,7 +8,7 @@ import threading
 
 from django.conf import settings
 
-from gateway.kafka import kafka_security_options
+from gateway.events.kafka import kafka_security_options
 
 logger = logging.getLogger("gateway.events")
 _lock = threading.Lock()

@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from gateway.mfa.services import mfa_factors, mfa_factors_reset
 from gateway.mfa.views import mfa_step_up_redirect
 

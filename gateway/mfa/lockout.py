@@ -20,7 +20,7 @@ from django.db.models import Sum, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from gateway.ratelimit import client_ip
+from gateway.core.ratelimit import client_ip
 
 logger = logging.getLogger("gateway.mfa")
 

@@ -16,7 +16,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
-from gateway.errors import PermissionDeniedError
+from gateway.core.errors import PermissionDeniedError
 
 logger = logging.getLogger("gateway.mfa")
 

@@ -89,9 +89,11 @@ def test_operators_get_the_actions_of_their_job_and_not_the_administrators():
         for model, model_admin in admin.site._registry.items()
     }
 
-    assert {"refund_action", "sync_from_stripe", "resend_otp"} <= actions["payments.Payment"]
+    assert {"refund_action", "sync_from_stripe", "resend_otp", "mirror_into_djstripe"} <= actions[
+        "payments.Payment"
+    ]
     assert "reconcile" in actions["payments.Refund"]
-    assert "publish_now" in actions["gateway.OutboxEvent"]
+    assert "publish_now" in actions["events.OutboxEvent"]
     assert "revoke" not in actions.get("payments.ApiClient", set())  # merchants' keys: administrators only
     assert "reprocess" not in actions.get("stripe_integration.StripeWebhookEvent", set())
 
@@ -99,11 +101,11 @@ def test_operators_get_the_actions_of_their_job_and_not_the_administrators():
 @pytest.mark.fast
 @pytest.mark.django_db
 def test_every_permission_an_app_registers_for_operators_exists_and_is_granted():
-    """Each app declares what operators may do with its models (gateway.operators);
+    """Each app declares what operators may do with its models (gateway.core.operators);
     a misspelt codename would silently grant nothing."""
     from django.contrib.auth.models import Permission
 
-    from gateway.operators import operator_permissions
+    from gateway.core.operators import operator_permissions
     from payments.services.operators import operators_group_ensure
 
     registered = set(operator_permissions())
@@ -115,4 +117,4 @@ def test_every_permission_an_app_registers_for_operators_exists_and_is_granted()
     group = operators_group_ensure()
     granted = set(group.permissions.values_list("content_type__app_label", "codename"))
     assert granted == registered
-    assert {app for app, _ in registered} >= {"payments", "gateway", "stripe_integration", "webhooks"}
+    assert {app for app, _ in registered} >= {"payments", "events", "stripe_integration", "webhooks"}

@@ -60,7 +60,7 @@ def test_a_traceback_through_the_configured_handlers_carries_no_card_data():
     import io
     import logging
 
-    from gateway.logging import CardNumberRedactionFilter
+    from gateway.core.logging import CardNumberRedactionFilter
 
     console = next(
         handler

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from gateway.errors import CardDeclined
+from gateway.core.errors import CardDeclined
 from payments.services.api_clients import api_client_create, api_client_revoke
 
 

@@ -68,14 +68,14 @@ def test_ready_reports_the_database_it_checked(anonymous, settings):
 def test_ready_answers_503_when_the_database_is_unreachable(anonymous, monkeypatch, closed_port, localstripe):
     from django.db import connection
 
-    import gateway.health
+    import gateway.core.health
 
     # The check's connection, pointed at a port where nothing listens: the test
     # database itself must stay up for the rest of the request.
     unreachable = connection.__class__(
         {**connection.settings_dict, "HOST": "127.0.0.1", "PORT": closed_port}, alias="unreachable"
     )
-    monkeypatch.setattr(gateway.health, "connection", unreachable)
+    monkeypatch.setattr(gateway.core.health, "connection", unreachable)
 
     response = anonymous.get("/health/ready")
 

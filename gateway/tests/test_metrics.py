@@ -67,13 +67,13 @@ def test_metrics_are_refused_outside_the_allowed_networks_without_the_token(sett
 
 
 def test_the_metrics_token_is_compared_in_constant_time(settings, monkeypatch):
-    import gateway.metrics
+    import gateway.core.metrics
 
     settings.METRICS_TOKEN = "scrape-secret"
     compared = []
-    real = gateway.metrics.hmac.compare_digest
+    real = gateway.core.metrics.hmac.compare_digest
     monkeypatch.setattr(
-        gateway.metrics.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b)
+        gateway.core.metrics.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b)
     )
     outsider = APIClient(REMOTE_ADDR="203.0.113.5")
 

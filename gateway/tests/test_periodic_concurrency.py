@@ -2,7 +2,7 @@
 outlasts its interval, must never do the work twice.
 
 Two layers, each tested: a lock in Redis keeps a second run from starting
-(gateway.periodic), and beneath it each task is safe to run twice at once,
+(gateway.core.periodic), and beneath it each task is safe to run twice at once,
 which is tested here with the lock out of the way, by starting two runs
 together from two threads on the real MariaDB, Redis, Kafka and localstripe.
 """
@@ -18,11 +18,12 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from gateway.core.periodic import periodic_run_lock
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_relay
-from gateway.periodic import periodic_run_lock
-from gateway.tasks import outbox_sweep_task
-from gateway.tests.test_events import TopicReader, outbox_row
+from gateway.events.tasks import outbox_sweep_task
+from gateway.events.tests.kafka_reader import TopicReader
+from gateway.tests.test_events import outbox_row
 from otp.services import otp_expire_payments
 from otp.tasks import otp_expire_payments_task
 from payments.enums import PaymentStatus

@@ -14,7 +14,7 @@ from django.core.cache import cache
 
 from conftest import celery_worker_running
 from gateway.celery import app
-from gateway.tasks import outbox_publish_task, outbox_sweep_task
+from gateway.events.tasks import outbox_publish_task, outbox_sweep_task
 from gateway.tests.test_events import outbox_row
 from otp.tasks import otp_send_task
 from payments.tasks import payment_charge_task

@@ -8,7 +8,7 @@ import requests
 from rest_framework.test import APIClient
 
 from conftest import gunicorn_start
-from gateway.ratelimit import client_ip, rate_parse, usage_count
+from gateway.core.ratelimit import client_ip, rate_parse, usage_count
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +92,7 @@ def test_with_redis_down_requests_pass_and_a_warning_is_logged(api, settings, cl
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.3, "SOCKET_TIMEOUT": 0.3},
         }
     }
-    caplog.set_level(logging.WARNING, logger="gateway.ratelimit")
+    caplog.set_level(logging.WARNING, logger="gateway.core.ratelimit")
 
     response = api.get("/api/v1/payments")
 
@@ -204,7 +204,7 @@ def test_a_revoked_key_cannot_be_cached_back_by_a_read_that_began_before_the_rev
 def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(
     limits, settings, monkeypatch, redis_client, localstripe
 ):
-    import gateway.health
+    import gateway.core.health
     import stripe_integration.health
 
     # An hour's window and an hour's cache: neither can end inside the test, however slow the machine.
@@ -213,7 +213,7 @@ def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(
     calls = []
     real_ping = stripe_integration.health.psp_ping
     monkeypatch.setattr(stripe_integration.health, "psp_ping", lambda: calls.append(1) or real_ping())
-    monkeypatch.setattr(gateway.health, "_REMOTE_RESULTS", {})  # no result cached by an earlier test
+    monkeypatch.setattr(gateway.core.health, "_REMOTE_RESULTS", {})  # no result cached by an earlier test
     poller = APIClient(REMOTE_ADDR=_new_ip())
 
     answers = [poller.get("/health/ready") for _ in range(4)]
@@ -258,7 +258,7 @@ def test_a_rate_that_is_not_one_is_refused(rate):
 def test_a_rate_that_cannot_be_read_stops_start_up(settings):
     from django.core.exceptions import ImproperlyConfigured
 
-    from gateway.ratelimit import rate_limits_validate
+    from gateway.core.ratelimit import rate_limits_validate
 
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "validate_card": "10/min"}
     with pytest.raises(ImproperlyConfigured, match="validate_card"):

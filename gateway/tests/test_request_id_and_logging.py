@@ -4,8 +4,8 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
-from gateway.logging import JsonFormatter, RequestIdFilter
-from gateway.request_context import reset_request_id, set_request_id
+from gateway.core.logging import JsonFormatter, RequestIdFilter
+from gateway.core.request_context import reset_request_id, set_request_id
 
 pytestmark = pytest.mark.fast
 
@@ -63,7 +63,7 @@ def test_djangos_own_request_log_lines_carry_the_request_id(client):
     import io
     import logging
 
-    from gateway.logging import RequestIdFilter
+    from gateway.core.logging import RequestIdFilter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -317,7 +317,7 @@ def test_kafka_tls_and_sasl_and_redis_tls_are_settings():
     _refused(sasl, "needs KAFKA_SASL_USERNAME")
     script = (
         "import json, django; django.setup(); from django.conf import settings; "
-        "from gateway.kafka import kafka_security_options; "
+        "from gateway.events.kafka import kafka_security_options; "
         "print(json.dumps({'kafka': kafka_security_options(), "
         "'cache': settings.CACHES['default']['OPTIONS'], 'broker_ssl': settings.CELERY_BROKER_USE_SSL}))"
     )

@@ -12,12 +12,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from gateway.admin_base import has_model_permission
-from gateway.errors import GatewayError
+from gateway.core.admin_base import has_model_permission
+from gateway.core.admin_registry import ContributionsAdminMixin
+from gateway.core.errors import GatewayError
 from gateway.mfa.views import mfa_step_up_redirect
 from payments.admin.widgets import operator_actor, status_badge
 from payments.models import Payment, PaymentEvent, Refund
@@ -112,7 +113,7 @@ class RefundForm(forms.Form):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ContributionsAdminMixin, admin.ModelAdmin):
     list_display = [
         "public_id",
         "order_id",
@@ -132,7 +133,9 @@ class PaymentAdmin(admin.ModelAdmin):
     show_full_result_count = False
     inlines = [RefundInline, PaymentEventInline]
     change_form_template = "admin/payments/payment/change_form.html"
-    actions = ["refund_action", "sync_from_stripe"]  # the OTP app adds "resend the code" (otp/admin.py)
+    # Other apps add theirs (otp: "resend the code"; stripe_integration: the
+    # dj-stripe mirror) through gateway.core.admin_registry.
+    actions = ["refund_action", "sync_from_stripe"]
     fieldsets = [
         (
             None,
@@ -161,7 +164,7 @@ class PaymentAdmin(admin.ModelAdmin):
                     "payment_method_id",
                     "capture_method",
                     "stripe_payment_intent_id",
-                    "djstripe_link",
+                    "contributed_links",
                     "stripe_charge_id",
                     "failure_code",
                     "failure_message",
@@ -192,9 +195,6 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_sync_permission(self, request):
         return has_model_permission(self, request, "sync_payment")
 
-    def has_resend_otp_permission(self, request):
-        return has_model_permission(self, request, "resend_otp_payment")
-
     def has_overview_permission(self, request):
         return has_model_permission(self, request, "view_overview_payment")
 
@@ -222,17 +222,6 @@ class PaymentAdmin(admin.ModelAdmin):
     @admin.display(description="card")
     def card_text(self, payment):
         return f"{payment.card_brand} ···· {payment.card_last4}" if payment.card_last4 else "—"
-
-    @admin.display(description="dj-stripe PaymentIntent")
-    def djstripe_link(self, payment):
-        intent = payment.djstripe_payment_intent
-        if intent is None:
-            return "not synced yet"
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:djstripe_paymentintent_change", args=[intent.djstripe_id]),
-            intent.id,
-        )
 
     @admin.display(description="events and their publish state")
     def outbox_rows(self, payment):

@@ -9,8 +9,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
-from gateway.errors import GatewayError
+from gateway.core.admin_base import ReadOnlyModelAdmin, has_model_permission
+from gateway.core.errors import GatewayError
 from gateway.mfa.views import mfa_step_up_redirect
 from payments.admin.widgets import operator_actor
 from payments.enums import RefundStatus

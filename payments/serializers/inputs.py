@@ -13,8 +13,8 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gateway.errors import GatewayError
-from gateway.schema import strict_request_component_register
+from gateway.core.errors import GatewayError
+from gateway.core.schema import strict_request_component_register
 from payments.enums import PaymentStatus
 from payments.money import currency_normalize, to_minor_units
 from payments.services.payments import PaymentInput
@@ -50,7 +50,7 @@ class InputSerializer(serializers.Serializer):
     `unknown_parameter` naming it, as Stripe does, instead of being dropped: a
     misspelt `capture_method` would otherwise capture at once, and a misspelt
     `amount` on a refund would refund everything. The schema says so too
-    (`additionalProperties: false`, through gateway.schema)."""
+    (`additionalProperties: false`, through gateway.core.schema)."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

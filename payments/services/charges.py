@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, InvalidStateTransition
-from gateway.logging import client_secrets_scrubbed
+from gateway.core.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, InvalidStateTransition
+from gateway.core.logging import client_secrets_scrubbed
 from payments.enums import (
     ConfirmationMethod,
     EventType,

@@ -19,7 +19,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.utils import timezone
 
-from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidStateTransition
+from gateway.core.errors import CardDeclined, Conflict, GatewayError, InvalidStateTransition
 from payments.enums import ConfirmationMethod, EventType, PaymentStatus
 from payments.models import Payment
 from payments.providers import ConfirmRequest, PspOutcomeUnknown, get_provider, psp_refused

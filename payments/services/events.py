@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.request_context import current_request_id
+from gateway.core.request_context import current_request_id
 from payments.models import Payment, PaymentEvent, Refund
 
 

@@ -11,7 +11,7 @@ import logging
 from django.core.cache import cache
 from django.utils import timezone
 
-from gateway.errors import GatewayError, InvalidStateTransition
+from gateway.core.errors import GatewayError, InvalidStateTransition
 from payments.enums import EXPIRABLE_STATUSES, PaymentStatus
 from payments.models import Payment
 from payments.services.charges import CANCELED_EXPIRED, payment_cancel

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.errors import Conflict, IdempotencyMismatch, InvalidRequest
+from gateway.core.errors import Conflict, IdempotencyMismatch, InvalidRequest
 from payments.models import ApiClient, IdempotencyKey
 
 MAX_KEY_LENGTH = 255

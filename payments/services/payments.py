@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.errors import Conflict, InvalidStateTransition
+from gateway.core.errors import Conflict, InvalidStateTransition
 from payments.enums import (
     ALLOWED_TRANSITIONS,
     ConfirmationMethod,
@@ -253,11 +253,6 @@ def payment_link_payment_intent(*, payment: Payment, result) -> Payment | None:
     )
     payment.refresh_from_db(fields=["stripe_payment_intent_id"])
     return payment
-
-
-def payment_mirror_link(*, payment: Payment, djstripe_payment_intent) -> None:
-    """Links the payment to dj-stripe's copy of its PaymentIntent (not a change of state)."""
-    Payment.objects.filter(pk=payment.pk).update(djstripe_payment_intent=djstripe_payment_intent)
 
 
 def payment_park_for_review(*, payment: Payment, reason: str, actor: str) -> Payment:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from django.conf import settings
 from django.db import transaction
 
-from gateway.errors import CardDeclined, InvalidRequest, ServiceUnavailable
+from gateway.core.errors import CardDeclined, InvalidRequest, ServiceUnavailable
 from payments.cards import card_validate
 from payments.enums import EventType, PaymentStatus
 from payments.models import ApiClient, Payment

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from gateway.errors import Conflict, GatewayError, InvalidRequest
+from gateway.core.errors import Conflict, GatewayError, InvalidRequest
 from payments.enums import ConfirmationMethod, EventType, PaymentStatus, RefundStatus
 from payments.models import IdempotencyKey, Payment
 from payments.providers import RefundRequest, get_provider

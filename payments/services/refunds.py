@@ -14,7 +14,7 @@ import secrets
 from django.db.models import Sum
 from django.utils import timezone
 
-from gateway.errors import Conflict, GatewayError, InvalidRequest
+from gateway.core.errors import Conflict, GatewayError, InvalidRequest
 from payments.enums import REFUNDABLE_STATUSES, EventType, PaymentStatus, RefundReason, RefundStatus
 from payments.models import Payment, Refund
 from payments.money import format_amount
@@ -307,8 +307,3 @@ def refund_record_external(
             stripe_refund_id=stripe_refund_id,
         )
     return refund_settle(refund=refund, status=RefundStatus.SUCCEEDED, actor=actor)
-
-
-def refund_mirror_link(*, refund: Refund, djstripe_refund) -> None:
-    """Links the refund to dj-stripe's copy of it (not a change of state)."""
-    Refund.objects.filter(pk=refund.pk).update(djstripe_refund=djstripe_refund)

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.db import connection
 
-from gateway.logging import redact_card_numbers
+from gateway.core.logging import redact_card_numbers
 from payments.tests.fixtures import card
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def test_a_card_number_that_reaches_a_log_line_is_redacted():
     )
     assert redact_card_numbers('{"cvc": "1234"}') == '{"cvc": "[REDACTED]"}'
     # Digits that are part of a decimal number are a measurement, not a card.
-    timing = "Task gateway.tasks.outbox_publish_task succeeded in 0.4242424242424242s: 1"
+    timing = "Task gateway.events.tasks.outbox_publish_task succeeded in 0.4242424242424242s: 1"
     assert redact_card_numbers(timing) == timing
     assert redact_card_numbers("card 4242424242424242.") == "card [REDACTED PAN]."
 

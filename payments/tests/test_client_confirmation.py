@@ -270,7 +270,7 @@ def test_a_payment_link_never_reaches_a_log_line_in_clear(api, fake_psp):
     4xx lines show /pay/[REDACTED], as do webhook and client secrets."""
     import logging
 
-    from gateway.logging import CardNumberRedactionFilter
+    from gateway.core.logging import CardNumberRedactionFilter
 
     path = page_path(create(api))
     token = path.removeprefix("/pay/")

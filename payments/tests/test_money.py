@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 from payments.money import (
     MAX_AMOUNT_MINOR,
     currency_normalize,

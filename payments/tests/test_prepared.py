@@ -1,4 +1,4 @@
-"""gateway.prepared: the hot reads compiled once give what the ORM gives."""
+"""gateway.core.prepared: the hot reads compiled once give what the ORM gives."""
 
 import pytest
 from django.db import connection
@@ -43,7 +43,7 @@ def test_a_prepared_read_equals_the_orms_field_by_field(factory):
 
 
 def test_another_clients_payment_is_not_found(merchant):
-    from gateway.errors import NotFound
+    from gateway.core.errors import NotFound
 
     payment = PaymentFactory()
     with pytest.raises(NotFound):

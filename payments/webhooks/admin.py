@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from gateway.admin_base import ReadOnlyModelAdmin, has_model_permission
+from gateway.core.admin_base import ReadOnlyModelAdmin, has_model_permission
 from payments.webhooks.models import EndpointStatus, WebhookDelivery, WebhookEndpoint
 from payments.webhooks.services import webhook_delivery_resend
 

@@ -7,7 +7,7 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks to merchants"
 
     def ready(self) -> None:
-        from gateway.operators import operator_permissions_register
+        from gateway.core.operators import operator_permissions_register
         from payments.webhooks import receivers  # noqa: F401  fan-out after each outbox commit
 
         # Operators see merchants' endpoints and deliveries, and may send a failed one again.

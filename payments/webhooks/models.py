@@ -56,7 +56,7 @@ class WebhookDelivery(models.Model):
     is the outbox row's payload, serialized as the Kafka relay does."""
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    outbox_event = models.ForeignKey("gateway.OutboxEvent", on_delete=models.CASCADE, related_name="+")
+    outbox_event = models.ForeignKey("events.OutboxEvent", on_delete=models.CASCADE, related_name="+")
     event_id = models.UUIDField()
     event_type = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)

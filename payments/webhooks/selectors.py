@@ -8,7 +8,7 @@ import time
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from gateway.errors import InvalidRequest, NotFound
+from gateway.core.errors import InvalidRequest, NotFound
 from payments.models import ApiClient
 from payments.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 

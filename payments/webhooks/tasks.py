@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from gateway.periodic import periodic_run_lock
+from gateway.core.periodic import periodic_run_lock
 from payments.webhooks.services import (
     webhook_endpoint_deliver,
     webhooks_dispatch,

@@ -7,7 +7,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from gateway.schema import IDEMPOTENCY_HEADER, error_responses
+from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
 from payments.api import idempotent
 from payments.views import PaymentCursorPagination
 from payments.webhooks.models import DeliveryStatus

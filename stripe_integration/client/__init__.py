@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import stripe
 
-from gateway.errors import InvalidRequest, ServiceUnavailable
+from gateway.core.errors import InvalidRequest, ServiceUnavailable
 from payments.providers import (
     CardInput,
     CardSummary,

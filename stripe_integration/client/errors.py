@@ -9,8 +9,15 @@ from collections.abc import Callable
 
 import stripe
 
-from gateway.errors import CardDeclined, Conflict, GatewayError, InvalidRequest, PspError, ServiceUnavailable
-from gateway.metrics import PSP_ERRORS
+from gateway.core.errors import (
+    CardDeclined,
+    Conflict,
+    GatewayError,
+    InvalidRequest,
+    PspError,
+    ServiceUnavailable,
+)
+from gateway.core.metrics import PSP_ERRORS
 from payments.providers import PspOutcomeUnknown
 
 

@@ -14,9 +14,9 @@ import stripe
 import urllib3
 from django.conf import settings
 
-from gateway.errors import PspError, ServiceUnavailable
-from gateway.metrics import PSP_SECONDS
-from gateway.timing import psp_time_add
+from gateway.core.errors import PspError, ServiceUnavailable
+from gateway.core.metrics import PSP_SECONDS
+from gateway.core.timing import psp_time_add
 
 
 def stripe_console_logging_off() -> None:

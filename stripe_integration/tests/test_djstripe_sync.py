@@ -7,6 +7,7 @@ from djstripe import models as djstripe_models
 
 from payments.models import Payment
 from stripe_integration.services import stripe_local_bootstrap
+from stripe_integration.sync import djstripe_mirrored_payment_intent, djstripe_mirrored_refund_ids
 from stripe_integration.tasks import djstripe_sync_task
 
 pytestmark = pytest.mark.django_db
@@ -49,12 +50,12 @@ def test_a_charge_and_a_refund_are_synced_and_linked(
     synced = djstripe_sync_task(payment.pk)  # what the worker runs
 
     payment.refresh_from_db()
-    assert payment.djstripe_payment_intent_id == payment.stripe_payment_intent_id
+    assert djstripe_mirrored_payment_intent(payment=payment).id == payment.stripe_payment_intent_id
     intent = djstripe_models.PaymentIntent.objects.get(id=payment.stripe_payment_intent_id)
     assert intent.stripe_data["amount"] == 2000
     assert djstripe_models.Charge.objects.filter(id=payment.stripe_charge_id).exists()
     refund = payment.refunds.get()
-    assert refund.djstripe_refund_id == refund.stripe_refund_id
+    assert djstripe_mirrored_refund_ids(payment=payment) == {refund.stripe_refund_id}
     assert set(synced) >= {
         payment.stripe_payment_intent_id,
         payment.stripe_charge_id,
@@ -79,7 +80,7 @@ def test_a_failing_sync_never_fails_the_payment(pay, settings, django_capture_on
         response = pay()
 
     assert response.status_code == 201
-    assert Payment.objects.get().djstripe_payment_intent_id is None
+    assert djstripe_mirrored_payment_intent(payment=Payment.objects.get()) is None
 
 
 def test_a_second_refund_syncs_only_itself(api, pay, djstripe_rows):
@@ -155,11 +156,11 @@ def test_changes_in_one_burst_are_mirrored_once_by_one_batch(
 
     assert tried == 1 and synced == [payment.pk]
     assert mirror.djstripe_mirror_backlog() == 0
-    assert {r.djstripe_refund_id for r in payment.refunds.all()} == {
+    assert djstripe_mirrored_refund_ids(payment=payment) == {
         r.stripe_refund_id for r in payment.refunds.all()
     }
     payment.refresh_from_db()
-    assert payment.djstripe_payment_intent_id == payment.stripe_payment_intent_id
+    assert djstripe_mirrored_payment_intent(payment=payment).id == payment.stripe_payment_intent_id
 
 
 def test_a_batch_keeps_going_past_a_failing_payment_and_keeps_it_for_a_later_batch(pay, djstripe_rows):
@@ -206,7 +207,7 @@ def test_a_change_during_its_sync_is_mirrored_again(pay, djstripe_rows):
 def test_one_batch_at_a_time_and_a_batch_that_finds_another_comes_back(djstripe_rows, queued):
     from django.core.cache import cache
 
-    from gateway.periodic import periodic_run_lock
+    from gateway.core.periodic import periodic_run_lock
     from stripe_integration import mirror
 
     mirror._redis().sadd(mirror.PENDING_KEY, 12345)
@@ -289,7 +290,7 @@ def test_the_djstripe_mirror_command_mirrors_named_payments_now(pay, djstripe_ro
     call_command("djstripe_mirror", payment_id, stdout=out)
 
     payment = Payment.objects.get(public_id=payment_id)
-    assert payment.djstripe_payment_intent_id == payment.stripe_payment_intent_id
+    assert djstripe_mirrored_payment_intent(payment=payment).id == payment.stripe_payment_intent_id
     assert "mirrored 1 payment(s)" in out.getvalue()
 
 

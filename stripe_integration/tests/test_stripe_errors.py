@@ -13,7 +13,7 @@ import pytest
 import stripe
 from prometheus_client import REGISTRY
 
-from gateway.errors import Conflict, ServiceUnavailable
+from gateway.core.errors import Conflict, ServiceUnavailable
 from payments.providers import PspOutcomeUnknown
 from stripe_integration.client.errors import stripe_error_translate
 

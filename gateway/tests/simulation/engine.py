@@ -654,7 +654,7 @@ class Simulation:
 
     def _op_review(self, step: Step) -> None:
         """The operator: looks at the PSP's dashboard (the fake's books) and decides."""
-        from gateway.errors import GatewayError
+        from gateway.core.errors import GatewayError
         from payments.services.reconcile import payment_review_resolve
 
         for payment in Payment.objects.exclude(review_reason=""):

@@ -2,7 +2,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from payments.models import Payment
 from payments.money import format_money, to_minor_units
 from payments.services.refunds import payment_refund

@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from gateway.errors import Conflict, InvalidStateTransition
+from gateway.core.errors import Conflict, InvalidStateTransition
 from payments.enums import EventType, PaymentStatus
 from payments.models import Payment, PaymentEvent
 from payments.providers import ChargeResult

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from payments.models import Payment, Refund
 from payments.services.refunds import payment_refund
 from payments.tests.fixtures import run_at_once

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('gateway', '0003_outboxevent_fanned_out_at'),
+        ('events', '0001_initial'),
         ('payments', '0012_forget_fingerprints_of_refused_raw_cards'),
     ]
 
@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
                 ('attempt_history', models.JSONField(blank=True, default=list)),
                 ('delivered_at', models.DateTimeField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('outbox_event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='gateway.outboxevent')),
+                ('outbox_event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='events.outboxevent')),
                 ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='webhooks.webhookendpoint')),
             ],
             options={

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 from gateway.events.outbox import outbox_record
 from payments.kafka_events import EVENT_TYPES, topics_for
 from payments.models import ApiClient

@@ -11,7 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from conftest import celery_worker_running
-from gateway.tests.test_events import TopicReader
+from gateway.events.tests.kafka_reader import TopicReader
 from payments.services.api_clients import api_client_create
 from payments.tests.fixtures import payment_body
 from payments.webhooks.models import DeliveryStatus, WebhookDelivery

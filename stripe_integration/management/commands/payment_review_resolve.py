@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from payments.models import Payment
 from payments.selectors import payments_for_operator
 from payments.services.reconcile import payment_review_resolve

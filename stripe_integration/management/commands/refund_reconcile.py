@@ -2,7 +2,7 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from payments.selectors import refunds_to_reconcile
 from payments.services.refunds import refund_reconcile
 from stripe_integration.management.commands.stripe_reconcile import _since

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from stripe_integration.services import stripe_local_bootstrap
 
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from payments.enums import PaymentStatus
 from payments.selectors import payments_to_reconcile
 from payments.services.reconcile import RECONCILABLE_STATUSES, payment_reconcile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import IsAuthenticated
 
-from gateway.ratelimit import unauthenticated_check, unauthenticated_count
+from gateway.core.ratelimit import unauthenticated_check, unauthenticated_count
 
 
 class ApiKeyRequired(IsAuthenticated):

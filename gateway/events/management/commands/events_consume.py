@@ -4,7 +4,7 @@ from collections import OrderedDict
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.kafka import kafka_enabled, kafka_security_options
+from gateway.events.kafka import kafka_enabled, kafka_security_options
 
 # How many recent event ids the consumer remembers to drop a repeat. The relay
 # is at-least-once: a repeat comes soon after the first copy (a relay that died

@@ -1,8 +1,10 @@
 """Per-client rate limits (django-ratelimit counters in the shared cache, Redis
 in production, so every gateway process counts against the same limits).
 
-The key is the API client (its key prefix); requests without a key are keyed
-by client IP, and X-Forwarded-For is believed only from RATELIMIT_TRUSTED_PROXIES.
+The key is the authenticated principal (request.auth): whatever an app's
+authentication puts there gives its `rate_limit_identity` (payments' ApiClient:
+its key prefix). Requests without one are keyed by client IP, and
+X-Forwarded-For is believed only from RATELIMIT_TRUSTED_PROXIES.
 A limited request gets the standard 429 error body with Retry-After; every
 limited endpoint's response carries RateLimit-Limit, -Remaining and -Reset.
 """
@@ -20,10 +22,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
-from gateway.errors import RateLimited, ServiceUnavailable
-from gateway.metrics import RATE_LIMITED
+from gateway.core.errors import RateLimited, ServiceUnavailable
+from gateway.core.metrics import RATE_LIMITED
 
-logger = logging.getLogger("gateway.ratelimit")
+logger = logging.getLogger("gateway.core.ratelimit")
 
 
 # One round trip per counted request: INCRBY and, on a new window's key, its
@@ -109,6 +111,12 @@ def _in(address: str, networks: list[str]) -> bool:
     return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
+def rate_limit_identity(request) -> str:
+    """Whom a request counts against: the principal's rate_limit_identity, else its address."""
+    identity = getattr(getattr(request, "auth", None), "rate_limit_identity", None)
+    return identity or f"ip:{client_ip(request)}"
+
+
 class ClientRateThrottle(BaseThrottle):
     """DRF throttle over django-ratelimit. A view picks its limit with
     `rate_limit_scope` (settings.RATE_LIMITS); no scope means "default"."""
@@ -118,8 +126,7 @@ class ClientRateThrottle(BaseThrottle):
         rate = settings.RATE_LIMITS.get(scope)
         if not rate:
             return True
-        client = request.auth
-        identity = f"client:{client.key_prefix}" if client is not None else f"ip:{client_ip(request)}"
+        identity = rate_limit_identity(request)
         try:
             usage = usage_count(request, group=scope, identity=identity, rate=rate, increment=True)
         except Exception as exc:  # the cache (Redis) is down: decided by RATELIMIT_FAIL_OPEN
@@ -190,8 +197,7 @@ def scope_consume(request, *, scope: str) -> None:
     rate = settings.RATE_LIMITS.get(scope)
     if not rate:
         return
-    client = getattr(request, "auth", None)
-    identity = f"client:{client.key_prefix}" if client is not None else f"ip:{client_ip(request)}"
+    identity = rate_limit_identity(request)
     try:
         usage = usage_count(request, group=scope, identity=identity, rate=rate, increment=True)
     except Exception:  # the cache is down: as RATELIMIT_FAIL_OPEN has it for the rest

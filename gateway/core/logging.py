@@ -7,8 +7,8 @@ import re
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
-from gateway.luhn import luhn_valid
-from gateway.request_context import current_request_id
+from gateway.core.luhn import luhn_valid
+from gateway.core.request_context import current_request_id
 
 
 class RequestIdFilter(logging.Filter):

@@ -20,9 +20,9 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from gateway.request_context import current_request_id
+from gateway.core.request_context import current_request_id
 
-logger = logging.getLogger("gateway.errors")
+logger = logging.getLogger("gateway.core.errors")
 
 
 class GatewayError(Exception):

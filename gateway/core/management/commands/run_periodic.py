@@ -13,7 +13,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-logger = logging.getLogger("gateway.periodic")
+logger = logging.getLogger("gateway.core.periodic")
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="Run each task once, then exit.")
 
     def handle(self, *args, once: bool, **options):
-        import gateway.celery  # noqa: F401  the app, and its tasks' modules
+        # The Celery app is the project package's (gateway/__init__.py imports it).
 
         # A line per task run every few seconds says nothing; failures still do.
         logging.getLogger("celery.app.trace").setLevel(logging.WARNING)

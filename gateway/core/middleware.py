@@ -10,9 +10,8 @@ import uuid
 
 from django.utils.http import parse_header_parameters
 
-from gateway.errors import UnsupportedMediaType, django_error_response
-from gateway.events.outbox import outbox_publish_deferred
-from gateway.request_context import reset_request_id, set_request_id
+from gateway.core.errors import UnsupportedMediaType, django_error_response
+from gateway.core.request_context import reset_request_id, set_request_id
 
 logger = logging.getLogger("gateway.request")
 
@@ -23,8 +22,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 class RequestIdMiddleware:
     """Takes X-Request-ID (or makes one), exposes it to logs, echoes it back,
-    and writes one access-log line per request. Events the request wrote are
-    relayed by one task asked for at its end (outbox_publish_deferred)."""
+    and writes one access-log line per request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -36,8 +34,7 @@ class RequestIdMiddleware:
         token = set_request_id(request_id)
         started = time.perf_counter()
         try:
-            with outbox_publish_deferred():
-                response = self.get_response(request)
+            response = self.get_response(request)
             response["X-Request-ID"] = request_id
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             # The path only, never the query string or the body.

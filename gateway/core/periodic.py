@@ -17,7 +17,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 
-logger = logging.getLogger("gateway.periodic")
+logger = logging.getLogger("gateway.core.periodic")
 
 
 def _redis():

@@ -16,7 +16,6 @@ import prometheus_client
 from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import Counter, Histogram, multiprocess
-from prometheus_client.core import GaugeMetricFamily
 
 PSP_SECONDS = Histogram(
     "gateway_psp_request_seconds",
@@ -47,23 +46,8 @@ class DatabaseCollector:
     """Gauges read from the database when Prometheus scrapes."""
 
     def collect(self):
-        from django.db.models import Count, Min
-        from django.utils import timezone
-
-        from gateway.events.models import OutboxEvent
-
         for gauges in _SCRAPE_GAUGES:
             yield from gauges()
-        backlog = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
-            n=Count("id"), oldest=Min("created_at")
-        )
-        yield GaugeMetricFamily(
-            "gateway_outbox_pending", "Events waiting to be published.", value=backlog["n"]
-        )
-        age = (timezone.now() - backlog["oldest"]).total_seconds() if backlog["oldest"] else 0
-        yield GaugeMetricFamily(
-            "gateway_outbox_oldest_age_seconds", "Age of the oldest unpublished event.", value=age
-        )
 
 
 _database_collector = DatabaseCollector()

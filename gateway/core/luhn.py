@@ -1,5 +1,5 @@
 """The Luhn checksum of card numbers: the ground's, so that log redaction
-(gateway.logging) and card validation (payments.cards) share one."""
+(gateway.core.logging) and card validation (payments.cards) share one."""
 
 
 def luhn_valid(digits: str) -> bool:

@@ -10,9 +10,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gateway.health import readiness
-from gateway.metrics import internal_caller
-from gateway.schema import error_responses
+from gateway.core.health import readiness
+from gateway.core.metrics import internal_caller
+from gateway.core.schema import error_responses
 
 
 class HealthView(APIView):

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gateway.kafka import kafka_enabled, kafka_topics_ensure
+from gateway.events.kafka import kafka_enabled, kafka_topics_ensure
 
 
 class Command(BaseCommand):

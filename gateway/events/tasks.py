@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from gateway.core.periodic import periodic_run_lock
 from gateway.events.outbox import outbox_publish_started, outbox_relay
-from gateway.periodic import periodic_run_lock
 
 
 @shared_task(acks_late=True)
@@ -20,6 +20,6 @@ def outbox_publish_task() -> int:
 @shared_task
 def outbox_sweep_task() -> int | None:
     """Celery beat: publishes what the after-commit tasks could not (broker or
-    worker down). None when another sweep is running (gateway.periodic)."""
+    worker down). None when another sweep is running (gateway.core.periodic)."""
     with periodic_run_lock("outbox-sweep", ttl_seconds=45) as held:
         return outbox_relay().published if held else None
