@@ -39,6 +39,7 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
         logger.info("dj-stripe mirror off: no DJSTRIPE_SYNC_KEY")
         return []
     synced = []
+    mirrored_before = djstripe_mirrored_refund_ids(payment=payment)
     # The mirror keeps no client secret (gateway.core.logging.client_secrets_scrubbed).
     intent = client_secrets_scrubbed(
         stripe_object_for_sync(kind="payment_intent", object_id=payment.stripe_payment_intent_id)
@@ -57,8 +58,10 @@ def djstripe_sync_payment(*, payment: Payment) -> list[str]:
 
     # Refunds already mirrored are skipped: a refund is first synced once it is
     # settled, and syncing them all again made each refund of a payment cost
-    # one PSP call per earlier refund (quadratic; seen in `make bench`).
+    # one PSP call per earlier refund (quadratic; seen in `make bench`). The
+    # charge's sync may have mirrored some of them just now.
     mirrored = djstripe_mirrored_refund_ids(payment=payment)
+    synced.extend(sorted(mirrored - mirrored_before))
     for refund_id in payment.refunds.exclude(stripe_refund_id="").values_list("stripe_refund_id", flat=True):
         if refund_id in mirrored:
             continue

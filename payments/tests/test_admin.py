@@ -280,7 +280,7 @@ def test_the_outbox_page_shows_pending_events_and_publishes_them(root, paid, kaf
     pending = OutboxEvent.objects.filter(published_at__isnull=True).count()
     listing = root.get("/admin/events/outboxevent/").content.decode()
     page = _action(
-        root, "gateway/outboxevent", "publish_now", list(OutboxEvent.objects.values_list("pk", flat=True))
+        root, "events/outboxevent", "publish_now", list(OutboxEvent.objects.values_list("pk", flat=True))
     )
 
     assert f"Outbox: {pending} event(s) pending" in listing
