@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
 from otp.serializers import OtpSendResponseSerializer, OtpValidateSerializer, PaymentReferenceSerializer
 from otp.services import otp_send_after_commit, otp_verify
-from payments.api import client_actor, idempotency_claim, idempotent, payment_body
+from payments.http import client_actor, idempotency_claim, idempotent, payment_body
 from payments.selectors import payment_get_for_otp
 from payments.serializers import PaymentAnswerSerializer
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from gateway.core.errors import InvalidRequest
 from gateway.core.ratelimit import client_ip, scope_consume
 from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
-from payments.api import (
+from payments.http import (
     client_actor,
     idempotent,
     payment_body,

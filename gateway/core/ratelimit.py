@@ -117,36 +117,45 @@ def rate_limit_identity(request) -> str:
     return identity or f"ip:{client_ip(request)}"
 
 
+def _spend(request, scope: str) -> dict | None:
+    """Counts one use of RATE_LIMITS[scope] by the caller: its usage, or None
+    when the scope is off (or the cache is down and RATELIMIT_FAIL_OPEN lets
+    the request through). The one place a limited request is counted."""
+    if scope not in settings.RATE_LIMITS:  # a misspelt scope must not mean "unlimited"
+        raise ImproperlyConfigured(f"No rate limit scope {scope!r} in RATE_LIMITS.")
+    rate = settings.RATE_LIMITS[scope]
+    if not rate:
+        return None
+    try:
+        usage = usage_count(
+            request, group=scope, identity=rate_limit_identity(request), rate=rate, increment=True
+        )
+    except Exception as exc:  # the cache (Redis) is down: decided by RATELIMIT_FAIL_OPEN
+        if settings.RATELIMIT_FAIL_OPEN:
+            logger.warning("Rate limiting is off: its cache is unavailable (%s)", type(exc).__name__)
+            return None
+        raise ServiceUnavailable(
+            "Rate limiting is unavailable; retry shortly.",
+            code="rate_limit_unavailable",
+            headers={"Retry-After": "5"},
+        ) from exc
+    if usage is not None and usage["should_limit"]:
+        RATE_LIMITED.labels(scope=scope).inc()
+    return usage
+
+
 class ClientRateThrottle(BaseThrottle):
-    """DRF throttle over django-ratelimit. A view picks its limit with
-    `rate_limit_scope` (settings.RATE_LIMITS); no scope means "default"."""
+    """Every API view's limit (DRF's throttle hook). A view picks its scope
+    with `rate_limit_scope` (settings.RATE_LIMITS); no scope means "default"."""
 
     def allow_request(self, request, view) -> bool:
-        scope = getattr(view, "rate_limit_scope", "default")
-        rate = settings.RATE_LIMITS.get(scope)
-        if not rate:
-            return True
-        identity = rate_limit_identity(request)
-        try:
-            usage = usage_count(request, group=scope, identity=identity, rate=rate, increment=True)
-        except Exception as exc:  # the cache (Redis) is down: decided by RATELIMIT_FAIL_OPEN
-            if settings.RATELIMIT_FAIL_OPEN:
-                logger.warning("Rate limiting is off: its cache is unavailable (%s)", type(exc).__name__)
-                return True
-            raise ServiceUnavailable(
-                "Rate limiting is unavailable; retry shortly.",
-                code="rate_limit_unavailable",
-                headers={"Retry-After": "5"},
-            ) from exc
+        usage = _spend(request, getattr(view, "rate_limit_scope", "default"))
         if usage is None:
             return True
         # For RateLimitHeadersMiddleware, on the underlying Django request.
         request._request.ratelimit_usage = usage
         self._wait = max(usage["time_left"], 1)
-        if usage["should_limit"]:
-            RATE_LIMITED.labels(scope=scope).inc()
-            return False
-        return True
+        return not usage["should_limit"]
 
     def wait(self) -> int:
         return getattr(self, "_wait", 1)
@@ -194,22 +203,8 @@ def scope_consume(request, *, scope: str) -> None:
     For what only some requests cost: an invalid webhook signature (so a flood
     of them never refuses Stripe's valid deliveries), a read that goes on to
     the PSP (so one merchant cannot spend the platform's Stripe read limit)."""
-    rate = settings.RATE_LIMITS.get(scope)
-    if not rate:
-        return
-    identity = rate_limit_identity(request)
-    try:
-        usage = usage_count(request, group=scope, identity=identity, rate=rate, increment=True)
-    except Exception:  # the cache is down: as RATELIMIT_FAIL_OPEN has it for the rest
-        if settings.RATELIMIT_FAIL_OPEN:
-            return
-        raise ServiceUnavailable(
-            "Rate limiting is unavailable; retry shortly.",
-            code="rate_limit_unavailable",
-            headers={"Retry-After": "5"},
-        ) from None
+    usage = _spend(request, scope)
     if usage is not None and usage["should_limit"]:
-        RATE_LIMITED.labels(scope=scope).inc()
         raise RateLimited(headers={"Retry-After": str(max(usage["time_left"], 1))})
 
 

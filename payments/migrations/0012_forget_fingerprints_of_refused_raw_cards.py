@@ -1,7 +1,7 @@
 """Idempotency-Keys of requests refused for a raw card where raw cards were not
 accepted: earlier releases claimed the key first and kept the request's
 fingerprint (a keyed hash of a body holding a card). They did no work; nothing
-refers to them. Removed here; new ones are never made (payments.api)."""
+refers to them. Removed here; new ones are never made (payments.http)."""
 
 from django.db import migrations
 

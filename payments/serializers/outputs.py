@@ -165,7 +165,7 @@ class PaymentSerializer(_FastOutputMixin, serializers.ModelSerializer):
 class PaymentAnswerSerializer(PaymentSerializer):
     """A payment as answered by the endpoints that act on it (process, confirm,
     capture, cancel, OTP validate, the seed's /stripe/payment): the payment,
-    plus what the PSP gave for this answer only. Rendered by payments.api.payment_body."""
+    plus what the PSP gave for this answer only. Rendered by payments.http.payment_body."""
 
     client_secret = serializers.CharField(
         required=False,

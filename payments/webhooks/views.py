@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
-from payments.api import idempotent
+from payments.http import idempotent
 from payments.views import PaymentCursorPagination
 from payments.webhooks.models import DeliveryStatus
 from payments.webhooks.selectors import (

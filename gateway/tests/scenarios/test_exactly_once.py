@@ -26,7 +26,7 @@ PAYMENT_FAULT_POINTS = [
         1,
     ),
     ("after-save-before-response", "after the save, before the response", "payments.views.payment_body", 1),
-    ("storing-the-answer", "while the key's answer is stored", "payments.api.idempotency_complete", 1),
+    ("storing-the-answer", "while the key's answer is stored", "payments.http.idempotency_complete", 1),
     (
         "outbox-created",
         "during the outbox write of payment.created",
@@ -52,10 +52,10 @@ REFUND_FAULT_POINTS = [
     (
         "after-save-before-response",
         "after the save, before the response",
-        "payments.api.payment_with_refunds",
+        "payments.http.payment_with_refunds",
         1,
     ),
-    ("storing-the-answer", "while the key's answer is stored", "payments.api.idempotency_complete", 1),
+    ("storing-the-answer", "while the key's answer is stored", "payments.http.idempotency_complete", 1),
     (
         "outbox-created",
         "during the outbox write of refund.created",

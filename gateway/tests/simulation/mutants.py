@@ -36,7 +36,7 @@ class Mutant:
 MUTANTS = [
     Mutant(
         "stale_answer_not_replaced",
-        "payments/api.py",
+        "payments/http.py",
         "            if stored is not None:\n                return Response(",
         "            if False:\n                return Response(",
         "a request whose key was taken over answers its own (older) view, not the key's stored answer",

@@ -1,4 +1,4 @@
-"""The API plumbing every app's views share (payments, otp, stripe_integration):
+"""The HTTP edge every app's views share (payments, otp, stripe_integration):
 the Idempotency-Key decorator, the actor of a request, and the shapes of a
 payment's answer. Views import it from here; nothing here holds a rule."""
 
