@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from gateway.core.errors import InvalidRequest
 from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
+from payments.enums import PaymentStatus
 from payments.http import (
     client_actor,
     idempotent,
@@ -23,7 +24,6 @@ from payments.http import (
     refund_status,
     wants_async,
 )
-from payments.enums import PaymentStatus
 from payments.selectors import payment_events, payment_get_for_client, payment_list
 from payments.serializers import (
     AmountOnlySerializer,

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from gateway.core.errors import InvalidRequest
 from gateway.core.ratelimit import client_ip, scope_consume
 from gateway.core.schema import IDEMPOTENCY_HEADER, error_responses
+from payments.cards import card_validate
 from payments.http import (
     client_actor,
     idempotent,
@@ -22,7 +23,6 @@ from payments.http import (
     refund_status,
     wants_async,
 )
-from payments.cards import card_validate
 from payments.selectors import payment_get_for_client
 from payments.serializers import PaymentAnswerSerializer, PaymentProcessSerializer, RefundAnswerSerializer
 from payments.services.charges import payment_needs_psp_refresh, payment_sync_from_psp
