@@ -1,60 +1,25 @@
-"""Periodic Stripe work, run by Celery beat."""
+"""Celery tasks of the Stripe integration: the dj-stripe mirror, and beat's
+sweep of stuck payments and refunds (reconciliation itself is
+payments.services.reconcile)."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
-from django.conf import settings
-from django.utils import timezone
 
-from gateway.core.errors import GatewayError
 from gateway.core.periodic import periodic_run_lock
-from payments.selectors import payments_to_reconcile, refunds_to_reconcile
-from payments.services.reconcile import RECONCILABLE_STATUSES, payment_reconcile
-from payments.services.refunds import refund_reconcile
+from payments.services.reconcile import reconcile_stuck
 
 logger = logging.getLogger("stripe_integration.tasks")
 
 
 @shared_task
 def stripe_reconcile_stuck_task() -> dict | None:
-    """Celery beat: `stripe_reconcile_stuck`, unless another run holds the lock
+    """Celery beat: payments.services.reconcile.reconcile_stuck, unless another run holds the lock
     (gateway.core.periodic); then None."""
     with periodic_run_lock("stripe-reconcile-stuck", ttl_seconds=600) as held:
-        return stripe_reconcile_stuck() if held else None
-
-
-def stripe_reconcile_stuck() -> dict:
-    """Settles payments stuck in processing (or awaiting action), and refunds
-    left pending, for longer than RECONCILE_AFTER_MINUTES: the same services as
-    `manage.py stripe_reconcile` and `manage.py refund_reconcile`."""
-    now = timezone.now()
-    stuck_since = now - timedelta(minutes=settings.RECONCILE_AFTER_MINUTES)
-    settled = failed = refunds_settled = refunds_failed = 0
-    for payment in payments_to_reconcile(
-        statuses=list(RECONCILABLE_STATUSES),
-        created_since=now - timedelta(days=7),
-        updated_before=stuck_since,
-    ):
-        try:
-            payment_reconcile(payment=payment, actor="system:reconcile")
-            settled += 1
-        except GatewayError:
-            failed += 1
-    for refund in refunds_to_reconcile(updated_before=stuck_since):
-        try:
-            refund_reconcile(refund=refund, actor="system:reconcile")
-            refunds_settled += 1
-        except GatewayError:
-            refunds_failed += 1
-    return {
-        "settled": settled,
-        "failed": failed,
-        "refunds_settled": refunds_settled,
-        "refunds_failed": refunds_failed,
-    }
+        return reconcile_stuck() if held else None
 
 
 @shared_task

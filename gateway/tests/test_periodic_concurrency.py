@@ -28,7 +28,8 @@ from otp.services import otp_expire_payments
 from otp.tasks import otp_expire_payments_task
 from payments.enums import PaymentStatus
 from payments.models import Payment, PaymentEvent
-from stripe_integration.tasks import stripe_reconcile_stuck, stripe_reconcile_stuck_task
+from payments.services.reconcile import reconcile_stuck
+from stripe_integration.tasks import stripe_reconcile_stuck_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,7 +121,7 @@ def test_two_reconciliations_at_once_settle_each_payment_once(pay, localstripe):
     pks = [p.pk for p in payments]
     before = PaymentEvent.objects.filter(payment_id__in=pks).count()
 
-    results = _together(stripe_reconcile_stuck)
+    results = _together(reconcile_stuck)
 
     assert set(Payment.objects.filter(pk__in=pks).values_list("status", flat=True)) == {
         PaymentStatus.SUCCEEDED

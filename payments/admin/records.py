@@ -17,7 +17,7 @@ from payments.enums import RefundStatus
 from payments.models import ApiClient, IdempotencyKey, Refund
 from payments.money import format_money
 from payments.services.api_clients import api_client_issue_key, api_client_revoke
-from payments.services.refunds import refund_reconcile
+from payments.services.reconcile import refund_reconcile
 
 
 @admin.register(Refund)

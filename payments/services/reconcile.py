@@ -1,5 +1,8 @@
-"""Settling payments whose outcome the gateway does not know yet, and the
-operators' decision on the ones reconciliation cannot settle alone.
+"""Reconciliation's one home: settling payments and refunds whose outcome the
+gateway does not know yet (a timeout, a crash, a lost webhook), the periodic
+sweep of the stuck ones (beat), and the operators' decision on the payments it
+cannot settle alone. The commands (stripe_reconcile, refund_reconcile,
+payment_review_resolve), the admin actions and the task call these.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from django.utils import timezone
 
 from gateway.core.errors import Conflict, GatewayError, InvalidRequest
 from payments.enums import ConfirmationMethod, EventType, PaymentStatus, RefundStatus
-from payments.models import IdempotencyKey, Payment
+from payments.models import IdempotencyKey, Payment, Refund
 from payments.providers import RefundRequest, get_provider
+from payments.selectors import payments_to_reconcile, refunds_to_reconcile
 from payments.services.charges import (
     payment_apply_charge_result,
     payment_charge,
@@ -26,6 +30,7 @@ from payments.services.payments import (
     payment_locked,
     payment_park_for_review,
 )
+from payments.services.refunds import refund_send, refund_settle
 
 RECONCILABLE_STATUSES = (
     PaymentStatus.PROCESSING,
@@ -289,3 +294,73 @@ def _review_clear(*, payment: Payment, actor: str, data: dict) -> Payment:
         payment.review_reason = ""
         payment.save(update_fields=["review_reason", "updated_at"])
     return payment
+
+
+def refund_reconcile(*, refund: Refund, actor: str) -> Refund:
+    """Settles a refund whose outcome is unknown (a timeout, a refused
+    connection, a crash): from the PSP's refund when its id is known, else from
+    the PaymentIntent's refunds that carry our refund id in their metadata (a
+    list, up to date, unlike a search). When the PSP has none, the refund never
+    reached it: it is sent again, which is safe with or without the PSP still
+    remembering its idempotency key. Idempotent: a settled refund is returned as it is."""
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    provider = get_provider()
+    if refund.stripe_refund_id:
+        result = provider.retrieve_refund(refund_id=refund.stripe_refund_id)
+    else:
+        found = [
+            r
+            for r in provider.list_refunds(payment_intent_id=refund.payment.stripe_payment_intent_id)
+            if r.metadata.get("refund_id") == refund.public_id
+        ]
+        if not found:
+            try:
+                return refund_send(refund=refund, actor=actor)
+            except GatewayError:
+                return Refund.objects.get(pk=refund.pk)  # the refusal is recorded on the refund
+        result = found[0]
+    if result.status == RefundStatus.PENDING:
+        if result.refund_id != refund.stripe_refund_id:
+            Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=result.refund_id)
+            refund.stripe_refund_id = result.refund_id
+        return refund
+    return refund_settle(
+        refund=refund,
+        status=result.status,
+        actor=actor,
+        stripe_refund_id=result.refund_id,
+        failure_code=result.failure_reason,
+        failure_message=result.failure_reason,
+    )
+
+
+def reconcile_stuck() -> dict:
+    """Settles payments stuck in processing (or awaiting action), and refunds
+    left pending, for longer than RECONCILE_AFTER_MINUTES: the same services as
+    `manage.py stripe_reconcile` and `manage.py refund_reconcile`."""
+    now = timezone.now()
+    stuck_since = now - timedelta(minutes=settings.RECONCILE_AFTER_MINUTES)
+    settled = failed = refunds_settled = refunds_failed = 0
+    for payment in payments_to_reconcile(
+        statuses=list(RECONCILABLE_STATUSES),
+        created_since=now - timedelta(days=7),
+        updated_before=stuck_since,
+    ):
+        try:
+            payment_reconcile(payment=payment, actor="system:reconcile")
+            settled += 1
+        except GatewayError:
+            failed += 1
+    for refund in refunds_to_reconcile(updated_before=stuck_since):
+        try:
+            refund_reconcile(refund=refund, actor="system:reconcile")
+            refunds_settled += 1
+        except GatewayError:
+            refunds_failed += 1
+    return {
+        "settled": settled,
+        "failed": failed,
+        "refunds_settled": refunds_settled,
+        "refunds_failed": refunds_failed,
+    }

@@ -245,45 +245,6 @@ def refund_send(*, refund: Refund, actor: str) -> Refund:
     return refund_settle(refund=refund, status=result.status, actor=actor, stripe_refund_id=result.refund_id)
 
 
-def refund_reconcile(*, refund: Refund, actor: str) -> Refund:
-    """Settles a refund whose outcome is unknown (a timeout, a refused
-    connection, a crash): from the PSP's refund when its id is known, else from
-    the PaymentIntent's refunds that carry our refund id in their metadata (a
-    list, up to date, unlike a search). When the PSP has none, the refund never
-    reached it: it is sent again, which is safe with or without the PSP still
-    remembering its idempotency key. Idempotent: a settled refund is returned as it is."""
-    if refund.status != RefundStatus.PENDING:
-        return refund
-    provider = get_provider()
-    if refund.stripe_refund_id:
-        result = provider.retrieve_refund(refund_id=refund.stripe_refund_id)
-    else:
-        found = [
-            r
-            for r in provider.list_refunds(payment_intent_id=refund.payment.stripe_payment_intent_id)
-            if r.metadata.get("refund_id") == refund.public_id
-        ]
-        if not found:
-            try:
-                return refund_send(refund=refund, actor=actor)
-            except GatewayError:
-                return Refund.objects.get(pk=refund.pk)  # the refusal is recorded on the refund
-        result = found[0]
-    if result.status == RefundStatus.PENDING:
-        if result.refund_id != refund.stripe_refund_id:
-            Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=result.refund_id)
-            refund.stripe_refund_id = result.refund_id
-        return refund
-    return refund_settle(
-        refund=refund,
-        status=result.status,
-        actor=actor,
-        stripe_refund_id=result.refund_id,
-        failure_code=result.failure_reason,
-        failure_message=result.failure_reason,
-    )
-
-
 def refund_record_external(
     *, payment: Payment, amount_minor: int, stripe_refund_id: str, actor: str
 ) -> Refund:

@@ -142,7 +142,7 @@ def test_a_refund_whose_database_fails_before_the_psp_call_and_then_never_retrie
 ):
     """The client gives up after the 503: the pending refund is found and sent by
     reconciliation, not left reserved for ever."""
-    from payments.services.refunds import refund_reconcile
+    from payments.services.reconcile import refund_reconcile
 
     payment_id = _process(api, f"eo-{uuid.uuid4().hex[:12]}", f"k-{uuid.uuid4().hex}").json()["payment_id"]
     fail_once("payments.services.refunds.refund_send")

@@ -413,7 +413,7 @@ def test_a_refund_refused_with_401_is_failed_so_a_keyless_retry_never_refunds_tw
     retried = post(api, path, {"amount": "50.00"})  # no key: a new refund, as merchants do
     sim_clock.advance(601)
     from payments.models import Refund
-    from payments.services.refunds import refund_reconcile
+    from payments.services.reconcile import refund_reconcile
 
     for refund in Refund.objects.filter(status="pending"):
         refund_reconcile(refund=refund, actor="system:reconcile")

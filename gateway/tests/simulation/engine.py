@@ -595,9 +595,9 @@ class Simulation:
 
     def _op_reconcile(self, step: Step) -> None:
         """The beat's reconciliation of payments and refunds, as it runs it."""
-        from stripe_integration.tasks import stripe_reconcile_stuck
+        from payments.services.reconcile import reconcile_stuck
 
-        result = stripe_reconcile_stuck()
+        result = reconcile_stuck()
         self.stats["reconcile errors"] += result["failed"] + result["refunds_failed"]
 
     def _client_payment(self, order: Order | None) -> Payment | None:

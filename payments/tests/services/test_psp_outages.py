@@ -74,7 +74,7 @@ def test_a_refund_the_psp_does_not_answer_is_202_pending_and_reconciled_later(
     """The contract for an unknown outcome, for refunds as for charges: 202, with
     the refund `pending` and its amount reserved; never a failure, never a 5xx
     that would invite a second refund under a new key."""
-    from payments.services.refunds import refund_reconcile
+    from payments.services.reconcile import refund_reconcile
 
     payment_id = pay(card=None, payment_method="pm_card_visa").json()["payment_id"]
     settings.STRIPE_API_BASE = f"http://127.0.0.1:{closed_port}"

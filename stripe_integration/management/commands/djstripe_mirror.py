@@ -6,8 +6,8 @@ from collections import Counter
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from gateway.core.commands import moment_parse
 from payments.models import Payment
-from stripe_integration.management.commands.stripe_reconcile import _since
 from stripe_integration.sync import djstripe_sync_payment
 
 
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         if payment_ids:
             payments = payments.filter(public_id__in=payment_ids)
         if since:
-            payments = payments.filter(updated_at__gte=_since(since))
+            payments = payments.filter(updated_at__gte=moment_parse(since))
         results: Counter = Counter()
         for payment in payments.iterator():
             try:

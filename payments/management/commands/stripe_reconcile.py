@@ -1,25 +1,13 @@
 import sys
 from collections import Counter
-from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from gateway.core.commands import moment_parse
 from gateway.core.errors import GatewayError
 from payments.enums import PaymentStatus
 from payments.selectors import payments_to_reconcile
 from payments.services.reconcile import RECONCILABLE_STATUSES, payment_reconcile
-
-
-def _since(value: str):
-    parsed = parse_datetime(value)
-    if parsed is None and value.endswith(("m", "h", "d")) and value[:-1].isdigit():
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[value[-1]]
-        return timezone.now() - timedelta(**{unit: int(value[:-1])})
-    if parsed is None:
-        raise CommandError(f"--since takes an ISO date-time or an age such as 30m, 6h, 2d; not {value!r}.")
-    return parsed
 
 
 class Command(BaseCommand):
@@ -50,7 +38,9 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown status: {', '.join(sorted(unknown))}")
         payments = list(
             payments_to_reconcile(
-                statuses=statuses, created_since=_since(since), updated_before=_since(older_than)
+                statuses=statuses,
+                created_since=moment_parse(since),
+                updated_before=moment_parse(older_than, option="--older-than"),
             )
         )
         results: Counter = Counter()

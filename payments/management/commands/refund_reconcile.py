@@ -2,10 +2,10 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand
 
+from gateway.core.commands import moment_parse
 from gateway.core.errors import GatewayError
 from payments.selectors import refunds_to_reconcile
-from payments.services.refunds import refund_reconcile
-from stripe_integration.management.commands.stripe_reconcile import _since
+from payments.services.reconcile import refund_reconcile
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, older_than: str, **options):
         results: Counter = Counter()
-        refunds = list(refunds_to_reconcile(updated_before=_since(older_than)))
+        refunds = list(refunds_to_reconcile(updated_before=moment_parse(older_than, option="--older-than")))
         for refund in refunds:
             try:
                 results[refund_reconcile(refund=refund, actor="system:reconcile").status] += 1
