@@ -38,7 +38,7 @@ def cluster():
         ["bash", "scripts/services.sh", "cluster"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     if up.returncode != 0 or not ENDPOINTS.exists():
-        service_unavailable("The cluster", f"scripts/services.sh cluster failed: {(up.stdout + up.stderr)[-2000:]}")
+        service_unavailable("The cluster", f"services.sh cluster failed: {(up.stdout + up.stderr)[-2000:]}")
     yield
     if not was_up:
         # Stopped beside the rest of the suite: its processes' graceful stops
