@@ -12,7 +12,7 @@ STAMP := $(VENV)/.requirements-dev
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=off
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-fast simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down chaos kafka-up lock \
+.PHONY: help venv run test test-fast simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down cluster-status chaos kafka-up lock \
         fmt lint build clean docker-run manage migrate bench soak profile fuzz reliability
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make simulate-mutants  each hand-written mutant of the money code must be caught" 
 	@echo "make services       install and start MariaDB, Redis, Kafka, localstripe, Celery"
 	@echo "make services-down  stop the services that 'make services' started (and the cluster)"
+	@echo "make services-status  one line per process; scripts/services.sh start|stop|restart|kill NAME for one"
 	@echo "make cluster        3 Kafka brokers, 3 gateways behind HAProxy, 2 worker nodes, 1 beat"
 	@echo "make chaos          kill nodes of each kind under load; nothing lost, nothing doubled"
 	@echo "make manage ARGS=.. manage.py with the settings of the last make run"
@@ -42,6 +43,9 @@ venv: $(STAMP)
 run: venv
 	scripts/run.sh
 
+# Every process of `make services` and `make cluster` runs under one supervisord,
+# defined once in scripts/stack/programs.py; scripts/services.sh is the one command
+# (up, down, status, start|stop|restart|kill NAME). docs/adr/0008-process-supervisor.md.
 services: venv
 	scripts/services.sh up
 
@@ -51,13 +55,16 @@ services-down:
 services-status:
 	scripts/services.sh status
 
-# The gateway as a cluster on loopback (scripts/cluster.sh): 3 Kafka brokers,
-# 3 gunicorns behind HAProxy, two worker nodes, one beat; after `make services`.
+# The gateway as a cluster on loopback: 3 Kafka brokers, 3 gunicorns behind
+# HAProxy, two worker nodes, one beat; on the services of `make services`.
 cluster: services
-	scripts/cluster.sh up
+	scripts/services.sh cluster
 
 cluster-down:
-	scripts/cluster.sh down
+	scripts/services.sh cluster-down
+
+cluster-status:
+	scripts/services.sh status cluster
 
 # Payments and refunds through the cluster while a broker, a gateway, a relay
 # worker and Redis fail in turn; rewrites the cluster section of docs/RELIABILITY.md.
@@ -73,7 +80,7 @@ kafka-up: services
 # The simulation (logic against the fake PSP, no service to prove) runs on
 # SQLite beside the real suite, on its fixed programs and seeds (on the other
 # core: the real suite mostly waits on its services); not when PYTEST_ARGS
-# picks tests. The cluster (scripts/cluster.sh) is started by the one test that
+# picks tests. The cluster (make cluster) is started by the one test that
 # needs it, and stopped after it, so that it takes no core from the rest.
 test: services
 	mkdir -p .test-artifacts && rm -f .test-artifacts/pytest-log.txt .test-artifacts/simulation.*

@@ -15,8 +15,6 @@ import datetime
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,42 +22,36 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_report import markdown, targets  # noqa: E402
+from harness import (  # noqa: E402
+    CELERY_KINDS,
+    ROOT,
+    SERVICES_DIR,
+    background_settle,
+    celery_workers_start,
+    celery_workers_stop,
+    commit,
+    cpu_seconds,
+    gateway_start,
+    localstripe_flush,
+    manage,
+    percentile,
+    production_env,
+    report_write,
+    stop,
+)
+from stack.control import pid  # noqa: E402
+
 BENCH_DIR = ROOT / "scripts" / "bench"
 SCENARIOS = ["health", "get_payment", "validate_card", "process", "refund"]
-
-
-def services_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for line in (ROOT / "scripts" / "services.env").read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            env[name] = value
-    env.update(
-        {
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
-            "OTP_SECRET": "bench-otp-" + "y" * 40,
-            # Production refuses the console backend; no code is sent while measuring.
-            "EMAIL_URL": "smtp://127.0.0.1:1025",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "false",
-            # Production's level: the per-request access line is part of the cost.
-            "LOG_LEVEL": "INFO",
-            # validate-card measures the card checks, not a refusal.
-            "ACCEPT_RAW_CARD_DATA": "true",
-            # The limits would cap the load itself; their rejections are still counted if any.
-            "RATE_LIMIT_DEFAULT": "1000000/s",
-            "RATE_LIMIT_VALIDATE_CARD": "1000000/s",
-        }
-    )
-    return env
 
 
 def embedded_env() -> dict[str, str]:
     """What `make run` serves on (scripts/run.sh): SQLite, a local-memory cache,
     Celery in-process, Kafka off, localstripe, one gunicorn worker."""
-    services = set(services_env()) - set(os.environ)
+    services = set(production_env()) - set(os.environ)
     env = {name: value for name, value in os.environ.items() if name not in services}
     for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "KAFKA_BROKERS", "STRIPE_SECRET_KEY"):
         env.pop(name, None)
@@ -78,161 +70,25 @@ def embedded_env() -> dict[str, str]:
     return env
 
 
-def manage(env, *args) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def gateway_start(env: dict) -> tuple[subprocess.Popen, int]:
-    """gunicorn with the production config on a free loopback port; returns
-    once /health answers (or after 30 s)."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
-        cwd=ROOT,
-        env={**env, "SERVER_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)  # noqa: S310
-            break
-        except OSError:
-            time.sleep(0.2)
-    return server, port
-
-
-def post(url: str, key: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback, our own server)
-        return json.loads(response.read())
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
-
-
-# --- CPU per request, per process kind, read from /proc ---------------------------------
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# --- CPU per request, per process kind (psutil) ---------------------------------------------
 BENCH_BROKER = "redis://127.0.0.1:6379/4"
-SERVICES_DIR = Path(os.environ.get("BENCH_SERVICES_DIR", ROOT / ".services"))
-# The processes `make services` started, by pid file; the gateway (and, but in
-# --embedded, the bench's own Celery worker) are added by pid.
-SERVICE_PIDS = {
-    "localstripe": "localstripe.pid",
-    "mariadb": "mariadb.pid",
-    "redis": "redis.pid",
-    "kafka": "kafka.pid",
-}
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU of a process and of all its descendants, dead (waited for: cutime,
-    cstime) or alive (walked through /proc/<pid>/task/*/children)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # After the name: state is field 3, so utime (14) .. cstime (17) are 11..14 here.
-    total = sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
-    children: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            children.update(int(child) for child in task.read_text().split())
-        except OSError:
-            pass
-    return total + sum(_cpu_seconds(child) for child in children)
+# The processes `make services` runs under supervisord; the gateway (and, but in
+# --embedded, the bench's own Celery workers) are added by pid.
+SERVICE_KINDS = ("localstripe", "mariadb", "redis", "kafka")
 
 
 def process_kinds(gateway_pid: int, *, embedded: bool) -> dict[str, int]:
     kinds = {"gateway": gateway_pid}
-    for kind, pidfile in SERVICE_PIDS.items():
+    for kind in SERVICE_KINDS:
         if embedded and kind != "localstripe":
             continue  # make run's default: no Celery worker, no Redis, no Kafka, SQLite in-process
-        try:
-            kinds[kind] = int((SERVICES_DIR / pidfile).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
+        if pid(kind):
+            kinds[kind] = pid(kind)
     return kinds
 
 
 def cpu_snapshot(kinds: dict[str, int]) -> dict[str, float]:
-    return {kind: _cpu_seconds(pid) for kind, pid in kinds.items()}
-
-
-def background_settle(kinds: dict[str, int], timeout: float = 60.0) -> None:
-    """Waits until the background work a run queued (Celery: the outbox relay,
-    the dj-stripe mirror) is done: its CPU stops growing for a second."""
-    pids = [pid for kind, pid in kinds.items() if kind in CELERY_KINDS]
-    if not pids:
-        return
-    deadline = time.monotonic() + timeout
-    last = sum(_cpu_seconds(pid) for pid in pids)
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        now = sum(_cpu_seconds(pid) for pid in pids)
-        if now - last < 0.02:
-            return
-        last = now
-
-
-# The Celery workers of a production layout (docs/operations.md, "Celery queues"):
-# kind -> (queues, pool options), as scripts/services.sh, docker/compose.yaml and
-# deploy/k8s/ run them. (The relay in a solo pool measured 5-8% less CPU than
-# prefork with one child: BENCH_RELAY_POOL=--pool=solo.)
-CELERY_KINDS = {
-    "celery": ("celery,djstripe,webhooks", ("--concurrency=2",)),
-    "relay": ("events", tuple(os.environ.get("BENCH_RELAY_POOL", "--concurrency=1").split())),
-}
-
-
-def celery_workers_start(env: dict, *, name: str) -> dict[str, subprocess.Popen]:
-    return {
-        kind: subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "gateway",
-                "worker",
-                "--loglevel=INFO",
-                *pool,
-                "-Q",
-                queues,
-                f"--hostname={name}-{kind}@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for kind, (queues, pool) in CELERY_KINDS.items()
-    }
-
-
-def celery_workers_stop(workers: dict[str, subprocess.Popen]) -> None:
-    background_settle({kind: worker.pid for kind, worker in workers.items()})
-    for worker in workers.values():
-        worker.send_signal(signal.SIGTERM)
-    for worker in workers.values():
-        worker.wait(timeout=60)
+    return {kind: cpu_seconds(pid) for kind, pid in kinds.items()}
 
 
 # --- what one request costs the shared engines (docs/SCALING.md) ---------------------
@@ -284,17 +140,11 @@ def engine_counters(env: dict) -> dict[str, float]:
     return values
 
 
-def localstripe_flush(env: dict) -> None:
-    """Empties localstripe's store before a run. It answers more slowly as its
-    objects pile up (its lists are scanned linearly): PaymentIntent create took
-    8 ms on an empty store and over 150 ms after a few thousand payments, which
-    would make each run measure the runs before it. Payments made earlier keep
-    their rows here but no longer exist at the stand-in PSP."""
-    base = env.get("STRIPE_API_BASE", "")
-    if not base:
-        return
-    request = urllib.request.Request(f"{base.rstrip('/')}/_config/data", method="DELETE")
-    urllib.request.urlopen(request, timeout=10)  # noqa: S310 (loopback localstripe)
+def post(url: str, key: str, body: dict) -> dict:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback, our own server)
+        return json.loads(response.read())
 
 
 def run_wrk(base: str, scenario: str, connections: int, duration: int, env: dict) -> dict:
@@ -358,7 +208,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
     levels = [int(c) for c in args.connections.split(",")]
-    env = embedded_env() if args.embedded else services_env()
+    env = embedded_env() if args.embedded else production_env()
     if args.embedded:
         manage(env, "migrate", "--noinput", "-v0")
     for name, value in (
@@ -408,7 +258,7 @@ def main() -> None:
                 before, engines_before = cpu_snapshot(kinds), engine_counters(env)
                 measured = run_wrk(base, scenario, connections, args.duration, env)
                 if scenario in ("process", "refund"):
-                    background_settle(kinds)
+                    background_settle([pid for kind, pid in kinds.items() if kind in CELERY_KINDS])
                 after, engines_after = cpu_snapshot(kinds), engine_counters(env)
                 cpu = {
                     kind: round((after[kind] - before[kind]) * 1000 / measured["requests"], 3)
@@ -438,22 +288,15 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=40)
+        stop([server])
         celery_workers_stop(workers)
 
     events = events_check(env) if not args.embedded else {"skipped": "embedded: Kafka off"}
     # Leave the stand-in as empty as the bench found it: localstripe lists (and the
     # tests that list its PaymentIntents) slow down with every object it holds.
     localstripe_flush(env)
-    commit = (
-        subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        or "unknown"
-    )
     report = {
-        "commit": commit,
+        "commit": commit(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "duration_s": args.duration,
         "machine": f"{os.cpu_count()} cores",
@@ -463,11 +306,7 @@ def main() -> None:
         "targets": targets(results, events, embedded=args.embedded),
     }
     tag = "-".join(part for part in ("embedded" if args.embedded else "", args.tag) if part)
-    stem = ROOT / "docs" / "bench" / f"{datetime.date.today()}-{commit}{'-' + tag if tag else ''}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    stem.with_suffix(".md").write_text(markdown(report))
-    print(f"\nwritten {stem}.json and .md")
-    print(markdown(report))
+    report_write(report, markdown(report), f"-{tag}" if tag else "")
 
 
 def events_check(env: dict) -> dict:
@@ -491,91 +330,6 @@ print(len(ids), published.values("aggregate_id").distinct().count(), OutboxEvent
         "payment_succeeded_events_in_kafka": published,
         "outbox_pending": pending,
     }
-
-
-def targets(results: list[dict], events: dict, *, embedded: bool) -> dict:
-    """Issue #16's targets, measured: CPU per request of the web process (all
-    its workers) and of the Celery worker, from /proc; `app` from Server-Timing."""
-
-    def row(scenario, connections):
-        return next(
-            (r for r in results if r["scenario"] == scenario and r["connections"] == connections), None
-        )
-
-    def cpu(scenario, kind, connections=16):
-        found = row(scenario, connections) or row(scenario, 1)
-        return found and found["cpu_ms"].get(kind)
-
-    def app_p99(scenario, connections):
-        found = row(scenario, connections)
-        return found and found["app_p99_ms"]
-
-    if embedded:
-        return {
-            "server CPU per payment <= 6 ms": cpu("process", "gateway"),
-            "server CPU per GET payment <= 1.5 ms": cpu("get_payment", "gateway"),
-            "server CPU per GET /health <= 0.4 ms": cpu("health", "gateway"),
-            "app p99 of a payment at 1 connection <= 10 ms": app_p99("process", 1),
-            "5xx (all runs) == 0": sum(r["5xx"] for r in results),
-        }
-    return {
-        "web CPU per payment <= 4 ms": cpu("process", "gateway"),
-        "background (Celery) CPU per payment <= 2 ms": round(
-            (cpu("process", "celery") or 0) + (cpu("process", "relay") or 0), 3
-        ),
-        "web CPU per GET payment <= 1 ms": cpu("get_payment", "gateway"),
-        "web CPU per GET /health <= 0.2 ms": cpu("health", "gateway"),
-        "web CPU per validate-card <= 0.5 ms": cpu("validate_card", "gateway"),
-        "app p99, process at 1 connection <= 5 ms": app_p99("process", 1),
-        "app p99, process at 16 connections <= 25 ms": app_p99("process", 16),
-        "queries per payment <= 8": (row("process", 16) or {}).get("queries_per_request"),
-        "5xx (all runs) == 0": sum(r["5xx"] for r in results),
-        "lost events == 0": events["succeeded_payments"] - events["payment_succeeded_events_in_kafka"],
-    }
-
-
-def markdown(report: dict) -> str:
-    kinds = list(report["results"][0].get("cpu_ms", {})) if report["results"] else []
-    lines = [
-        f"Commit `{report['commit']}`, {report['date']}, {report['machine']}, {report['duration_s']} s per run, "
-        f"gunicorn {report.get('server', '')}.",
-        "",
-        "| scenario | conns | req/s | p50 ms | p99 ms | app p50 ms | app p99 ms | psp p50 ms | non-2xx "
-        "| 5xx | queries/req | CPU ms/req: " + ", ".join(kinds) + " |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["results"]:
-        cpu = " / ".join(str(r["cpu_ms"].get(kind, "-")) for kind in kinds)
-        lines.append(
-            f"| {r['scenario']} | {r['connections']} | {r['rps']} | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['app_p50_ms']} | {r['app_p99_ms']} | {r.get('psp_p50_ms')} | {r['non_2xx']} | "
-            f"{r['5xx']} | {r['queries_per_request']} | {cpu} |"
-        )
-    if any(r.get("engines_per_request") for r in report["results"]):
-        lines += _engine_lines(report)
-    lines += ["", f"Events: {report['events']}", "", "| target | measured |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in report["targets"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def _engine_lines(report: dict) -> list[str]:
-    """MariaDB, Redis and Kafka per request (not for the embedded default: none runs)."""
-    lines = [
-        "",
-        "What one request costs the shared engines (server-wide counters; background work included):",
-        "",
-        "| scenario | conns | MariaDB commits | inserts | updates | selects | Redis commands "
-        "| Kafka messages | Kafka value bytes |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["results"]:
-        e = r.get("engines_per_request") or {}
-        lines.append(
-            f"| {r['scenario']} | {r['connections']} | {e.get('Com_commit')} | {e.get('Com_insert')} | "
-            f"{e.get('Com_update')} | {e.get('Com_select')} | {e.get('redis_commands')} | "
-            f"{e.get('kafka_messages')} | {e.get('kafka_value_bytes')} |"
-        )
-    return lines
 
 
 if __name__ == "__main__":

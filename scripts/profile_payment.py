@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import services_env  # noqa: E402
+from harness import production_env  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="time only, without the sampler's overhead")
     args = parser.parse_args()
 
-    os.environ.update(services_env())
+    os.environ.update(production_env())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
     import django
 

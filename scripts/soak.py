@@ -7,7 +7,7 @@ real services of `make services`, all on loopback. Client threads drive a mixed
 load paced to a fixed rate (payments, reads, refunds, lists) for a bounded
 time, and every `--every` seconds it samples:
 
-- RSS and open file descriptors per process kind (from /proc);
+- RSS and open file descriptors per process kind (psutil);
 - database connections (MariaDB's Threads_connected);
 - Celery queue depth per queue (the broker's lists);
 - outbox backlog and the age of its oldest unpublished row;
@@ -30,7 +30,6 @@ import http.client
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -38,21 +37,28 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import (  # noqa: E402
+from harness import (  # noqa: E402
+    ROOT,
     SERVICES_DIR,
+    celery,
     celery_workers_start,
     celery_workers_stop,
+    commit,
     gateway_start,
     localstripe_flush,
     manage,
+    open_fds,
     percentile,
-    process_kinds,
-    services_env,
+    production_env,
+    report_write,
+    rss_mib,
+    stop,
 )
+from stack.control import pid  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
 
 SOAK_BROKER_DB = 5
 # The mix of one client's requests, by weight.
@@ -151,40 +157,6 @@ class Load:
         }
 
 
-# --- what the machine says --------------------------------------------------------------
-def _tree(pid: int) -> list[int]:
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            for child in task.read_text().split():
-                pids.extend(_tree(int(child)))
-        except OSError:
-            pass
-    return pids
-
-
-def rss_mib(pid: int) -> float:
-    total = 0
-    for each in _tree(pid):
-        try:
-            for line in Path(f"/proc/{each}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return round(total / 1024, 1)
-
-
-def open_fds(pid: int) -> int:
-    total = 0
-    for each in _tree(pid):
-        try:
-            total += len(os.listdir(f"/proc/{each}/fd"))
-        except OSError:
-            pass
-    return total
-
-
 class Sampler:
     """Reads the outbox and MariaDB from this process, with Django set up on the
     services' settings (one Django shell per sample would cost seconds)."""
@@ -246,7 +218,7 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=int, default=600)
     args = parser.parse_args()
 
-    env = services_env()
+    env = production_env()
     broker = f"redis://127.0.0.1:6379/{SOAK_BROKER_DB}"
     env["CELERY_BROKER_URL"] = broker
     env["OUTBOX_SWEEP_SECONDS"] = "15"
@@ -259,25 +231,11 @@ def main() -> None:
     processes["gateway"], port = gateway_start(env)
     workers = celery_workers_start(env, name="soak")
     processes.update(workers)
-    processes["beat"] = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "gateway",
-            "beat",
-            "--loglevel=WARNING",
-            f"--schedule={SERVICES_DIR / 'soak' / 'celerybeat-schedule'}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    schedule = SERVICES_DIR / "soak" / "celerybeat-schedule"
+    processes["beat"] = celery(env, "beat", "--loglevel=WARNING", f"--schedule={schedule}")
     sampler = Sampler(env)
     kinds = {name: process.pid for name, process in processes.items()}
-    kinds.update({k: v for k, v in process_kinds(0, embedded=False).items() if k != "gateway"})
+    kinds.update({kind: pid(kind) for kind in ("localstripe", "mariadb", "redis", "kafka") if pid(kind)})
     load = Load(port, key, args.rate, args.clients)
     samples = []
     started = time.time()
@@ -310,17 +268,13 @@ def main() -> None:
             break
         time.sleep(2)
     after = sampler.sample(started)
-    for name in ("gateway", "beat"):
-        processes[name].send_signal(signal.SIGTERM)
     celery_workers_stop(workers)
-    for name in ("gateway", "beat"):
-        processes[name].wait(timeout=60)
+    stop([processes["gateway"], processes["beat"]])
     localstripe_flush(env)
 
     delays = after["delays"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     report = {
-        "commit": commit.stdout.strip() or "unknown",
+        "commit": commit(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores",
         "minutes": args.minutes,
@@ -337,11 +291,7 @@ def main() -> None:
         "drained_after_s": drained,
         "outbox_backlog_after": after["outbox_backlog"],
     }
-    stem = ROOT / "docs" / "bench" / f"{datetime.date.today()}-{report['commit']}-soak"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    stem.with_suffix(".md").write_text(markdown(report))
-    print(f"\nwritten {stem}.json and .md\n")
-    print(markdown(report))
+    report_write(report, markdown(report), "-soak")
 
 
 def _sample(sampler: Sampler, load: Load, kinds: dict, since: float, now: float, started: float) -> dict:

@@ -23,28 +23,28 @@ ENDPOINTS = ROOT / ".services" / "cluster" / "endpoints.env"
 
 def _cluster_fully_up() -> bool:
     status = subprocess.run(
-        ["bash", "scripts/cluster.sh", "status"], cwd=ROOT, capture_output=True, text=True
+        ["bash", "scripts/services.sh", "status", "cluster"], cwd=ROOT, capture_output=True, text=True
     )
     return status.returncode == 0 and bool(status.stdout.strip()) and "\tdown" not in status.stdout
 
 
 @pytest.fixture
 def cluster():
-    """The cluster as `make cluster` starts it (scripts/cluster.sh up is
+    """The cluster as `make cluster` starts it (scripts/services.sh cluster is
     idempotent): left running when it already was (a developer's), else stopped
     after this test, so that its processes take no core from the rest of `make test`."""
     was_up = _cluster_fully_up()
     up = subprocess.run(
-        ["bash", "scripts/cluster.sh", "up"], cwd=ROOT, capture_output=True, text=True, timeout=600
+        ["bash", "scripts/services.sh", "cluster"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     if up.returncode != 0 or not ENDPOINTS.exists():
-        service_unavailable("The cluster", f"scripts/cluster.sh up failed: {(up.stdout + up.stderr)[-2000:]}")
+        service_unavailable("The cluster", f"services.sh cluster failed: {(up.stdout + up.stderr)[-2000:]}")
     yield
     if not was_up:
         # Stopped beside the rest of the suite: its processes' graceful stops
         # take about a minute of waiting, not of work.
         subprocess.Popen(
-            ["bash", "scripts/cluster.sh", "down"],
+            ["bash", "scripts/services.sh", "cluster-down"],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
