@@ -1,9 +1,14 @@
 """Events that never get lost: a transactional outbox, relayed to Kafka.
 
-models.py     OutboxEvent, written in the same transaction as the change
-outbox.py     recording events (the apps' receivers call it) and relaying them
-producer.py   the kafka-python producer
-signals.py    outbox_committed, for apps that act on committed events (webhooks)
+models.py       OutboxEvent, written in the same transaction as the change
+outbox.py       recording events (the apps' receivers call it) and relaying them
+producer.py     the kafka-python producer; kafka.py, the brokers' settings and ping
+signals.py      outbox_committed, for apps that act on committed events (webhooks)
+tasks.py        the relay task after commit, and beat's sweeper
+middleware.py   one relay task per request, asked for at its end
+health.py, metrics.py, admin.py   what the outbox adds to /health/ready, /metrics
+                and the back office (registered from apps.py)
+management/     outbox_relay, events_replay, events_consume, kafka_create_topics
 
 What an event says is its app's business: a payment's body and schema are
 payments.kafka_events (docs/events/payment-event.v1.schema.json), recorded by
