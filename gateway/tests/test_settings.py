@@ -63,15 +63,38 @@ def _run(args, env_overrides):
 
 
 def _settings_module(env) -> dict:
-    """gateway/settings.py run in this process under `env` alone: the checks
-    that stop start-up are the module's own, and an interpreter per case cost
-    about 1.5 s each. (Cases that need Django set up still use _run.)"""
-    import runpy
+    """gateway.settings imported afresh in this process under `env` alone, its
+    namespace: the checks that stop start-up are the package's own, and an
+    interpreter per case cost about 1.5 s each. (Cases that need Django set up
+    still use _run.) The modules loaded before are put back afterwards, so that
+    nothing else in the process sees the probe's settings."""
+    import importlib
     from unittest import mock
 
+    import gateway
+
+    def loaded():
+        return {
+            name: module
+            for name, module in sys.modules.items()
+            if name.split(".")[:2] == ["gateway", "settings"]
+        }
+
+    before, attribute = loaded(), getattr(gateway, "settings", None)
     full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(ROOT)), **env}
-    with mock.patch.dict(os.environ, full, clear=True):
-        return runpy.run_path(str(ROOT / "gateway" / "settings.py"), run_name="settings_probe")
+    try:
+        for name in before:
+            del sys.modules[name]
+        with mock.patch.dict(os.environ, full, clear=True):
+            return vars(importlib.import_module("gateway.settings"))
+    finally:
+        for name in loaded():
+            del sys.modules[name]
+        sys.modules.update(before)
+        if attribute is None:
+            vars(gateway).pop("settings", None)
+        else:
+            gateway.settings = attribute
 
 
 def _run_settings(env):
