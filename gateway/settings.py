@@ -54,9 +54,10 @@ _ROLE_USES_PSP = GATEWAY_ROLE in ("web", "worker")
 
 
 def _required_in_production(name: str, dev_default: str, *, needed: bool = True) -> str:
-    value = env.str(name, default="")
-    if value:
-        return value
+    """The value of `name` when the environment leaves it unset: `dev_default` in
+    development, nothing where the process does not need it, and in production
+    ImproperlyConfigured. (`env.str(name, default="") or _required_in_production(...)`:
+    the variable itself is read by its one env call.)"""
     if DEBUG:
         return dev_default
     if not needed:
@@ -64,7 +65,9 @@ def _required_in_production(name: str, dev_default: str, *, needed: bool = True)
     raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG is off (production mode).")
 
 
-SECRET_KEY = _required_in_production("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _required_in_production(
+    "DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY
+)
 # Earlier values of DJANGO_SECRET_KEY, comma-separated, while it is rotated:
 # sessions, signed values and Idempotency-Key fingerprints made under them stay valid.
 SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
@@ -279,29 +282,6 @@ CELERY_TASK_ROUTES = {
 }
 # Payments stuck in processing are settled from Stripe after this many minutes.
 RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=10)
-CELERY_BEAT_SCHEDULE: dict = {
-    "otp-expire-payments": {
-        "task": "otp.tasks.otp_expire_payments_task",
-        "schedule": 60,
-    },
-    "outbox-sweep": {
-        "task": "gateway.events.tasks.outbox_sweep_task",
-        "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=15),
-    },
-    "djstripe-mirror-sweep": {
-        "task": "stripe_integration.tasks.djstripe_mirror_sweep_task",
-        "schedule": 60,
-    },
-    "stripe-reconcile-stuck": {
-        "task": "stripe_integration.tasks.stripe_reconcile_stuck_task",
-        "schedule": env.int("RECONCILE_EVERY_SECONDS", default=300),
-    },
-    # Webhooks to merchants: retries when due, fan-outs an after-commit task missed.
-    "webhooks-sweep": {
-        "task": "payments.webhooks.tasks.webhooks_sweep_task",
-        "schedule": env.int("WEBHOOK_SWEEP_SECONDS", default=5),
-    },
-}
 
 # The dj-stripe mirror runs in batches: changes within this many seconds are
 # mirrored by one task, each payment once (stripe_integration/mirror.py).
@@ -398,7 +378,7 @@ WEBHOOK_ALLOW_LOCAL_URLS = env.bool("WEBHOOK_ALLOW_LOCAL_URLS", default=DEBUG)
 # In development with no key, the gateway talks to localstripe.
 LOCALSTRIPE_DEFAULT_BASE = "http://127.0.0.1:8420"
 _stripe_key_from_env = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_SECRET_KEY = _required_in_production(
+STRIPE_SECRET_KEY = _stripe_key_from_env or _required_in_production(
     "STRIPE_SECRET_KEY", "sk_test_localstripeDevelopmentKey000000", needed=_ROLE_USES_PSP
 )
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="" if _stripe_key_from_env else LOCALSTRIPE_DEFAULT_BASE)
@@ -439,9 +419,33 @@ PAYMENT_EXPIRY_SWEEP_SECONDS = env.int("PAYMENT_EXPIRY_SWEEP_SECONDS", default=5
 PAYMENT_PAGE_MAX_DECLINES = env.int("PAYMENT_PAGE_MAX_DECLINES", default=5)
 # The hosted page's /complete reads a payment from the PSP at most this often.
 PAYMENT_PAGE_SYNC_SECONDS = env.int("PAYMENT_PAGE_SYNC_SECONDS", default=2)
-CELERY_BEAT_SCHEDULE["payments-expire"] = {
-    "task": "payments.tasks.payments_expire_task",
-    "schedule": PAYMENT_EXPIRY_SWEEP_SECONDS,
+# Celery beat: the whole schedule, each period a setting read once above.
+CELERY_BEAT_SCHEDULE = {
+    "otp-expire-payments": {
+        "task": "otp.tasks.otp_expire_payments_task",
+        "schedule": 60,
+    },
+    "outbox-sweep": {
+        "task": "gateway.events.tasks.outbox_sweep_task",
+        "schedule": OUTBOX_SWEEP_SECONDS,
+    },
+    "djstripe-mirror-sweep": {
+        "task": "stripe_integration.tasks.djstripe_mirror_sweep_task",
+        "schedule": 60,
+    },
+    "stripe-reconcile-stuck": {
+        "task": "stripe_integration.tasks.stripe_reconcile_stuck_task",
+        "schedule": env.int("RECONCILE_EVERY_SECONDS", default=300),
+    },
+    # Webhooks to merchants: retries when due, fan-outs an after-commit task missed.
+    "webhooks-sweep": {
+        "task": "payments.webhooks.tasks.webhooks_sweep_task",
+        "schedule": WEBHOOK_SWEEP_SECONDS,
+    },
+    "payments-expire": {
+        "task": "payments.tasks.payments_expire_task",
+        "schedule": PAYMENT_EXPIRY_SWEEP_SECONDS,
+    },
 }
 # Stripe keeps an idempotency key for at least 24 hours. Within this many hours
 # of a payment's creation, resending its charge with the same key is safe (Stripe
