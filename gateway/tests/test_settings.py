@@ -379,7 +379,7 @@ ENV_READ = re.compile(
     r"(?:\benv\.\w+|\bos\.environ(?:\.get)?|\b_?currency_thresholds|\b_?seconds_list)"
     r'[\[(]\s*"([A-Z][A-Z0-9_]*)"'
 )
-SETTINGS_SOURCES = [ROOT / "gateway" / "settings.py"]
+SETTINGS_SOURCES = sorted((ROOT / "gateway" / "settings").glob("*.py"))
 
 
 def _reads(path) -> list[str]:
