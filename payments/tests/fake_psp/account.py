@@ -42,9 +42,6 @@ class FakePsp(PaymentIntents, RefundsAndDisputes, Calls, FaultInjection):
     def intents_of(self, payment_uuid: str) -> list[FakeIntent]:
         return [i for i in self.intents.values() if i.metadata.get("gateway_payment_uuid") == payment_uuid]
 
-    def captured(self, intent: FakeIntent) -> int:
-        return intent.amount_received
-
     def refunded(self, intent: FakeIntent, *, statuses=("succeeded",)) -> int:
         return sum(
             self.refunds_by_id[r].amount for r in intent.refunds if self.refunds_by_id[r].status in statuses

@@ -31,9 +31,6 @@ class FaultInjection:
             raise ValueError(f"unknown fault {kind!r}")
         self._faults.append((operation, kind))
 
-    def faults_pending(self) -> int:
-        return len(self._faults)
-
     def clear_faults(self) -> None:
         self._faults.clear()
 

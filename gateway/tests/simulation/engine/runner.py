@@ -25,7 +25,6 @@ from gateway.tests.simulation.engine.world import (
     RecordingOtpSender,
     Step,
 )
-from payments.models import Payment, Refund
 from payments.tests import fake_psp as fake_psp_module
 from payments.tests.fake_psp import FakePsp, SimClock
 
@@ -187,17 +186,6 @@ class Simulation(MerchantOperations, BackgroundOperations, Invariants):
                 self.step(Step(op, 0, arg))
         self.check()
         self.check_at_rest()
-
-    def _fingerprint(self):
-        return (
-            list(
-                Payment.objects.order_by("id").values_list(
-                    "status", "review_reason", "captured_minor", "refunded_minor"
-                )
-            ),
-            list(Refund.objects.order_by("id").values_list("status")),
-            len(self.psp.events),
-        )
 
 
 def steps_shrink(steps: list[Step], still_fails) -> list[Step]:
