@@ -47,6 +47,11 @@ def _custom_urls():
             yield model, reverse(f"admin:{name}", kwargs=kwargs)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Every admin action and custom page declares its permission: refused to a view-only staff user and to a "
+    "user with none; operators get their job's actions, not revoke or reprocess",
+)
 def test_every_custom_action_is_refused_to_a_viewer_and_to_a_user_without_permissions():
     users = [_view_only_staff(), _user("nobody", [])]
     request_factory = RequestFactory()
@@ -68,6 +73,17 @@ def test_every_custom_action_is_refused_to_a_viewer_and_to_a_user_without_permis
     assert offered == {}
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Every admin action and custom page declares its permission: refused to a view-only staff user and to a "
+    "user with none; operators get their job's actions, not revoke or reprocess",
+)
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 def test_every_custom_admin_page_is_refused_to_a_viewer_and_to_a_user_without_permissions():
     urls = list(_custom_urls())
     assert {url.rsplit("/", 2)[-2] for _, url in urls} >= {"overview", "refund"}
@@ -79,6 +95,11 @@ def test_every_custom_admin_page_is_refused_to_a_viewer_and_to_a_user_without_pe
             assert browser.post(url, {}).status_code == 403, (user.username, url)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Every admin action and custom page declares its permission: refused to a view-only staff user and to a "
+    "user with none; operators get their job's actions, not revoke or reprocess",
+)
 def test_operators_get_the_actions_of_their_job_and_not_the_administrators():
     operator = User.objects.create_user("olga", password="pw-olga", is_staff=True)
     operator.groups.add(Group.objects.get(name=OPERATORS_GROUP))

@@ -10,6 +10,10 @@ pytestmark = pytest.mark.fast
 scanner = load_script("scan_card_data")
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Card data: none in the database, logs, responses or events; the scanner finds what it must",
+)
 def test_it_finds_card_numbers_and_cvcs_in_any_shape():
     text = (
         'card 4242424242424242 here; {"number": "4000 0566 5566 5556"}; amex 378282246310005; '
@@ -24,6 +28,10 @@ def test_it_finds_card_numbers_and_cvcs_in_any_shape():
     assert not any("4242424242424242" in hit for hit in hits)  # a finding never repeats the number
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Card data: none in the database, logs, responses or events; the scanner finds what it must",
+)
 def test_it_leaves_alone_what_is_not_card_data():
     text = (
         "order 1234567890123456; took 0.4242424242424242 s; pi_4242424242424242x; "
@@ -54,6 +62,10 @@ def _log_a_traceback_holding_a_card(logger_name: str) -> None:
         logging.getLogger(logger_name).exception("tokenization failed")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Log redaction covers tracebacks (exc_info) and stack text; the card-data scanner proves it",
+)
 def test_a_traceback_through_the_configured_handlers_carries_no_card_data():
     """The redaction filter covers exception text (exc_info) as well as the
     message; the scanner, which finds the card in the raw traceback, proves it."""

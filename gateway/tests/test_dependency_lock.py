@@ -25,6 +25,10 @@ def _entries(path) -> list[str]:
     return [block for block in re.split(r"\n(?=\S)", text) if PIN.match(block)]
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "The whole dependency tree is locked with hashes and installed with --require-hashes",
+)
 @pytest.mark.parametrize("name", ["base", "dev", "mysql", "tools"])
 def test_every_locked_package_has_a_hash_and_every_direct_pin_is_locked(name):
     lock = ROOT / "requirements" / "lock" / f"{name}.txt"
@@ -40,6 +44,10 @@ def test_every_locked_package_has_a_hash_and_every_direct_pin_is_locked(name):
         assert len(locked) > len(wanted)  # transitive packages are pinned too
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "The whole dependency tree is locked with hashes and installed with --require-hashes",
+)
 def test_the_dev_lock_agrees_with_the_runtime_lock():
     base = _pins(ROOT / "requirements" / "lock" / "base.txt")
     dev = _pins(ROOT / "requirements" / "lock" / "dev.txt")

@@ -93,6 +93,11 @@ def _may_reach(component: str, wanted: set[int]) -> bool:
     return ANY_PORT in ports or bool(ports & wanted)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "k8s: default-deny NetworkPolicies (ingress to web only; each component's egress to what it uses), one "
+    "Secret per component, trusted proxies set",
+)
 def test_the_configmap_trusts_the_ingress_as_a_proxy():
     (config,) = _objects("ConfigMap")
     data = config["data"]
@@ -104,6 +109,11 @@ def test_the_configmap_trusts_the_ingress_as_a_proxy():
         ipaddress.ip_network(proxy, strict=False)  # an address or a CIDR, nothing else
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "k8s: default-deny NetworkPolicies (ingress to web only; each component's egress to what it uses), one "
+    "Secret per component, trusted proxies set",
+)
 def test_every_workload_sets_its_role_and_takes_only_its_own_secret():
     workloads = _workloads()
     assert set(workloads) == COMPONENTS
@@ -136,6 +146,11 @@ def test_every_component_has_a_secret_template_of_empty_placeholders():
         assert all(value == "" for value in secret["stringData"].values()), name
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "k8s: default-deny NetworkPolicies (ingress to web only; each component's egress to what it uses), one "
+    "Secret per component, trusted proxies set",
+)
 def test_the_relay_and_beat_secrets_hold_no_stripe_otp_or_email_key():
     templates = _secret_templates()
     forbidden = {"STRIPE_SECRET_KEY", "DJSTRIPE_SYNC_KEY", "OTP_SECRET", "EMAIL_URL"}
@@ -145,6 +160,11 @@ def test_the_relay_and_beat_secrets_hold_no_stripe_otp_or_email_key():
         assert keys & forbidden == set(), component
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "k8s: default-deny NetworkPolicies (ingress to web only; each component's egress to what it uses), one "
+    "Secret per component, trusted proxies set",
+)
 def test_a_default_deny_network_policy_exists():
     deny_all = [
         p
@@ -158,6 +178,11 @@ def test_a_default_deny_network_policy_exists():
     assert deny_all, "no NetworkPolicy with an empty podSelector, both policyTypes and no rules"
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "k8s: default-deny NetworkPolicies (ingress to web only; each component's egress to what it uses), one "
+    "Secret per component, trusted proxies set",
+)
 def test_each_component_has_a_network_policy_and_only_web_accepts_ingress():
     accepting = set()
     for component in COMPONENTS:
@@ -173,10 +198,20 @@ def test_each_component_has_a_network_policy_and_only_web_accepts_ingress():
     assert accepting == {"web"}
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "k8s: default-deny NetworkPolicies (ingress to web only; each component's egress to what it uses), one "
+    "Secret per component, trusted proxies set",
+)
 def test_only_web_and_worker_may_reach_https():
     assert {c for c in COMPONENTS if _may_reach(c, {443})} == {"web", "worker"}
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "k8s: default-deny NetworkPolicies (ingress to web only; each component's egress to what it uses), one "
+    "Secret per component, trusted proxies set",
+)
 def test_only_the_relay_may_reach_kafka():
     assert {c for c in COMPONENTS if _may_reach(c, KAFKA_PORTS)} == {"relay"}
 

@@ -178,6 +178,10 @@ def test_a_real_worker_publishes_after_commit(celery_worker_process, kafka_broke
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
 
 
+@pytest.mark.reliability(
+    "Faults",
+    "Kafka stopped: payments succeed, the outbox keeps every event, all published once after",
+)
 @pytest.mark.django_db
 def test_with_kafka_stopped_payments_still_succeed_and_the_sweeper_publishes_all_of_them_once(
     pay, reader, eager, settings
@@ -212,6 +216,10 @@ def test_with_kafka_stopped_payments_still_succeed_and_the_sweeper_publishes_all
     assert len(ids) == 50 and len(set(ids)) == 50  # all of them, none twice
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Card data: none in the database, logs, responses or events; the scanner finds what it must",
+)
 @pytest.mark.django_db
 def test_no_card_data_otp_or_email_in_any_event(pay, eager, api):
     with eager():

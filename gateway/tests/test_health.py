@@ -101,6 +101,12 @@ def test_ready_reports_kafka_down_and_stays_ready(anonymous, settings, closed_po
     assert body["checks"]["database"]["status"] == "ok"
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "/health/ready does not require the PSP and gives details to internal callers only; /metrics needs the "
+    "token through the ingress; GET /stripe/payment/{id} reads the PSP only for open payments, under "
+    "psp_read",
+)
 def test_ready_reports_the_psp_down_and_stays_ready(anonymous, settings, closed_port):
     # A Stripe incident must not take reads, refund status, the admin and
     # webhooks out of the load balancer with it.
@@ -117,6 +123,12 @@ def test_ready_reports_the_psp_down_and_stays_ready(anonymous, settings, closed_
     }
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "/health/ready does not require the PSP and gives details to internal callers only; /metrics needs the "
+    "token through the ingress; GET /stripe/payment/{id} reads the PSP only for open payments, under "
+    "psp_read",
+)
 def test_ready_details_and_metrics_go_to_internal_callers_only(anonymous, settings, localstripe):
     settings.METRICS_TOKEN = "metrics-token-for-the-test"
     through_ingress = {"HTTP_X_FORWARDED_FOR": "203.0.113.5"}  # from loopback, but relayed by a proxy

@@ -66,6 +66,10 @@ def test_metrics_are_refused_outside_the_allowed_networks_without_the_token(sett
     assert with_token.status_code == 200 and b"gateway_payments" in with_token.content
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "/health/ready limited per IP, its Kafka and PSP checks cached; /metrics token compared in constant time",
+)
 def test_the_metrics_token_is_compared_in_constant_time(settings, monkeypatch):
     import gateway.core.metrics
 

@@ -48,6 +48,12 @@ def _enrolled(user) -> TOTPDevice:
     return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 def test_a_password_alone_opens_no_admin_page_not_even_for_a_superuser(root):
     client, response = _password_login("root", "pw-root-12345")
     assert response.status_code == 302  # the password was right
@@ -59,6 +65,12 @@ def test_a_password_alone_opens_no_admin_page_not_even_for_a_superuser(root):
     assert client.get("/admin/")["Location"].startswith("/admin/mfa/?next=")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 def test_enrolment_with_an_authenticator_app_then_recovery_codes_shown_once(operator, settings):
     settings.OTP_TOTP_THROTTLE_FACTOR = 0  # django-otp's delay after the wrong code, tested below
     client, _ = _password_login("olga", "pw-olga-12345")
@@ -79,6 +91,12 @@ def test_enrolment_with_an_authenticator_app_then_recovery_codes_shown_once(oper
     assert codes[0] not in client.get("/admin/mfa/recovery/").content.decode()  # never shown again
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 def test_a_totp_code_verifies_a_session_and_is_not_accepted_twice(operator):
     device = _enrolled(operator)
     client, _ = _password_login("olga", "pw-olga-12345")
@@ -104,6 +122,12 @@ def test_a_code_right_after_a_wrong_one_waits_for_the_throttle(operator):
     assert client.get("/admin/").status_code == 302
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 def test_five_wrong_codes_sign_the_session_out(operator):
     _enrolled(operator)
     client, _ = _password_login("olga", "pw-olga-12345")
@@ -115,6 +139,12 @@ def test_five_wrong_codes_sign_the_session_out(operator):
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 def test_a_recovery_code_works_once(operator):
     _enrolled(operator)
     from gateway.mfa.services import mfa_recovery_codes_issue
@@ -145,6 +175,12 @@ def big_payment(operator):
     return SucceededPaymentFactory(amount_minor=500_000, currency="usd")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_a_refund_above_the_step_up_amount_asks_for_the_factor_again(operator, big_payment, settings):
     settings.ADMIN_STEP_UP_ABOVE = {"usd": 100_000}
     client = staff_login(Client(), operator, verified_seconds_ago=settings.ADMIN_STEP_UP_SECONDS + 1)
@@ -164,6 +200,12 @@ def test_a_refund_above_the_step_up_amount_asks_for_the_factor_again(operator, b
     assert "damaged" in form and token in form
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_a_refund_at_or_below_the_step_up_amount_needs_no_new_check(operator, settings, fake_pay):
     settings.ADMIN_STEP_UP_ABOVE = {"*": 100_000}
     payment = Payment.objects.get(public_id=fake_pay(amount="5000.00").json()["payment_id"])
@@ -180,6 +222,12 @@ def test_a_refund_at_or_below_the_step_up_amount_needs_no_new_check(operator, se
     assert payment.refunds.get().amount_minor == 100_000
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_revoking_an_api_key_needs_a_fresh_second_factor(root, settings):
     client_record, _ = api_client_create(name="shop-x")
     stale = staff_login(Client(), root, verified_seconds_ago=settings.ADMIN_STEP_UP_SECONDS + 1)
@@ -194,6 +242,12 @@ def test_revoking_an_api_key_needs_a_fresh_second_factor(root, settings):
     assert not ApiClient.objects.get(pk=client_record.pk).is_active
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_only_another_superuser_resets_a_lost_factor_after_a_fresh_check_and_it_is_audited(
     root, operator, settings
 ):
@@ -222,6 +276,12 @@ def test_only_another_superuser_resets_a_lost_factor_after_a_fresh_check_and_it_
     assert other_root.is_superuser
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_a_passkey_cannot_be_added_to_an_enrolled_account_without_a_fresh_check(operator, settings):
     _enrolled(operator)
     stale = staff_login(Client(), operator, verified_seconds_ago=settings.ADMIN_STEP_UP_SECONDS + 1)
@@ -233,11 +293,21 @@ def test_a_passkey_cannot_be_added_to_an_enrolled_account_without_a_fresh_check(
     assert options.status_code == 200 and options.json()["rp"]["id"] == "testserver"
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 def test_no_passwordless_passkey_login(client):
     response = client.post("/admin/mfa/webauthn/authentication/begin/", content_type="application/json")
     assert response.status_code in (401, 403)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "A new API key is shown in its own answer only (no-store), never in the messages cookie or the session",
+)
 def test_a_new_api_key_is_shown_in_its_answer_only_never_in_a_cookie(root):
     client = staff_login(Client(), root)
     response = client.post("/admin/payments/apiclient/add/", {"name": "shop-b"})
@@ -252,6 +322,12 @@ def test_a_new_api_key_is_shown_in_its_answer_only_never_in_a_cookie(root):
 
 
 # --- login lockouts ----------------------------------------------------------------------------
+@pytest.mark.reliability(
+    "Security hardening",
+    "Admin login lockout on the username-and-address pair (django-axes): a stranger's wrong passwords lock "
+    "only the stranger; a per-username cap over all addresses spares the addresses the operator signed in "
+    "from; 15-minute idle session timeout",
+)
 def test_a_strangers_wrong_passwords_lock_only_the_stranger(operator, settings):
     for _ in range(settings.AXES_FAILURE_LIMIT + 1):
         _password_login("olga", "wrong", address="203.0.113.9")
@@ -262,6 +338,12 @@ def test_a_strangers_wrong_passwords_lock_only_the_stranger(operator, settings):
     assert from_operator.status_code == 302  # signed in (on to the second factor)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Admin login lockout on the username-and-address pair (django-axes): a stranger's wrong passwords lock "
+    "only the stranger; a per-username cap over all addresses spares the addresses the operator signed in "
+    "from; 15-minute idle session timeout",
+)
 def test_the_username_cap_spares_the_addresses_the_operator_signed_in_from(operator, settings):
     settings.ADMIN_LOGIN_USERNAME_LIMIT = 6
     _, known = _password_login("olga", "pw-olga-12345", address="198.51.100.7")
@@ -277,6 +359,12 @@ def test_the_username_cap_spares_the_addresses_the_operator_signed_in_from(opera
     assert Payment.objects.count() == 0  # nothing else moved
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_a_staff_user_who_may_change_users_cannot_grant_rights_or_touch_a_superuser(root, settings):
     from django.contrib.auth.models import Permission
 
@@ -308,6 +396,12 @@ def test_a_staff_user_who_may_change_users_cannot_grant_rights_or_touch_a_superu
     assert client.get(f"/admin/auth/user/{root.pk}/password/").status_code == 403
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_a_new_account_or_api_key_needs_a_fresh_second_factor(root, settings):
     stale = staff_login(Client(), root, verified_seconds_ago=settings.ADMIN_STEP_UP_SECONDS + 1)
 
@@ -318,6 +412,12 @@ def test_a_new_account_or_api_key_needs_a_fresh_second_factor(root, settings):
     assert not ApiClient.objects.filter(name="shop-z").exists()
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Admin login lockout on the username-and-address pair (django-axes): a stranger's wrong passwords lock "
+    "only the stranger; a per-username cap over all addresses spares the addresses the operator signed in "
+    "from; 15-minute idle session timeout",
+)
 def test_one_address_alone_cannot_fill_the_username_cap(operator, settings):
     settings.ADMIN_LOGIN_USERNAME_LIMIT = 8
     for _ in range(20):  # one stranger, locked after 5, keeps trying
@@ -327,6 +427,12 @@ def test_one_address_alone_cannot_fill_the_username_cap(operator, settings):
     assert new_address.status_code == 302
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Admin login lockout on the username-and-address pair (django-axes): a stranger's wrong passwords lock "
+    "only the stranger; a per-username cap over all addresses spares the addresses the operator signed in "
+    "from; 15-minute idle session timeout",
+)
 def test_wrong_second_factor_codes_count_as_failed_logins_across_sessions(operator, settings):
     settings.OTP_TOTP_THROTTLE_FACTOR = 0
     _enrolled(operator)
@@ -341,6 +447,12 @@ def test_wrong_second_factor_codes_count_as_failed_logins_across_sessions(operat
     assert locked.status_code == 429
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_splitting_a_refund_does_not_avoid_the_step_up(operator, big_payment, settings):
     settings.ADMIN_STEP_UP_ABOVE = {"usd": 100_000}
     Payment.objects.filter(pk=big_payment.pk).update(refunded_minor=95_000)
@@ -354,6 +466,12 @@ def test_splitting_a_refund_does_not_avoid_the_step_up(operator, big_payment, se
     assert response.status_code == 302 and "step_up=1" in response["Location"]
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 def test_a_factor_reset_ends_the_users_sessions(root, operator):
     _enrolled(operator)
     theirs = staff_login(Client(), operator)

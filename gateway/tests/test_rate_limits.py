@@ -116,6 +116,7 @@ def test_with_redis_down_and_fail_closed_the_answer_is_503(api, settings, closed
     assert response.json()["error"]["code"] == "rate_limit_unavailable"
 
 
+@pytest.mark.reliability("Concurrency", "Two gunicorn processes share one rate limit")
 @pytest.mark.django_db(transaction=True)
 def test_two_gunicorn_processes_share_one_limit_through_redis(merchant, redis_client):
     # An hour's window: a window boundary cannot fall inside the test.
@@ -144,6 +145,12 @@ def _new_ip() -> str:
     return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Missing or wrong API keys limited per address and per key prefix (429), consulted only after a lookup "
+    "failed: a valid key is never refused for other callers' wrong keys; made-up prefixes cost no query; a "
+    "revoked key cannot be cached back by a racing read",
+)
 def test_missing_and_wrong_api_keys_are_limited_per_address_and_a_good_key_still_works(limits, merchant):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -173,6 +180,12 @@ def test_missing_and_wrong_api_keys_are_limited_per_address_and_a_good_key_still
     assert good.get("/api/v1/payments").status_code == 200
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Missing or wrong API keys limited per address and per key prefix (429), consulted only after a lookup "
+    "failed: a valid key is never refused for other callers' wrong keys; made-up prefixes cost no query; a "
+    "revoked key cannot be cached back by a racing read",
+)
 def test_a_revoked_key_cannot_be_cached_back_by_a_read_that_began_before_the_revocation(merchant):
     """A read that found the client active, then wrote its cache entry after the
     revocation, does not bring the client back: the entry is of the version
@@ -201,6 +214,10 @@ def test_a_revoked_key_cannot_be_cached_back_by_a_read_that_began_before_the_rev
     assert selectors.api_client_get_by_key(raw_key=merchant.raw_key) is None  # revoked at once after it
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "/health/ready limited per IP, its Kafka and PSP checks cached; /metrics token compared in constant time",
+)
 def test_health_ready_is_limited_per_ip_and_its_remote_checks_are_cached(
     limits, settings, monkeypatch, redis_client, localstripe
 ):
@@ -282,6 +299,10 @@ def test_a_window_is_counted_in_redis_and_expires_with_its_window(rf, redis_clie
     assert 0 < redis_client.ttl(key) <= 61  # the key goes with its window
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Only invalid webhook signatures are counted: a flood of them never refuses Stripe's valid deliveries",
+)
 def test_a_flood_of_invalid_webhook_signatures_never_refuses_a_valid_delivery(limits, settings):
     import json
 
@@ -308,6 +329,12 @@ def test_a_flood_of_invalid_webhook_signatures_never_refuses_a_valid_delivery(li
     assert valid.status_code == 200 and valid.json()["event_id"] == event["id"]
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Missing or wrong API keys limited per address and per key prefix (429), consulted only after a lookup "
+    "failed: a valid key is never refused for other callers' wrong keys; made-up prefixes cost no query; a "
+    "revoked key cannot be cached back by a racing read",
+)
 def test_a_valid_key_is_never_refused_for_other_callers_wrong_keys(api, merchant, limits):
     """The budget of wrong keys is consulted only after a lookup failed: one
     address (every caller, behind a misconfigured proxy) spending it, even with
@@ -326,6 +353,12 @@ def test_a_valid_key_is_never_refused_for_other_callers_wrong_keys(api, merchant
     assert api.get("/api/v1/payments").status_code == 200
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Missing or wrong API keys limited per address and per key prefix (429), consulted only after a lookup "
+    "failed: a valid key is never refused for other callers' wrong keys; made-up prefixes cost no query; a "
+    "revoked key cannot be cached back by a racing read",
+)
 def test_wrong_keys_are_counted_per_key_prefix_across_addresses(merchant, limits):
     limits(unauthenticated="3/m")
     forged = merchant.raw_key[:-4] + ("zzzz" if not merchant.raw_key.endswith("zzzz") else "yyyy")

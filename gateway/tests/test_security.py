@@ -57,6 +57,10 @@ def test_every_api_operation_is_listed():
     assert ("POST", "/api/v1/payments/process") in OPERATIONS
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Every API operation: no key, revoked key: 401; another client's payment: 404, nothing leaked",
+)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_without_a_key_every_operation_is_401(method, path, payment):
     response = _call(APIClient(), method, path, payment.public_id)
@@ -67,6 +71,10 @@ def test_without_a_key_every_operation_is_401(method, path, payment):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Every API operation: no key, revoked key: 401; another client's payment: 404, nothing leaked",
+)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_with_a_revoked_key_every_operation_is_401(method, path, payment, merchant, api):
     # The key worked (and is cached) until it was revoked.
@@ -80,6 +88,10 @@ def test_with_a_revoked_key_every_operation_is_401(method, path, payment, mercha
     assert payment.public_id not in response.content.decode()
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Every API operation: no key, revoked key: 401; another client's payment: 404, nothing leaked",
+)
 @pytest.mark.parametrize(("method", "path"), [op for op in OPERATIONS if "{" in op[1]])
 def test_another_clients_payment_is_a_404_that_says_nothing(method, path, payment, other_api):
     response = _call(other_api, method, path, payment.public_id)
@@ -101,6 +113,10 @@ def test_the_payment_list_shows_only_the_callers_payments(payment, api, other_ap
     assert other_api.get("/api/v1/payments").json()["results"] == []
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Admin behind staff login with CSRF; security headers; check --deploy clean",
+)
 def test_the_admin_needs_a_staff_login_and_a_csrf_token(client, django_user_model):
     assert client.get("/admin/payments/payment/").status_code == 302  # to the login page
     login = client.get("/admin/login/")
@@ -113,6 +129,10 @@ def test_the_admin_needs_a_staff_login_and_a_csrf_token(client, django_user_mode
     assert client.get("/admin/payments/payment/").status_code == 302  # not staff: back to login
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Admin behind staff login with CSRF; security headers; check --deploy clean",
+)
 @pytest.mark.parametrize("path", ["/admin/login/", "/api/v1/payments", "/health"])
 def test_security_headers_are_set(client, path):
     response = client.get(path)
@@ -135,6 +155,12 @@ def _new_ip() -> str:
     return f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Admin login lockout on the username-and-address pair (django-axes): a stranger's wrong passwords lock "
+    "only the stranger; a per-username cap over all addresses spares the addresses the operator signed in "
+    "from; 15-minute idle session timeout",
+)
 def test_admin_logins_lock_out_a_username_from_one_address_only(django_user_model, settings):
     """django-axes locks the username-and-address pair: a stranger's wrong
     passwords lock the stranger, never the operator elsewhere, and never other
@@ -156,6 +182,12 @@ def test_admin_logins_lock_out_a_username_from_one_address_only(django_user_mode
     assert oscar_same_address.status_code == 302
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Admin login lockout on the username-and-address pair (django-axes): a stranger's wrong passwords lock "
+    "only the stranger; a per-username cap over all addresses spares the addresses the operator signed in "
+    "from; 15-minute idle session timeout",
+)
 def test_an_idle_admin_session_ends_after_15_minutes(client, django_user_model, settings):
     from datetime import timedelta
 

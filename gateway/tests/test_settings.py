@@ -125,6 +125,11 @@ def _settings_with(env):
     }
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Production by default; a live key with DEBUG, the development SECRET_KEY or webhook secret, or "
+    "LOCALSTRIPE_QUIRKS stops start-up; production refuses a missing or borrowed OTP secret",
+)
 def test_with_nothing_set_it_is_production_and_refuses_to_start_without_secrets():
     result = _run(["-c", PRINT_SETTINGS], {})  # a real interpreter, end to end
 
@@ -189,6 +194,10 @@ def test_production_without_a_stripe_key_stops_with_a_clear_message():
     assert "STRIPE_SECRET_KEY must be set" in result.stderr
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Admin behind staff login with CSRF; security headers; check --deploy clean",
+)
 def test_production_settings_pass_check_deploy():
     result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], PRODUCTION)
 
@@ -199,6 +208,11 @@ def test_production_settings_pass_check_deploy():
 LIVE_KEY = "sk_live_51ExampleExampleExampleExample00"
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Production by default; a live key with DEBUG, the development SECRET_KEY or webhook secret, or "
+    "LOCALSTRIPE_QUIRKS stops start-up; production refuses a missing or borrowed OTP secret",
+)
 def test_a_live_key_with_any_development_setting_stops_start_up():
     cases = {
         "DJANGO_DEBUG is on": {**PRODUCTION, "STRIPE_SECRET_KEY": LIVE_KEY, "DJANGO_DEBUG": "true"},
@@ -225,6 +239,11 @@ def test_a_live_key_with_any_development_setting_stops_start_up():
     assert _settings_with({**PRODUCTION, "STRIPE_SECRET_KEY": LIVE_KEY})["debug"] is False
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Production by default; a live key with DEBUG, the development SECRET_KEY or webhook secret, or "
+    "LOCALSTRIPE_QUIRKS stops start-up; production refuses a missing or borrowed OTP secret",
+)
 def test_production_refuses_a_missing_or_borrowed_otp_secret():
     missing = _run_settings({k: v for k, v in PRODUCTION.items() if k != "OTP_SECRET"})
     borrowed = _run_settings({**PRODUCTION, "OTP_SECRET": PRODUCTION["DJANGO_SECRET_KEY"]})
@@ -238,6 +257,10 @@ def test_production_refuses_a_missing_or_borrowed_otp_secret():
         assert "OTP_SECRET must be set" in result.stderr
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Production refuses the per-process cache (no REDIS_URL) and SQLite",
+)
 def test_production_refuses_the_embedded_cache_and_sqlite():
     without_redis = _run_settings({k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"})
     on_sqlite = _run_settings({**PRODUCTION, "DATABASE_URL": "sqlite:////tmp/gateway.sqlite3"})
@@ -271,6 +294,13 @@ def _refused(env, message):
     assert message in str(refused.value)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
+    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
+)
 def test_any_live_key_is_live_for_the_live_mode_guards():
     restricted_live = "rk_live_51ExampleExampleExampleExample00"
     _refused(
@@ -285,6 +315,13 @@ def test_any_live_key_is_live_for_the_live_mode_guards():
     ]
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
+    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
+)
 def test_djstripe_never_sees_the_secret_key():
     _refused(
         {**PRODUCTION, "DJSTRIPE_SYNC_KEY": "sk_test_51AnotherSecretKeyExample000"}, "restricted read-only"
@@ -303,6 +340,13 @@ def test_djstripe_never_sees_the_secret_key():
     assert development["STRIPE_SECRET_KEY"] not in (development["STRIPE_TEST_SECRET_KEY"], "")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
+    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
+)
 def test_production_behind_a_proxy_needs_its_trusted_addresses():
     _refused({**PRODUCTION, "BEHIND_PROXY": "true"}, "RATELIMIT_TRUSTED_PROXIES is empty")
     names = ("BEHIND_PROXY", "SECURE_PROXY_SSL_HEADER", "RATELIMIT_TRUSTED_PROXIES")
@@ -319,11 +363,25 @@ def test_production_behind_a_proxy_needs_its_trusted_addresses():
     assert direct == {"BEHIND_PROXY": False, "SECURE_PROXY_SSL_HEADER": None, "RATELIMIT_TRUSTED_PROXIES": []}
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
+    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
+)
 def test_production_refuses_the_console_email_backend():
     _refused({k: v for k, v in PRODUCTION.items() if k != "EMAIL_URL"}, "EMAIL_URL must name an SMTP server")
     _refused({**PRODUCTION, "EMAIL_URL": "memorymail://"}, "EMAIL_URL must name an SMTP server")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
+    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
+)
 def test_each_role_needs_only_its_own_secrets():
     without_psp_secrets = {
         k: v for k, v in PRODUCTION.items() if k not in ("STRIPE_SECRET_KEY", "OTP_SECRET", "EMAIL_URL")
@@ -336,6 +394,13 @@ def test_each_role_needs_only_its_own_secrets():
     _refused({**PRODUCTION, "GATEWAY_ROLE": "everything"}, "GATEWAY_ROLE must be")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
+    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
+)
 def test_kafka_tls_and_sasl_and_redis_tls_are_settings():
     sasl = {**DEVELOPMENT, "KAFKA_BROKERS": "kafka.example:9093", "KAFKA_SECURITY_PROTOCOL": "sasl_ssl"}
     _refused(sasl, "needs KAFKA_SASL_USERNAME")

@@ -28,6 +28,7 @@ def test_otp_needs_an_email_and_thresholds_apply(pay, settings, otp_env):
     assert below.json()["status"] == "succeeded"
 
 
+@pytest.mark.reliability("Security hardening", "OTP thresholds fail closed for a currency they do not cover")
 @pytest.mark.django_db
 def test_a_currency_the_thresholds_do_not_cover_is_held_for_a_code(pay, settings, otp_env):
     """Fails closed: with thresholds set, a currency without its own entry and
@@ -60,6 +61,7 @@ def test_a_payment_waiting_too_long_is_canceled(held, settings):
     assert events_of(body["payment_id"])[-2:] == ["otp_expired", "canceled"]
 
 
+@pytest.mark.reliability("Faults", "Redis stopped: payments work, rate limits fail open, OTP answers 503")
 @pytest.mark.django_db
 def test_otp_answers_503_when_redis_is_down(api, pay, settings, otp_env, closed_port):
     body = pay(require_otp=True, email=EMAIL).json()  # held; no code sent (callbacks not run)

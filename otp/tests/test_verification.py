@@ -105,6 +105,7 @@ def test_a_code_is_single_use(api, held):
     assert store.code_digest_get(payment_uuid=Payment.objects.get(public_id=body["payment_id"]).uuid) is None
 
 
+@pytest.mark.reliability("Concurrency", "Concurrent OTP validation: one charge")
 @pytest.mark.django_db(transaction=True)
 def test_two_threads_validating_the_same_code_charge_once(merchant, localstripe, settings, redis_client):
     settings.CELERY_TASK_ALWAYS_EAGER = True

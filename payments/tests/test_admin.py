@@ -131,6 +131,7 @@ def test_an_operator_refunds_through_the_form_with_an_audit_trail(alice, paid):
     assert "customer called" in LogEntry.objects.get(object_id=str(paid.pk)).change_message
 
 
+@pytest.mark.reliability("Exactly once", "The admin refund form submitted twice (one-time token): one refund")
 def test_the_refund_form_submitted_twice_refunds_once(alice, paid):
     form = alice.get(f"/admin/payments/payment/{paid.pk}/refund/")
     submission = {"amount": "5.00", "reason": "double click", "submission_token": _submission_token(form)}
@@ -287,6 +288,10 @@ def test_the_outbox_page_shows_pending_events_and_publishes_them(root, paid, kaf
     assert f"Published {pending}; 0 pending" in page
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Events published to merchants say `operator`, never the operator's username",
+)
 def test_events_of_an_operators_refund_do_not_name_the_operator(alice, paid):
     from gateway.events.models import OutboxEvent
 
@@ -302,6 +307,11 @@ def test_events_of_an_operators_refund_do_not_name_the_operator(alice, paid):
     assert PaymentEvent.objects.filter(payment=paid, actor="operator:alice").exists()  # the audit keeps it
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "The back office lists Payments, Refunds and API clients first and folds dj-stripe's mirror into one "
+    "link; no Save button on a payment, amounts with thousands separators",
+)
 def test_the_back_office_lists_the_operators_records_first_and_folds_the_mirror(alice):
     root = staff_login(Client(), User.objects.create_superuser("root2", password="pw-root2"))
     page = root.get("/admin/").content.decode()
@@ -315,6 +325,11 @@ def test_the_back_office_lists_the_operators_records_first_and_folds_the_mirror(
     assert "/admin/djstripe/coupon/" in mirror  # one click away
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "The back office lists Payments, Refunds and API clients first and folds dj-stripe's mirror into one "
+    "link; no Save button on a payment, amounts with thousands separators",
+)
 def test_a_payment_page_has_no_save_buttons_even_for_a_superuser_and_amounts_have_separators(merchant):
     root = staff_login(Client(), User.objects.create_superuser("root3", password="pw-root3"))
     payment = SucceededPaymentFactory(client=merchant, amount_minor=1174776, currency="usd")

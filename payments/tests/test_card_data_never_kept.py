@@ -23,6 +23,10 @@ def _all_database_text() -> str:
     return "\n".join(chunks)
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Card data: none in the database, logs, responses or events; the scanner finds what it must",
+)
 def test_no_card_number_in_the_database_logs_or_responses(pay, caplog):
     caplog.set_level(logging.DEBUG)  # everything any logger lets through
     responses = [pay(card=card(pan, cvc="987"), payment_id=f"pay_pan_{pan[-4:]}") for pan in PANS]
@@ -110,6 +114,10 @@ def test_at_log_level_debug_the_psp_calls_of_a_raw_card_payment_log_no_card(pay,
     assert not [text for text in texts if re.search(r"cvc\W{0,8}987", text, re.IGNORECASE)]
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "stripe-python never prints request bodies (STRIPE_LOG neutralised); URL-encoded CVCs are redacted",
+)
 def test_stripe_python_never_prints_request_bodies_whatever_stripe_log_says(monkeypatch):
     import stripe
 

@@ -166,6 +166,11 @@ def test_the_psp_webhook_settles_a_payment_the_browser_confirmed_itself(api, fak
 # --- expiry -------------------------------------------------------------------------------
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "An expiry racing the payer is decided by the PSP: a payer who paid in time is never canceled, a "
+    "confirmation after the cancel takes no money",
+)
 def test_a_waiting_payment_is_canceled_when_it_expires(api, fake_psp, sim_clock):
     answer = create(api, expires_in=60)
     sim_clock.advance(59)
@@ -185,6 +190,11 @@ def test_a_waiting_payment_is_canceled_when_it_expires(api, fake_psp, sim_clock)
     assert payments_expire_due() == 0
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "An expiry racing the payer is decided by the PSP: a payer who paid in time is never canceled, a "
+    "confirmation after the cancel takes no money",
+)
 def test_a_payer_who_paid_in_time_is_never_canceled_by_the_expiry(api, fake_psp, sim_clock):
     """The payer completed the payment at the PSP; its webhook has not come yet
     when the expiry runs: the PSP refuses the cancel and its state wins."""
@@ -198,6 +208,11 @@ def test_a_payer_who_paid_in_time_is_never_canceled_by_the_expiry(api, fake_psp,
     assert fake_psp.money_taken(str(payment.uuid)) == payment.captured_minor == payment.amount_minor
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "An expiry racing the payer is decided by the PSP: a payer who paid in time is never canceled, a "
+    "confirmation after the cancel takes no money",
+)
 def test_a_confirmation_that_comes_after_the_expiry_canceled_takes_no_money(api, fake_psp, sim_clock):
     """The expiry cancels the PaymentIntent between the page's check and its
     confirm call: the PSP refuses the confirm, and the payment is canceled."""

@@ -12,6 +12,12 @@ from payments.tests.fixtures import card
 pytestmark = [pytest.mark.django_db, pytest.mark.fast]
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Card data and secrets at rest: no Idempotency-Key fingerprint for a raw card refused before any work (a "
+    "migration forgets earlier ones); client_secret kept nowhere (next_action, stored answers, webhooks); "
+    "the cache holds JSON, never pickle; disputes re-fetched and checked against the payment's charge",
+)
 def test_the_client_secret_is_answered_once_and_stored_nowhere(fake_pay, api):
     response = fake_pay(
         card=card("4000002500003155"),
@@ -36,6 +42,12 @@ def test_the_client_secret_is_answered_once_and_stored_nowhere(fake_pay, api):
     assert secret not in json.dumps(replay.json()) and secret not in json.dumps(later)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Card data and secrets at rest: no Idempotency-Key fingerprint for a raw card refused before any work (a "
+    "migration forgets earlier ones); client_secret kept nowhere (next_action, stored answers, webhooks); "
+    "the cache holds JSON, never pickle; disputes re-fetched and checked against the payment's charge",
+)
 def test_a_stored_webhook_keeps_no_client_secret(fake_pay, settings):
     from rest_framework.test import APIClient
 

@@ -116,6 +116,13 @@ def test_the_mirror_never_stores_the_secret_key_when_a_sync_key_is_set(pay, sett
     assert set(APIKey.objects.values_list("secret", flat=True)) == {settings.DJSTRIPE_SYNC_KEY}
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
+    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
+)
 def test_without_a_sync_key_the_mirror_is_off_and_never_uses_the_secret_key(settings, merchant):
     from djstripe.models import APIKey
 

@@ -10,6 +10,12 @@ def _reads(fake_psp) -> int:
     return sum(1 for operation, _ in fake_psp.calls if operation.startswith("retrieve"))
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "/health/ready does not require the PSP and gives details to internal callers only; /metrics needs the "
+    "token through the ingress; GET /stripe/payment/{id} reads the PSP only for open payments, under "
+    "psp_read",
+)
 def test_a_settled_payment_is_answered_as_stored_without_a_psp_call(api, fake_pay, fake_psp, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "psp_read": "1/m"}
     payment_id = fake_pay().json()["payment_id"]
@@ -22,6 +28,12 @@ def test_a_settled_payment_is_answered_as_stored_without_a_psp_call(api, fake_pa
     assert _reads(fake_psp) == before
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "/health/ready does not require the PSP and gives details to internal callers only; /metrics needs the "
+    "token through the ingress; GET /stripe/payment/{id} reads the PSP only for open payments, under "
+    "psp_read",
+)
 def test_an_open_payment_is_refreshed_under_the_clients_own_lower_limit(
     api, other_api, fake_pay, fake_psp, settings
 ):

@@ -70,6 +70,11 @@ def _age(payment: Payment, hours: int) -> None:
     payment.refresh_from_db()
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "Reconciliation never sends the charge of a request that got no answer (its client may have sent a "
+    "second payment): the lost answer is found by a search; a charge owed under a key is sent again with it",
+)
 def test_within_the_window_a_lost_answer_is_found_by_search_and_nothing_is_sent_again(
     api, localstripe, fail_once
 ):
@@ -85,6 +90,11 @@ def test_within_the_window_a_lost_answer_is_found_by_search_and_nothing_is_sent_
     assert [pi.id for pi in psp_intents(order_id=payment.order_id)] == [settled.stripe_payment_intent_id]
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "Past the PSP's key window (keys forgotten, payment 25 h old): the PaymentIntent is found by search, "
+    "never charged again; none or two found: parked for an operator (admin, /metrics), resolved by command",
+)
 def test_past_the_window_the_payment_intent_is_found_by_search_not_charged_again(api, localstripe, fail_once):
     payment = _lost_answer_payment(api, fail_once)
     _forget_psp_idempotency_keys(localstripe)
@@ -99,6 +109,11 @@ def test_past_the_window_the_payment_intent_is_found_by_search_not_charged_again
     assert settled.review_reason == ""
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "Past the PSP's key window (keys forgotten, payment 25 h old): the PaymentIntent is found by search, "
+    "never charged again; none or two found: parked for an operator (admin, /metrics), resolved by command",
+)
 def test_past_the_window_with_no_payment_intent_the_payment_is_parked_not_charged(
     merchant, localstripe, client
 ):
@@ -124,6 +139,11 @@ def test_past_the_window_with_no_payment_intent_the_payment_is_parked_not_charge
     assert "failed" in out.getvalue()
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "Past the PSP's key window (keys forgotten, payment 25 h old): the PaymentIntent is found by search, "
+    "never charged again; none or two found: parked for an operator (admin, /metrics), resolved by command",
+)
 def test_past_the_window_two_payment_intents_for_one_payment_are_left_to_an_operator(merchant, localstripe):
     payment = PaymentFactory(client=merchant, amount_minor=700, status="processing")
     for attempt in range(2):  # as a blind resend past the window would have made
@@ -161,6 +181,11 @@ def _refund_answer_lost(monkeypatch, *, reached_the_psp: bool) -> None:
     monkeypatch.setattr(psp_client, "refund_create", lost)
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "A refund of unknown outcome (the PSP made it, or never got it) is settled by `manage.py "
+    "refund_reconcile` and by an admin action; one refund at the PSP",
+)
 @pytest.mark.parametrize("reached_the_psp", [True, False], ids=["psp-made-it", "psp-never-got-it"])
 def test_a_refund_whose_outcome_is_unknown_is_settled_by_the_command(api, pay, monkeypatch, reached_the_psp):
     payment_id = pay(amount="50.00").json()["payment_id"]
@@ -183,6 +208,11 @@ def test_a_refund_whose_outcome_is_unknown_is_settled_by_the_command(api, pay, m
     assert "succeeded" in out.getvalue()
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "A refund of unknown outcome (the PSP made it, or never got it) is settled by `manage.py "
+    "refund_reconcile` and by an admin action; one refund at the PSP",
+)
 def test_operators_settle_a_pending_refund_from_the_admin(api, pay, monkeypatch):
     payment_id = pay(amount="50.00").json()["payment_id"]
     _refund_answer_lost(monkeypatch, reached_the_psp=True)
@@ -213,6 +243,10 @@ def test_operators_settle_a_pending_refund_from_the_admin(api, pay, monkeypatch)
 # --- the stand-in keeps Stripe's idempotency contract ------------------------------------
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "The PSP stand-in keeps Stripe's idempotency contract: a key replays, other parameters are a 400",
+)
 def test_localstripe_replays_a_key_and_refuses_it_with_other_parameters(localstripe, settings):
     auth = (settings.STRIPE_SECRET_KEY, "")
     key = f"ls-{uuid.uuid4().hex}"
@@ -241,6 +275,12 @@ def test_localstripe_replays_a_key_and_refuses_it_with_other_parameters(localstr
 # --- answers that mean "it may have happened", never "it failed" -------------------------
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "A charge the PSP answers with an idempotency conflict (or a 429 on a retry) stays processing for "
+    "reconciliation, never failed; a resent charge keeps its return_url; a PSP success for a payment "
+    "recorded failed is parked for an operator",
+)
 def test_a_charge_whose_key_the_psp_saw_with_other_parameters_is_not_marked_failed(merchant, localstripe):
     from payments.services.charges import payment_charge
 
@@ -263,6 +303,12 @@ def test_a_charge_whose_key_the_psp_saw_with_other_parameters_is_not_marked_fail
     assert PaymentEvent.objects.filter(payment=payment, type="charge_unknown").exists()
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "A charge the PSP answers with an idempotency conflict (or a 429 on a retry) stays processing for "
+    "reconciliation, never failed; a resent charge keeps its return_url; a PSP success for a payment "
+    "recorded failed is parked for an operator",
+)
 def test_a_resent_charge_keeps_its_return_url_so_the_psp_answers_the_first(api, localstripe, fail_once):
     order_id = f"ret-{uuid.uuid4().hex[:12]}"
     body = {
@@ -284,6 +330,12 @@ def test_a_resent_charge_keeps_its_return_url_so_the_psp_answers_the_first(api, 
     assert len(psp_intents(order_id=order_id)) == 1
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "A charge the PSP answers with an idempotency conflict (or a 429 on a retry) stays processing for "
+    "reconciliation, never failed; a resent charge keeps its return_url; a PSP success for a payment "
+    "recorded failed is parked for an operator",
+)
 def test_a_psp_success_for_a_payment_recorded_failed_is_parked_not_ignored(merchant, localstripe):
     from payments.services.charges import payment_apply_charge_result
 

@@ -56,6 +56,11 @@ CHARGES = {
 }
 
 
+@pytest.mark.reliability(
+    "Stripe's contract",
+    "Every request shape of the client (each charge form, currency kind, refund reason, capture, cancel, "
+    "reads) is accepted by stripe-mock with LOCALSTRIPE_QUIRKS off; what Stripe refuses is refused",
+)
 @pytest.mark.parametrize("currency,amount_minor", [("usd", 1999), ("jpy", 500), ("kwd", 1250), ("eur", 1)])
 @pytest.mark.parametrize("shape", sorted(CHARGES))
 def test_every_charge_shape_in_every_currency_kind_is_one_stripe_accepts(sent, shape, currency, amount_minor):
@@ -87,6 +92,11 @@ def test_every_charge_shape_in_every_currency_kind_is_one_stripe_accepts(sent, s
         assert params["payment_method"].startswith("pm_")
 
 
+@pytest.mark.reliability(
+    "Stripe's contract",
+    "Every request shape of the client (each charge form, currency kind, refund reason, capture, cancel, "
+    "reads) is accepted by stripe-mock with LOCALSTRIPE_QUIRKS off; what Stripe refuses is refused",
+)
 def test_a_raw_card_is_tokenized_with_a_request_stripe_accepts(sent):
     card = CardInput(number="4242424242424242", exp_month=12, exp_year=2034, cvc="123", name="Jane Doe")
 
@@ -97,6 +107,11 @@ def test_a_raw_card_is_tokenized_with_a_request_stripe_accepts(sent):
     assert sent[-1][2]["billing_details[name]"] == "Jane Doe"
 
 
+@pytest.mark.reliability(
+    "Stripe's contract",
+    "Every request shape of the client (each charge form, currency kind, refund reason, capture, cancel, "
+    "reads) is accepted by stripe-mock with LOCALSTRIPE_QUIRKS off; what Stripe refuses is refused",
+)
 @pytest.mark.parametrize("reason", ["", "duplicate", "fraudulent", "requested_by_customer"])
 def test_refunds_with_each_reason_are_ones_stripe_accepts(sent, reason):
     request = RefundRequest(
@@ -115,6 +130,11 @@ def test_refunds_with_each_reason_are_ones_stripe_accepts(sent, reason):
     assert "metadata[reason]" not in params
 
 
+@pytest.mark.reliability(
+    "Stripe's contract",
+    "Every request shape of the client (each charge form, currency kind, refund reason, capture, cancel, "
+    "reads) is accepted by stripe-mock with LOCALSTRIPE_QUIRKS off; what Stripe refuses is refused",
+)
 def test_capture_cancel_and_every_read_are_requests_stripe_accepts(sent):
     client.payment_intent_capture(
         payment_intent_id="pi_contract", amount_minor=700, idempotency_key="gw-capture-c"
@@ -170,6 +190,11 @@ def test_client_side_confirmation_requests_are_ones_stripe_accepts(sent):
         assert params["expand[0]"] == "payment_method"
 
 
+@pytest.mark.reliability(
+    "Stripe's contract",
+    "Every request shape of the client (each charge form, currency kind, refund reason, capture, cancel, "
+    "reads) is accepted by stripe-mock with LOCALSTRIPE_QUIRKS off; what Stripe refuses is refused",
+)
 def test_stripe_mock_refuses_what_stripe_would_refuse(stripe_mock):
     """The judge works: the request shape this client sent before the contract
     test (a tok_ token as payment_method_data) and an unknown parameter are refused."""

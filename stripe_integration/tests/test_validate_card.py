@@ -43,6 +43,10 @@ def test_a_malformed_body_is_400(api, body):
     assert response.json()["error"]["param"].startswith("card")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "With ACCEPT_RAW_CARD_DATA off, /stripe/validate-card refuses card numbers too",
+)
 @pytest.mark.django_db
 def test_with_raw_card_data_refused_validate_card_refuses_it_too(api, settings):
     settings.ACCEPT_RAW_CARD_DATA = False

@@ -48,6 +48,15 @@ def processing_payment(pay):
     return Payment.objects.get(public_id=payment_id)
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Webhook: forged, other-secret or expired (> 300 s) signature: 400, nothing changes",
+)
+@pytest.mark.reliability(
+    "Security hardening",
+    "Charge and refund webhooks act on the PSP's objects, re-fetched: a forged refund event changes nothing; "
+    "unsigned deliveries are not stored",
+)
 @pytest.mark.django_db
 @pytest.mark.parametrize("signature", ["", "t=1,v1=deadbeef", None])
 def test_a_missing_or_bad_signature_is_400_and_changes_nothing(processing_payment, signature):
@@ -68,6 +77,10 @@ def test_a_missing_or_bad_signature_is_400_and_changes_nothing(processing_paymen
     assert not StripeWebhookEvent.objects.filter(event_id=event["id"]).exists()
 
 
+@pytest.mark.reliability(
+    "Security",
+    "Webhook: forged, other-secret or expired (> 300 s) signature: 400, nothing changes",
+)
 @pytest.mark.django_db
 def test_an_old_signature_is_rejected(processing_payment):
     event = _event("payment_intent.succeeded", {"id": processing_payment.stripe_payment_intent_id})
@@ -164,6 +177,12 @@ def test_a_dispute_is_recorded_as_the_psp_has_it_without_changing_the_status(fak
     }
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Card data and secrets at rest: no Idempotency-Key fingerprint for a raw card refused before any work (a "
+    "migration forgets earlier ones); client_secret kept nowhere (next_action, stored answers, webhooks); "
+    "the cache holds JSON, never pickle; disputes re-fetched and checked against the payment's charge",
+)
 @pytest.mark.django_db
 def test_a_dispute_event_that_names_another_payment_is_not_recorded_on_it(fake_pay, fake_psp):
     ours = Payment.objects.get(public_id=fake_pay(order_id="ours").json()["payment_id"])
@@ -231,6 +250,11 @@ def test_a_real_signed_delivery_from_localstripe_changes_our_payment(live_server
     assert delivered.filter(processed=True).exists()
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Charge and refund webhooks act on the PSP's objects, re-fetched: a forged refund event changes nothing; "
+    "unsigned deliveries are not stored",
+)
 @pytest.mark.django_db
 def test_a_forged_refund_event_cannot_mark_a_payment_refunded(pay):
     """Signed with the right secret (as with a leaked one), but about refunds the
@@ -261,6 +285,11 @@ def test_a_forged_refund_event_cannot_mark_a_payment_refunded(pay):
     assert "ignored: the PSP has no such refund" in notes and "no refunds at the PSP" in notes
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Charge and refund webhooks act on the PSP's objects, re-fetched: a forged refund event changes nothing; "
+    "unsigned deliveries are not stored",
+)
 @pytest.mark.django_db
 def test_a_refund_event_naming_another_payment_intent_is_not_applied_to_ours(api, pay):
     mine = Payment.objects.get(public_id=pay(amount="20.00").json()["payment_id"])
@@ -288,6 +317,11 @@ def test_a_refund_event_naming_another_payment_intent_is_not_applied_to_ours(api
     assert other.refunded_minor == 700  # the PSP's refund, recorded on its own payment
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "A forged payment_intent event cannot link a PaymentIntent that is not the payment's (metadata, amount "
+    "and currency from the PSP's copy)",
+)
 @pytest.mark.django_db
 def test_a_forged_event_cannot_link_another_payment_intent_to_a_payment(merchant, localstripe):
     """Signed with the right secret, naming a real PaymentIntent that is no

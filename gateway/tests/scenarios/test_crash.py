@@ -66,6 +66,11 @@ def own_localstripe(localstripe, settings):
     server.wait(timeout=10)
 
 
+@pytest.mark.reliability(
+    "Faults",
+    "SIGKILL during a burst: every PSP charge has its payment; reconciliation settles the charged ones by "
+    "search and parks the never-charged ones, sending no charge; zero double charges",
+)
 @pytest.mark.django_db(transaction=True)
 def test_sigkill_during_a_burst_loses_no_charge(merchant, own_localstripe, settings):
     settings.PSP_SEARCH_LAG_SECONDS = 0  # our localstripe launcher's search has no index lag

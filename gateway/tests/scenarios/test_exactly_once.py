@@ -15,8 +15,8 @@ import pytest
 from payments.models import IdempotencyKey, Payment, PaymentEvent, Refund
 from payments.tests.fixtures import psp_intents, psp_refunds
 
-# (id, fault point, the function that fails, which of its calls). The ids name
-# the rows of docs/RELIABILITY.md (scripts/reliability_report.py).
+# (id, fault point, the function that fails, which of its calls). Each row is
+# a row of docs/RELIABILITY.md (_fault_points, scripts/reliability_report.py).
 PAYMENT_FAULT_POINTS = [
     ("after-claim", "after the idempotency claim", "payments.views.payment_process", 1),
     (
@@ -71,6 +71,21 @@ REFUND_FAULT_POINTS = [
 ]
 
 
+def _fault_points(kind: str, table: list[tuple[str, str, str, int]]) -> list:
+    """The table's rows as parameters, each claiming its own row of docs/RELIABILITY.md."""
+    params = []
+    for row_id, point, target, on_call in table:
+        call = "" if on_call == 1 else f" (call {on_call})"
+        case = (
+            f"A {kind} fails once {point} (`{target}`{call} raises OperationalError): the client gets "
+            f"503, retries with the same Idempotency-Key, and gets 201; one {kind} and one PSP object, "
+            "in the final status"
+        )
+        marks = pytest.mark.reliability("Exactly once", case)
+        params.append(pytest.param(point, target, on_call, id=row_id, marks=marks))
+    return params
+
+
 def _process(api, order_id: str, key: str):
     return api.post(
         "/api/v1/payments/process",
@@ -80,11 +95,7 @@ def _process(api, order_id: str, key: str):
     )
 
 
-@pytest.mark.parametrize(
-    "point,target,on_call",
-    [row[1:] for row in PAYMENT_FAULT_POINTS],
-    ids=[row[0] for row in PAYMENT_FAULT_POINTS],
-)
+@pytest.mark.parametrize("point,target,on_call", _fault_points("payment", PAYMENT_FAULT_POINTS))
 @pytest.mark.django_db(transaction=True)
 def test_a_payment_retried_after_a_fault_is_charged_once(api, localstripe, fail_once, point, target, on_call):
     order_id, key = f"eo-{uuid.uuid4().hex[:12]}", f"key-{uuid.uuid4().hex}"
@@ -108,11 +119,7 @@ def test_a_payment_retried_after_a_fault_is_charged_once(api, localstripe, fail_
     assert replay["Idempotent-Replayed"] == "true" and replay.json()["payment_id"] == payments[0].public_id
 
 
-@pytest.mark.parametrize(
-    "point,target,on_call",
-    [row[1:] for row in REFUND_FAULT_POINTS],
-    ids=[row[0] for row in REFUND_FAULT_POINTS],
-)
+@pytest.mark.parametrize("point,target,on_call", _fault_points("refund", REFUND_FAULT_POINTS))
 @pytest.mark.django_db(transaction=True)
 def test_a_refund_retried_after_a_fault_is_made_once(api, localstripe, fail_once, point, target, on_call):
     order_id, key = f"eo-{uuid.uuid4().hex[:12]}", f"key-{uuid.uuid4().hex}"
@@ -136,6 +143,10 @@ def test_a_refund_retried_after_a_fault_is_made_once(api, localstripe, fail_once
     assert PaymentEvent.objects.filter(payment=payment, type="refund_succeeded").count() == 1
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "A refund failing before its PSP call, never retried by the client, is sent by reconciliation",
+)
 @pytest.mark.django_db(transaction=True)
 def test_a_refund_whose_database_fails_before_the_psp_call_and_then_never_retried_is_reconciled(
     api, localstripe, fail_once

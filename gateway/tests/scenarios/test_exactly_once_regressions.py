@@ -25,7 +25,17 @@ from payments.tests.fixtures import card, payment_body
 
 ROOT_PACKAGES = ("gateway", "payments", "otp", "stripe_integration")  # our code, beside third-party apps
 
-pytestmark = [pytest.mark.django_db, pytest.mark.fast]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.fast,
+    pytest.mark.reliability(
+        "Exactly once",
+        "Issue #24's defects, each replayed against the fake PSP on a test clock: a lease that ran out, "
+        "OTP validation resumed, reconciliation, the review command, rolling deploys, a PSP 401, the capture "
+        "key, the async task past the key window, key rotation (the simulation covers each class: "
+        "make test-fast)",
+    ),
+]
 
 LEASE = 90
 

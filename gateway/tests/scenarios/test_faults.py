@@ -32,6 +32,10 @@ def _pay(base: str, key: str, order_id: str, **extra) -> requests.Response:
     )
 
 
+@pytest.mark.reliability(
+    "Faults",
+    "MariaDB restarted: 503 database_unavailable, then 201; nothing half-written",
+)
 @pytest.mark.django_db(transaction=True)
 def test_with_mariadb_restarted_requests_get_503_then_succeed(merchant, localstripe):
     prefix = f"dbfault-{uuid.uuid4().hex[:8]}"
@@ -66,6 +70,7 @@ def test_with_mariadb_restarted_requests_get_503_then_succeed(merchant, localstr
     assert Payment.objects.get(order_id=f"{prefix}-after").status == "succeeded"
 
 
+@pytest.mark.reliability("Faults", "Redis stopped: payments work, rate limits fail open, OTP answers 503")
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_stopped_payments_work_limits_fail_open_and_otp_is_503(merchant, localstripe):
     prefix = f"redisfault-{uuid.uuid4().hex[:8]}"

@@ -41,6 +41,10 @@ def _fuzzing(settings, localstripe):
     settings.RATE_LIMITS = {name: "100000/s" for name in settings.RATE_LIMITS}
 
 
+@pytest.mark.reliability(
+    "Bad input",
+    "Schemathesis on every operation of /api/schema/: no 5xx, no response outside the schema",
+)
 @pytest.mark.django_db(transaction=True)  # autocommit, as in production
 @schema.parametrize()
 @settings(

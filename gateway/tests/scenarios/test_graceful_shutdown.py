@@ -11,6 +11,7 @@ import requests
 from conftest import gunicorn_start
 
 
+@pytest.mark.reliability("Faults", "SIGTERM: the request in flight finishes, new ones are refused")
 @pytest.mark.django_db(transaction=True)
 def test_a_request_in_flight_finishes_after_sigterm(merchant, silent_port, settings):
 

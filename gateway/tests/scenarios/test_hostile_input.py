@@ -31,6 +31,7 @@ def _assert_refused(response, status: int, code: str | None = None):
     assert "Traceback" not in response.content.decode()
 
 
+@pytest.mark.reliability("Bad input", "Malformed JSON, non-UTF-8, non-object bodies: 400, nothing recorded")
 @pytest.mark.parametrize(
     "body",
     [b"{", b'{"order_id": "o1",}', b"\xff\xfe not utf-8", b"null", b"[]", b'"a string"', b"{'single': 1}"],
@@ -39,6 +40,7 @@ def test_malformed_json_is_400(api, body):
     _assert_refused(_raw(api, body), 400)
 
 
+@pytest.mark.reliability("Bad input", "Wrong content types: 415")
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain", "application/xml", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"],
@@ -47,12 +49,14 @@ def test_a_wrong_content_type_is_415(api, content_type):
     _assert_refused(_raw(api, json.dumps(payment_body()), content_type=content_type), 415)
 
 
+@pytest.mark.reliability("Bad input", "Body over the 64 KiB cap: 413")
 def test_a_huge_body_is_413(api, settings):
     body = json.dumps(payment_body(description="x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)))
     _assert_refused(_raw(api, body), 413)
 
 
 # 100,000 levels is a body over the request cap, refused before it is parsed.
+@pytest.mark.reliability("Bad input", "Deeply nested JSON: 400 (or 413 over the cap)")
 @pytest.mark.parametrize(("depth", "status"), [(50, 400), (5000, 400), (100_000, 413)])
 def test_deeply_nested_json_is_refused(api, depth, status):
     body = (
@@ -64,6 +68,10 @@ def test_deeply_nested_json_is_refused(api, depth, status):
     _assert_refused(_raw(api, body), status)
 
 
+@pytest.mark.reliability(
+    "Bad input",
+    "Amounts 1e400, NaN, Infinity, -0, 0.1+0.2, 20 digits, 3 decimals: 400 with a code",
+)
 @pytest.mark.parametrize(
     ("amount", "code"),
     [
@@ -84,6 +92,10 @@ def test_hostile_amounts_are_400(api, amount, code):
     _assert_refused(api.post(PROCESS, body, format="json"), 400, code)
 
 
+@pytest.mark.reliability(
+    "Bad input",
+    "Amounts 1e400, NaN, Infinity, -0, 0.1+0.2, 20 digits, 3 decimals: 400 with a code",
+)
 @pytest.mark.parametrize(
     "raw",
     [
@@ -96,6 +108,7 @@ def test_hostile_json_numbers_are_400(api, raw):
     _assert_refused(_raw(api, raw), 400)
 
 
+@pytest.mark.reliability("Bad input", "Currency `usd ` (trailing space) refused, `USD` normalised to `usd`")
 def test_currency_with_a_space_is_refused_and_upper_case_is_normalised(api, localstripe):
     body = payment_body(card=None, payment_method="pm_card_visa")
     _assert_refused(api.post(PROCESS, {**body, "currency": "usd "}, format="json"), 400)
@@ -103,6 +116,7 @@ def test_currency_with_a_space_is_refused_and_upper_case_is_normalised(api, loca
     assert upper.status_code == 201 and upper.json()["currency"] == "usd"
 
 
+@pytest.mark.reliability("Bad input", "Idempotency-Key of 10,000 characters: 400")
 def test_a_10000_character_idempotency_key_is_400(api):
     response = api.post(
         PROCESS,
@@ -113,6 +127,7 @@ def test_a_10000_character_idempotency_key_is_400(api):
     _assert_refused(response, 400, "invalid_idempotency_key")
 
 
+@pytest.mark.reliability("Bad input", "Unicode in every string field: kept exactly")
 def test_unicode_in_every_string_field_is_kept_exactly(api, localstripe):
     text = "Zoë 🧾 ✓ 中文 \u202e ﷽"
     body = payment_body(
@@ -134,6 +149,10 @@ def test_unicode_in_every_string_field_is_kept_exactly(api, localstripe):
     assert response.json()["description"] == body["description"]
 
 
+@pytest.mark.reliability(
+    "Bad input",
+    "SQL and HTML in order_id and description: stored as text, escaped in the admin",
+)
 @pytest.mark.parametrize(
     "text",
     [
@@ -157,6 +176,12 @@ def test_sql_and_html_in_order_id_and_description_are_plain_text(api, admin_clie
     assert "<script>alert(1)</script>" not in page and "<img src=x onerror" not in page
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "An amount underflowing to zero (1e-1000030) is 400 invalid_amount on every amount path; a charset "
+    "outside utf-8, us-ascii and iso-8859-1 (bz2_codec, undefined) is 415 everywhere, the admin's multipart "
+    "posts too",
+)
 @pytest.mark.parametrize("form", ["json-number", "string"])
 def test_an_amount_that_underflows_to_zero_is_400_on_every_amount_path(api, pay, form):
     """1e-1000030 is positive, but scaling it to minor units underflows to 0:
@@ -184,6 +209,12 @@ def test_an_amount_that_underflows_to_zero_is_400_on_every_amount_path(api, pay,
     assert Payment.objects.get(public_id=paid).refunded_minor == 0
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "An amount underflowing to zero (1e-1000030) is 400 invalid_amount on every amount path; a charset "
+    "outside utf-8, us-ascii and iso-8859-1 (bz2_codec, undefined) is 415 everywhere, the admin's multipart "
+    "posts too",
+)
 @pytest.mark.parametrize(
     "charset", ["bz2_codec", "zlib_codec", "hex", "no-such-charset", "rot13", "undefined", "utf-16", "cp1252"]
 )
@@ -198,6 +229,12 @@ def test_a_charset_that_is_not_a_text_encoding_is_415_everywhere(api, charset, p
     _assert_refused(response, 415, "unsupported_charset")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "An amount underflowing to zero (1e-1000030) is 400 invalid_amount on every amount path; a charset "
+    "outside utf-8, us-ascii and iso-8859-1 (bz2_codec, undefined) is 415 everywhere, the admin's multipart "
+    "posts too",
+)
 @pytest.mark.parametrize("path", ["/admin/login/", "/admin/mfa/", "/admin/payments/payment/"])
 def test_a_multipart_post_with_an_undefined_charset_is_415_not_500(client, path):
     body = b"--b\r\nContent-Disposition: form-data; name=username\r\n\r\nx\r\n--b--\r\n"

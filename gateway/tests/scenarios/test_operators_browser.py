@@ -72,6 +72,12 @@ def _age_second_factor(page, seconds: int):
     session.save()
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Step-up: a refund above ADMIN_STEP_UP_ABOVE, revoking an API key, resetting a factor and adding a "
+    "passkey need a second factor within ADMIN_STEP_UP_SECONDS; a lost factor is reset only by another "
+    "superuser, audited",
+)
 @pytest.mark.django_db(transaction=True)
 def test_a_passkey_is_enrolled_then_signs_in_and_confirms_a_large_refund(live_server, browser, pay, settings):  # noqa: F811
     settings.ADMIN_STEP_UP_ABOVE = {"usd": 1000}  # refunds above $10.00
@@ -120,6 +126,12 @@ def test_a_passkey_is_enrolled_then_signs_in_and_confirms_a_large_refund(live_se
     assert (payment.status, payment.refunded_minor) == ("partially_refunded", 2500)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 @pytest.mark.django_db(transaction=True)
 def test_an_authenticator_app_code_signs_in(live_server, browser):  # noqa: F811
     user = _operator("tom", app=True)
@@ -135,6 +147,12 @@ def test_an_authenticator_app_code_signs_in(live_server, browser):  # noqa: F811
     assert page.locator("#user-tools").inner_text().upper().startswith("WELCOME")
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 @pytest.mark.django_db(transaction=True)
 def test_a_recovery_code_signs_in_once(live_server, browser):  # noqa: F811
     user = _operator("rita", app=True)
@@ -151,6 +169,12 @@ def test_a_recovery_code_signs_in_once(live_server, browser):  # noqa: F811
     assert "Recovery code used: 9 left" in page.content()
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "MFA for every staff session, superusers included (PCI DSS 8.4.2): a password alone opens no admin page; "
+    "enrolment forced (an authenticator app or a passkey, then one-time recovery codes); TOTP codes not "
+    "accepted twice; five wrong codes end the session; no passwordless passkey login",
+)
 @pytest.mark.django_db(transaction=True)
 def test_a_password_only_session_reaches_no_admin_page(live_server, browser):  # noqa: F811
     _operator("sam", app=True)

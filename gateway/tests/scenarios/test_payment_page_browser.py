@@ -74,6 +74,11 @@ def page_settings(settings, localstripe):
     return settings
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "The hosted payment page in Chromium: pay, decline, 3-D Secure, cancel; no card number reaches the "
+    "gateway; the merchant's webhook arrives signed",
+)
 def test_the_payer_pays_on_the_hosted_page_and_returns_to_the_merchant(
     api,
     live_server,
@@ -118,6 +123,11 @@ def test_the_payer_pays_on_the_hosted_page_and_returns_to_the_merchant(
     assert event["type"] == "payment.succeeded" and event["payment"]["payment_id"] == answer["payment_id"]
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "The hosted payment page in Chromium: pay, decline, 3-D Secure, cancel; no card number reaches the "
+    "gateway; the merchant's webhook arrives signed",
+)
 def test_a_declined_card_is_shown_and_the_payment_stays_open(api, live_server, browser, page_settings):  # noqa: F811
     """localstripe cannot confirm a PaymentIntent again after a declined charge
     (its status stays requires_payment_method with the failed charge), so the
@@ -135,6 +145,11 @@ def test_a_declined_card_is_shown_and_the_payment_stays_open(api, live_server, b
     _gateway_saw_no_card(sent, live_server, "4000000000000341")
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "The hosted payment page in Chromium: pay, decline, 3-D Secure, cancel; no card number reaches the "
+    "gateway; the merchant's webhook arrives signed",
+)
 def test_three_d_secure_in_the_browser(api, live_server, browser, page_settings):  # noqa: F811
     answer = _payment(api)
     page, _, _ = _open(browser, live_server, answer)
@@ -145,6 +160,11 @@ def test_three_d_secure_in_the_browser(api, live_server, browser, page_settings)
     assert api.get(f"/api/v1/payments/{answer['payment_id']}").json()["status"] == "succeeded"
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "The hosted payment page in Chromium: pay, decline, 3-D Secure, cancel; no card number reaches the "
+    "gateway; the merchant's webhook arrives signed",
+)
 def test_failed_three_d_secure_then_cancel(api, live_server, browser, page_settings):  # noqa: F811
     answer = _payment(api)
     page, _, _ = _open(browser, live_server, answer)

@@ -20,6 +20,10 @@ def _intents_for_order(order_id: str) -> list:
     return psp_intents(order_id=order_id)
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "The stored idempotent answer holds no client_secret; a replay answers without it",
+)
 @pytest.mark.django_db
 def test_a_replay_returns_the_first_answer_and_charges_once(pay):
     order_id = f"order_{uuid.uuid4().hex}"
@@ -113,6 +117,10 @@ def test_a_key_whose_first_request_is_in_flight_is_409(pay):
     assert Payment.objects.count() == 1
 
 
+@pytest.mark.reliability(
+    "Exactly once",
+    "A claim left in flight by a dead process is taken over after its lease: the same payment, one charge",
+)
 @pytest.mark.django_db
 def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(pay):
     order_id = f"order_{uuid.uuid4().hex}"
@@ -177,6 +185,10 @@ def test_expired_keys_are_purged_and_can_be_used_again(pay, merchant):
     assert pay(headers={"HTTP_IDEMPOTENCY_KEY": "old"}, payment_id="pay_new").status_code == 201
 
 
+@pytest.mark.reliability(
+    "Concurrency",
+    "50 identical requests, one Idempotency-Key, two gunicorn processes: one charge",
+)
 @pytest.mark.django_db(transaction=True)
 def test_fifty_identical_requests_across_two_gunicorn_processes_charge_once(merchant, localstripe):
     order_id = f"order_{uuid.uuid4().hex}"
@@ -213,6 +225,11 @@ def test_fifty_identical_requests_across_two_gunicorn_processes_charge_once(merc
     assert len(_intents_for_order(order_id)) == 1  # one charge at the PSP
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Idempotency-Key fingerprint: an HMAC under the server's secret, never a plain hash of a body holding a "
+    "card (also for requests refused with raw_card_data_not_accepted)",
+)
 @pytest.mark.django_db
 def test_the_stored_fingerprint_is_a_keyed_hash_never_a_plain_hash_of_the_card(pay, settings):
     import hashlib
@@ -242,6 +259,12 @@ def test_the_stored_fingerprint_is_a_keyed_hash_never_a_plain_hash_of_the_card(p
     assert again.status_code == 422  # keyed by the server's secret: another secret, another fingerprint
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Card data and secrets at rest: no Idempotency-Key fingerprint for a raw card refused before any work (a "
+    "migration forgets earlier ones); client_secret kept nowhere (next_action, stored answers, webhooks); "
+    "the cache holds JSON, never pickle; disputes re-fetched and checked against the payment's charge",
+)
 @pytest.mark.django_db
 def test_a_raw_card_refused_before_any_work_leaves_no_key_and_no_fingerprint(pay, settings):
     from payments.tests.fixtures import card
@@ -255,6 +278,12 @@ def test_a_raw_card_refused_before_any_work_leaves_no_key_and_no_fingerprint(pay
     assert not IdempotencyKey.objects.filter(key="refused-card").exists()
 
 
+@pytest.mark.reliability(
+    "Security hardening",
+    "Card data and secrets at rest: no Idempotency-Key fingerprint for a raw card refused before any work (a "
+    "migration forgets earlier ones); client_secret kept nowhere (next_action, stored answers, webhooks); "
+    "the cache holds JSON, never pickle; disputes re-fetched and checked against the payment's charge",
+)
 @pytest.mark.django_db
 def test_the_migration_forgets_the_fingerprints_earlier_releases_kept_for_refused_cards(merchant):
     import importlib

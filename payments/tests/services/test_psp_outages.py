@@ -8,6 +8,15 @@ from payments.services.reconcile import payment_reconcile
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.reliability(
+    "Faults",
+    "PSP slow (timeout) or refused: processing or 503, never wrongly settled; reconciliation settles",
+)
+@pytest.mark.reliability(
+    "Exactly once",
+    "Reconciliation never sends the charge of a request that got no answer (its client may have sent a "
+    "second payment): the lost answer is found by a search; a charge owed under a key is sent again with it",
+)
 def test_a_psp_timeout_leaves_the_payment_processing_and_reconciliation_settles_it(
     pay, settings, silent_port, localstripe
 ):
@@ -40,6 +49,10 @@ def test_a_psp_timeout_leaves_the_payment_processing_and_reconciliation_settles_
     assert payment.captured_minor == 1999
 
 
+@pytest.mark.reliability(
+    "Faults",
+    "PSP slow (timeout) or refused: processing or 503, never wrongly settled; reconciliation settles",
+)
 def test_a_refused_connection_on_charge_is_also_an_unknown_outcome(pay, settings, closed_port):
     settings.STRIPE_API_BASE = f"http://127.0.0.1:{closed_port}"
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
@@ -52,6 +65,10 @@ def test_a_refused_connection_on_charge_is_also_an_unknown_outcome(pay, settings
     assert Payment.objects.get().status == "processing"
 
 
+@pytest.mark.reliability(
+    "Faults",
+    "PSP slow (timeout) or refused: processing or 503, never wrongly settled; reconciliation settles",
+)
 def test_an_unreachable_psp_during_tokenization_is_503_and_the_client_can_retry(
     pay, settings, closed_port, localstripe
 ):

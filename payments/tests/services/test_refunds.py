@@ -96,6 +96,10 @@ def test_an_invalid_refund_amount_is_400(api, pay, amount):
     assert response.json()["error"]["param"] == "amount"
 
 
+@pytest.mark.reliability(
+    "Concurrency",
+    "20 concurrent partial refunds over the total: never beyond the capture",
+)
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_refunds_never_exceed_the_capture(api, pay):
     payment_id = pay(amount="19.99").json()["payment_id"]

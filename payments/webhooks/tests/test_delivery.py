@@ -25,6 +25,11 @@ from payments.webhooks.services import (
 pytestmark = [pytest.mark.fast, pytest.mark.django_db]
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "A webhook carries the Kafka message's id and bytes, signed per Standard Webhooks (verified with the "
+    "standardwebhooks library); nothing for a rolled-back change",
+)
 def test_a_committed_event_reaches_the_endpoint_signed_with_the_kafka_body_and_id(
     receiver, endpoint_for, commit_event
 ):
@@ -80,6 +85,11 @@ def test_outbox_record_commits_ask_for_the_fan_out(
     assert [r["headers"]["webhook-id"] for r in receiver.requests] == [str(event_id)]
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "A webhook carries the Kafka message's id and bytes, signed per Standard Webhooks (verified with the "
+    "standardwebhooks library); nothing for a rolled-back change",
+)
 def test_nothing_is_delivered_for_a_rolled_back_change(
     receiver, endpoint_for, django_capture_on_commit_callbacks
 ):
@@ -103,6 +113,11 @@ def test_nothing_is_delivered_for_a_rolled_back_change(
     assert WebhookDelivery.objects.count() == 0
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "A receiver failing twice gets three attempts on WEBHOOK_RETRY_SCHEDULE; a dead receiver delays neither "
+    "Kafka nor another merchant",
+)
 def test_a_receiver_that_fails_twice_then_succeeds_gets_three_attempts_on_the_schedule(
     receiver, endpoint_for, commit_event, clock
 ):
@@ -171,6 +186,11 @@ def test_a_failing_endpoint_backs_off_and_costs_one_attempt_per_retry(
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SUCCEEDED}
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "A receiver failing twice gets three attempts on WEBHOOK_RETRY_SCHEDULE; a dead receiver delays neither "
+    "Kafka nor another merchant",
+)
 def test_a_dead_endpoint_does_not_hold_up_another_clients_endpoint(
     receiver, endpoint_for, commit_event, closed_port
 ):
@@ -186,6 +206,11 @@ def test_a_dead_endpoint_does_not_hold_up_another_clients_endpoint(
     assert dead.status == DeliveryStatus.PENDING and "connection" in dead.last_error
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "Webhook URLs are SSRF-safe: link-local always refused, private and http refused in production, the "
+    "connection goes to the address checked (DNS rebinding), redirects not followed",
+)
 def test_a_redirect_is_a_failure_and_is_not_followed(receiver, endpoint_for, commit_event):
     client = ApiClientFactory()
     endpoint_for(client, receiver.url)

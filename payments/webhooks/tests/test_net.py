@@ -40,12 +40,22 @@ REFUSED_IN_PRODUCTION = [
 ]
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "Webhook URLs are SSRF-safe: link-local always refused, private and http refused in production, the "
+    "connection goes to the address checked (DNS rebinding), redirects not followed",
+)
 @pytest.mark.parametrize("url", ALWAYS_REFUSED + REFUSED_IN_PRODUCTION)
 def test_production_refuses(url):
     with pytest.raises(net.UrlNotAllowed):
         net.url_target(url, allow_local=False)
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "Webhook URLs are SSRF-safe: link-local always refused, private and http refused in production, the "
+    "connection goes to the address checked (DNS rebinding), redirects not followed",
+)
 @pytest.mark.parametrize("url", ALWAYS_REFUSED)
 def test_link_local_and_non_unicast_addresses_are_refused_even_in_development(url):
     with pytest.raises(net.UrlNotAllowed):
@@ -147,6 +157,11 @@ def test_site_local_ipv6_is_refused():
         net.address_check(ipaddress.ip_address("fec0::1"), allow_local=False)
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "Webhook URLs are SSRF-safe: link-local always refused, private and http refused in production, the "
+    "connection goes to the address checked (DNS rebinding), redirects not followed",
+)
 def test_dns_rebinding_the_connection_goes_to_the_address_that_was_checked(fake_dns, no_connection):
     # A public answer for the check, then loopback for anyone who would ask again.
     answers, lookups = fake_dns

@@ -18,6 +18,11 @@ from payments.webhooks.models import DeliveryStatus, WebhookDelivery
 from payments.webhooks.services import webhook_endpoint_create
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "A webhook carries the Kafka message's id and bytes, signed per Standard Webhooks (verified with the "
+    "standardwebhooks library); nothing for a rolled-back change",
+)
 @pytest.mark.django_db
 def test_a_payments_deliveries_carry_the_kafka_messages_id_and_bytes(
     pay, merchant, receiver, kafka_brokers, settings, django_capture_on_commit_callbacks
@@ -42,6 +47,11 @@ def test_a_payments_deliveries_carry_the_kafka_messages_id_and_bytes(
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SUCCEEDED}
 
 
+@pytest.mark.reliability(
+    "Merchant integration",
+    "A receiver failing twice gets three attempts on WEBHOOK_RETRY_SCHEDULE; a dead receiver delays neither "
+    "Kafka nor another merchant",
+)
 @pytest.mark.django_db(transaction=True)
 def test_a_dead_receiver_does_not_delay_the_kafka_events(kafka_brokers, localstripe, silent_port, settings):
     # Workers laid out as in production: the relay on "events", deliveries on
