@@ -117,8 +117,9 @@ def run(node_ids: list[str]) -> dict[str, str]:
         full_name = case.get("name", "")
         failed = case.find("failure") is not None or case.find("error") is not None
         # A node named with its parameters ([row-id]) gets its own result; one
-        # named without them, the result of all its parameters.
-        for key in {f"{path}::{full_name}", f"{path}::{full_name.split('[')[0]}"}:
+        # named without them, the result of all its parameters; a module, the
+        # result of all its tests.
+        for key in {f"{path}::{full_name}", f"{path}::{full_name.split('[')[0]}", path}:
             if failed or key not in results:
                 results[key] = "fail" if failed else "pass"
     return results
