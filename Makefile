@@ -9,7 +9,7 @@ STAMP := $(VENV)/.requirements-dev
 # scripts/services.env, and fail (never skip) when a service is missing.
 # The dj-stripe mirror is off but in its own tests (stripe_integration/tests/test_djstripe_sync.py),
 # so that no other test queues mirror batches that could reach theirs.
-TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=off
+TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=lazy
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fast simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down cluster-status chaos kafka-up lock \
@@ -102,7 +102,7 @@ test: services
 # SQLite in memory, tables made from the models (no migrations), a local-memory
 # cache, Celery in-process. Any service variable of the shell is dropped.
 NO_SERVICES := env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u KAFKA_BROKERS -u REQUIRE_SERVICES \
-	-u STRIPE_API_BASE -u STRIPE_SECRET_KEY DJANGO_DEBUG=true
+	-u STRIPE_API_BASE -u STRIPE_SECRET_KEY DJANGO_DEBUG=true DJSTRIPE_MIRROR=off
 FAST_ARGS := -m fast --no-migrations -p no:cacheprovider -q
 test-fast: venv
 	$(NO_SERVICES) $(VENV)/bin/pytest $(FAST_ARGS) $(PYTEST_ARGS)

@@ -37,3 +37,14 @@ def payments_expire_task() -> int | None:
 
     with periodic_run_lock("payments-expire", ttl_seconds=120) as held:
         return payments_expire_due() if held else None
+
+
+@shared_task
+def reconcile_stuck_task() -> dict | None:
+    """Celery beat: payments.services.reconcile.reconcile_stuck, unless another
+    run holds the lock (gateway.core.periodic); then None."""
+    from gateway.core.periodic import periodic_run_lock
+    from payments.services.reconcile import reconcile_stuck
+
+    with periodic_run_lock("stripe-reconcile-stuck", ttl_seconds=600) as held:
+        return reconcile_stuck() if held else None

@@ -186,7 +186,7 @@ class Sampler:
         with connection.cursor() as cursor:
             cursor.execute("SHOW STATUS LIKE 'Threads_connected'")
             threads = int(cursor.fetchone()[1])
-        from stripe_integration.mirror import djstripe_mirror_backlog
+        from stripe_integration.mirror.batches import djstripe_mirror_backlog
 
         result = {
             "outbox_backlog": pending.count(),

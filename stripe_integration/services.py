@@ -5,13 +5,11 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.conf import settings
-from django.db import transaction
-from djstripe.models import Account, APIKey, WebhookEndpoint
 
 from gateway.core.errors import InvalidRequest
 from stripe_integration.client import localstripe_register_webhook, using_localstripe
-from stripe_integration.sync import djstripe_sync_api_key
 
 LOCALSTRIPE_ACCOUNT_ID = "acct_localstripe"
 LOCALSTRIPE_WEBHOOK_ID = "we_localgateway"
@@ -34,12 +32,10 @@ class LocalBootstrapResult:
 
 
 def stripe_local_bootstrap(*, webhook_url: str, register_at_psp: bool = True) -> LocalBootstrapResult:
-    """Makes the rows dj-stripe needs and localstripe cannot provide.
-
-    localstripe has no /v1/account and no /v1/webhook_endpoints, so dj-stripe's
-    sync and webhook processing fail until an Account, an APIKey and a
-    WebhookEndpoint exist locally. Idempotent: running it again changes nothing
-    but the webhook URL and secret, which follow the current settings.
+    """Registers the gateway's webhook at localstripe and, with the dj-stripe
+    mirror installed, makes the rows dj-stripe needs and localstripe cannot
+    provide (stripe_integration.mirror.bootstrap). Idempotent: running it again
+    changes nothing but the webhook URL and secret, which follow the settings.
     """
     if not using_localstripe():
         raise InvalidRequest(
@@ -49,34 +45,15 @@ def stripe_local_bootstrap(*, webhook_url: str, register_at_psp: bool = True) ->
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         raise InvalidRequest("STRIPE_WEBHOOK_SECRET must be set.", param="STRIPE_WEBHOOK_SECRET")
-    with transaction.atomic():
-        account, account_created = Account.objects.get_or_create(
-            id=LOCALSTRIPE_ACCOUNT_ID,
-            defaults={"livemode": False, "stripe_data": {"id": LOCALSTRIPE_ACCOUNT_ID, "object": "account"}},
-        )
-        _, key_created = APIKey.objects.get_or_create(
-            secret=djstripe_sync_api_key(),
-            defaults={
-                "type": "secret",
-                "livemode": False,
-                "name": "localstripe",
-                "djstripe_owner_account": account,
-            },
-        )
-        _, endpoint_created = WebhookEndpoint.objects.update_or_create(
-            id=LOCALSTRIPE_WEBHOOK_ID,
-            defaults={
-                "secret": secret,
-                "url": webhook_url,
-                "enabled_events": ["*"],
-                "status": "enabled",
-                "livemode": False,
-                "stripe_data": {},
-                "djstripe_owner_account": account,
-            },
+    rows = (False, False, False)
+    if apps.is_installed("stripe_integration.mirror"):  # dj-stripe's tables exist
+        from stripe_integration.mirror.bootstrap import djstripe_local_rows
+
+        rows = djstripe_local_rows(
+            account_id=LOCALSTRIPE_ACCOUNT_ID, webhook_id=LOCALSTRIPE_WEBHOOK_ID, webhook_url=webhook_url
         )
     if register_at_psp:
         localstripe_register_webhook(
             webhook_id=localstripe_webhook_id(webhook_url), url=webhook_url, secret=secret
         )
-    return LocalBootstrapResult(account_created, key_created, endpoint_created, webhook_url)
+    return LocalBootstrapResult(*rows, webhook_url)

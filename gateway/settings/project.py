@@ -33,7 +33,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "djstripe",
     "django_ratelimit",
     "django_prometheus",
     "axes",

@@ -10,6 +10,7 @@ from gateway.settings.environment import (
     required_in_production,
     role_uses_psp,
 )
+from gateway.settings.project import INSTALLED_APPS
 
 # --- Stripe ---------------------------------------------------------------------
 # The PSP implementation behind payments.providers.PaymentProvider.
@@ -49,7 +50,7 @@ PSP_SEARCH_LAG_SECONDS = env.int("PSP_SEARCH_LAG_SECONDS", default=120)
 
 # --- The dj-stripe mirror -------------------------------------------------------
 # The dj-stripe mirror runs in batches: changes within this many seconds are
-# mirrored by one task, each payment once (stripe_integration/mirror.py).
+# mirrored by one task, each payment once (stripe_integration/mirror/batches.py).
 DJSTRIPE_MIRROR_BATCH_SECONDS = env.int("DJSTRIPE_MIRROR_BATCH_SECONDS", default=2)
 # The mirror is bookkeeping for operators, and it was the largest background
 # cost of a payment: dj-stripe's sync takes ~25 queries and ~10-24 ms of CPU per
@@ -57,7 +58,7 @@ DJSTRIPE_MIRROR_BATCH_SECONDS = env.int("DJSTRIPE_MIRROR_BATCH_SECONDS", default
 #   lazy   nothing after a change; an operator mirrors payments when wanted (the
 #          admin action "Mirror into dj-stripe", `manage.py djstripe_mirror`, or
 #          dj-stripe's own `djstripe_sync_models`);
-#   batch  after every change, in batches (stripe_integration/mirror.py);
+#   batch  after every change, in batches (stripe_integration/mirror/batches.py);
 #   off    never, not even on demand.
 # (true and false, and the other spellings of this setting's earlier boolean,
 # still mean batch and off.)
@@ -71,6 +72,10 @@ _MIRROR_MODES = {
 DJSTRIPE_MIRROR = _MIRROR_MODES.get(env.str("DJSTRIPE_MIRROR", default="lazy").strip().lower(), "")
 if not DJSTRIPE_MIRROR:
     raise ImproperlyConfigured("DJSTRIPE_MIRROR must be lazy, batch or off.")
+if DJSTRIPE_MIRROR != "off":
+    # dj-stripe and the mirror (stripe_integration.mirror) are installed only
+    # when the mirror can run: off, neither they nor dj-stripe's 62 tables exist.
+    INSTALLED_APPS.extend(["djstripe", "stripe_integration.mirror"])
 
 
 # --- dj-stripe's keys, and live mode ----------------------------------------------

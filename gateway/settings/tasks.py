@@ -7,6 +7,7 @@ from kombu import Queue
 from gateway.settings.environment import env
 from gateway.settings.events import OUTBOX_SWEEP_SECONDS
 from gateway.settings.payments import PAYMENT_EXPIRY_SWEEP_SECONDS, WEBHOOK_SWEEP_SECONDS
+from gateway.settings.psp import DJSTRIPE_MIRROR
 from gateway.settings.storage import REDIS_SSL_CA_CERTS, REDIS_URL
 
 # --- The broker, and how tasks run ----------------------------------------------
@@ -59,9 +60,9 @@ CELERY_TASK_QUEUES = tuple(
 CELERY_TASK_ROUTES = {
     "gateway.events.tasks.outbox_publish_task": {"queue": CELERY_QUEUE_EVENTS},
     "gateway.events.tasks.outbox_sweep_task": {"queue": CELERY_QUEUE_EVENTS},
-    "stripe_integration.tasks.djstripe_sync_task": {"queue": CELERY_QUEUE_DJSTRIPE},
-    "stripe_integration.tasks.djstripe_sync_pending_task": {"queue": CELERY_QUEUE_DJSTRIPE},
-    "stripe_integration.tasks.djstripe_mirror_sweep_task": {"queue": CELERY_QUEUE_DJSTRIPE},
+    "stripe_integration.mirror.tasks.djstripe_sync_task": {"queue": CELERY_QUEUE_DJSTRIPE},
+    "stripe_integration.mirror.tasks.djstripe_sync_pending_task": {"queue": CELERY_QUEUE_DJSTRIPE},
+    "stripe_integration.mirror.tasks.djstripe_mirror_sweep_task": {"queue": CELERY_QUEUE_DJSTRIPE},
     "payments.webhooks.tasks.webhooks_fan_out_task": {"queue": CELERY_QUEUE_WEBHOOKS},
     "payments.webhooks.tasks.webhook_endpoint_deliver_task": {"queue": CELERY_QUEUE_WEBHOOKS},
     "payments.webhooks.tasks.webhooks_sweep_task": {"queue": CELERY_QUEUE_WEBHOOKS},
@@ -78,13 +79,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.events.tasks.outbox_sweep_task",
         "schedule": OUTBOX_SWEEP_SECONDS,
     },
-    "djstripe-mirror-sweep": {
-        "task": "stripe_integration.tasks.djstripe_mirror_sweep_task",
-        "schedule": 60,
-    },
     # Payments stuck in processing (RECONCILE_AFTER_MINUTES) are reconciled this often.
     "stripe-reconcile-stuck": {
-        "task": "stripe_integration.tasks.stripe_reconcile_stuck_task",
+        "task": "payments.tasks.reconcile_stuck_task",
         "schedule": env.int("RECONCILE_EVERY_SECONDS", default=300),
     },
     # Webhooks to merchants: retries when due, fan-outs an after-commit task missed.
@@ -98,3 +95,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": PAYMENT_EXPIRY_SWEEP_SECONDS,
     },
 }
+if DJSTRIPE_MIRROR != "off":  # the mirror's app is installed (gateway/settings/psp.py)
+    CELERY_BEAT_SCHEDULE["djstripe-mirror-sweep"] = {
+        "task": "stripe_integration.mirror.tasks.djstripe_mirror_sweep_task",
+        "schedule": 60,
+    }

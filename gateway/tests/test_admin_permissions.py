@@ -110,9 +110,7 @@ def test_operators_get_the_actions_of_their_job_and_not_the_administrators():
         for model, model_admin in admin.site._registry.items()
     }
 
-    assert {"refund_action", "sync_from_stripe", "resend_otp", "mirror_into_djstripe"} <= actions[
-        "payments.Payment"
-    ]
+    assert {"refund_action", "sync_from_stripe", "resend_otp"} <= actions["payments.Payment"]
     assert "reconcile" in actions["payments.Refund"]
     assert "publish_now" in actions["events.OutboxEvent"]
     assert "revoke" not in actions.get("payments.ApiClient", set())  # merchants' keys: administrators only

@@ -162,9 +162,16 @@ def test_every_module_of_ours_imports():
     hook) still has to import: a move that left a stale import fails here."""
     import importlib
 
+    from django.apps import apps
+
+    ours = {config.name for config in apps.get_app_configs()}
+    # An app that settings leave out (the dj-stripe mirror with DJSTRIPE_MIRROR=off) is not imported.
+    left_out = {"stripe_integration.mirror"} - ours
     failed = []
     for module, _ in _modules():
         if ".tests" in module or module.startswith("gateway.tests") or module == "gateway.settings":
+            continue
+        if any(module == name or module.startswith(name + ".") for name in left_out):
             continue
         try:
             importlib.import_module(module)

@@ -4,7 +4,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from djstripe.models import Account, APIKey, WebhookEndpoint
 
 from payments.models import ApiClient
 from payments.selectors import api_client_get_by_key
@@ -39,18 +38,6 @@ def test_rotating_a_client_revokes_the_previous_key_and_keeps_the_client():
     # The same client, with a new key: its payments and Idempotency-Keys stay its own.
     assert api_client_get_by_key(raw_key=second).pk == client.pk
     assert ApiClient.objects.filter(name="demo", is_active=True).count() == 1
-
-
-def test_stripe_local_bootstrap_is_idempotent(localstripe):
-    first = _call("stripe_local_bootstrap")
-    second = _call("stripe_local_bootstrap", "--webhook-url", "http://127.0.0.1:9999/hook")
-
-    assert "account created" in first or "account exists" in first
-    assert "account exists, api key exists" in second
-    assert Account.objects.filter(id="acct_localstripe").count() == 1
-    assert APIKey.objects.filter(livemode=False).count() == 1
-    endpoint = WebhookEndpoint.objects.get()
-    assert endpoint.url == "http://127.0.0.1:9999/hook"
 
 
 def test_kafka_create_topics_reports_the_existing_topics(kafka_brokers):

@@ -29,7 +29,7 @@ from otp.tasks import otp_expire_payments_task
 from payments.enums import PaymentStatus
 from payments.models import Payment, PaymentEvent
 from payments.services.reconcile import reconcile_stuck
-from stripe_integration.tasks import stripe_reconcile_stuck_task
+from payments.tasks import reconcile_stuck_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,7 +62,7 @@ def _together(function, runs: int = 2) -> list:
     ("name", "task"),
     [
         ("outbox-sweep", outbox_sweep_task),
-        ("stripe-reconcile-stuck", stripe_reconcile_stuck_task),
+        ("stripe-reconcile-stuck", reconcile_stuck_task),
         ("otp-expire-payments", otp_expire_payments_task),
     ],
 )

@@ -17,13 +17,9 @@ from gateway.celery import app
 from gateway.events.tasks import outbox_publish_task, outbox_sweep_task
 from gateway.tests.test_events import outbox_row
 from otp.tasks import otp_send_task
-from payments.tasks import payment_charge_task
+from payments.tasks import payment_charge_task, reconcile_stuck_task
 from payments.webhooks.tasks import webhook_endpoint_deliver_task, webhooks_fan_out_task, webhooks_sweep_task
-from stripe_integration.tasks import (
-    djstripe_sync_pending_task,
-    djstripe_sync_task,
-    stripe_reconcile_stuck_task,
-)
+from stripe_integration.mirror.tasks import djstripe_sync_pending_task, djstripe_sync_task
 
 
 def _queue_of(task) -> str:
@@ -33,7 +29,7 @@ def _queue_of(task) -> str:
 def test_each_kind_of_work_goes_to_its_queue():
     assert _queue_of(outbox_publish_task) == _queue_of(outbox_sweep_task) == "events"
     assert _queue_of(djstripe_sync_task) == _queue_of(djstripe_sync_pending_task) == "djstripe"
-    for task in (otp_send_task, payment_charge_task, stripe_reconcile_stuck_task):
+    for task in (otp_send_task, payment_charge_task, reconcile_stuck_task):
         assert _queue_of(task) == "celery"
     for task in (webhooks_fan_out_task, webhook_endpoint_deliver_task, webhooks_sweep_task):
         assert _queue_of(task) == "webhooks"
@@ -64,7 +60,7 @@ def test_the_relay_publishes_while_other_queues_are_backed_up(own_broker, kafka_
         with app.connection_for_write(url) as connection:
             for _ in range(200):  # a backlog of mirror syncs and default work, which no worker here takes
                 djstripe_sync_task.apply_async(args=[10**9], connection=connection)
-                stripe_reconcile_stuck_task.apply_async(connection=connection)
+                reconcile_stuck_task.apply_async(connection=connection)
             row = outbox_row(  # nothing else is asked to publish it
                 topic=settings.KAFKA_TOPICS["events"],
                 aggregate_id=f"pay_queue_{uuid.uuid4().hex[:12]}",

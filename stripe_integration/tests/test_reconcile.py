@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from payments.models import Payment
+from payments.tasks import reconcile_stuck_task
 from payments.tests.fixtures import card
-from stripe_integration.tasks import stripe_reconcile_stuck_task
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +56,8 @@ def test_the_beat_task_settles_only_payments_stuck_long_enough(pay, settings):
 
     settings.RECONCILE_AFTER_MINUTES = 60
     nothing = {"settled": 0, "failed": 0, "refunds_settled": 0, "refunds_failed": 0}
-    assert stripe_reconcile_stuck_task() == nothing
+    assert reconcile_stuck_task() == nothing
     settings.RECONCILE_AFTER_MINUTES = 0
-    assert stripe_reconcile_stuck_task() == {**nothing, "settled": 1}
+    assert reconcile_stuck_task() == {**nothing, "settled": 1}
     payment.refresh_from_db()
     assert payment.status == "succeeded"

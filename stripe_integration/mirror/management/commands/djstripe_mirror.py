@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from gateway.core.commands import moment_parse
 from payments.models import Payment
-from stripe_integration.sync import djstripe_sync_payment
+from stripe_integration.mirror.sync import djstripe_sync_payment
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""Receivers of the Stripe integration."""
+"""The mirror follows the payments: with DJSTRIPE_MIRROR=batch, each change of
+a payment's state at the PSP asks for a mirror batch."""
 
 from django.dispatch import receiver
 
@@ -9,9 +10,9 @@ from payments.signals import psp_state_applied
 def enqueue_djstripe_sync(sender, payment_pk: int, **kwargs) -> None:
     from django.conf import settings
 
-    from stripe_integration.mirror import djstripe_mirror_soon
+    from stripe_integration.mirror.batches import djstripe_mirror_soon
 
     if settings.DJSTRIPE_MIRROR != "batch":
-        return  # lazy: mirrored on demand (stripe_integration/admin.py, manage.py djstripe_mirror)
+        return  # lazy: mirrored on demand (the admin action, manage.py djstripe_mirror)
 
     djstripe_mirror_soon(payment_pk=payment_pk)

@@ -6,9 +6,9 @@ import pytest
 from djstripe import models as djstripe_models
 
 from payments.models import Payment
+from stripe_integration.mirror.sync import djstripe_mirrored_payment_intent, djstripe_mirrored_refund_ids
+from stripe_integration.mirror.tasks import djstripe_sync_task
 from stripe_integration.services import stripe_local_bootstrap
-from stripe_integration.sync import djstripe_mirrored_payment_intent, djstripe_mirrored_refund_ids
-from stripe_integration.tasks import djstripe_sync_task
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def queued(monkeypatch) -> list[dict]:
     """The options of each mirror batch task asked for. Recorded instead of
     sent: a worker of the suite could otherwise take it. Everything else runs
     on the real Redis and MariaDB."""
-    from stripe_integration.tasks import djstripe_sync_pending_task
+    from stripe_integration.mirror.tasks import djstripe_sync_pending_task
 
     batches: list[dict] = []
     monkeypatch.setattr(djstripe_sync_pending_task, "apply_async", lambda **options: batches.append(options))
@@ -146,7 +146,7 @@ def test_without_a_sync_key_the_mirror_is_off_and_never_uses_the_secret_key(sett
 def test_changes_in_one_burst_are_mirrored_once_by_one_batch(
     api, pay, djstripe_rows, queued, django_capture_on_commit_callbacks
 ):
-    from stripe_integration import mirror
+    from stripe_integration.mirror import batches as mirror
 
     with django_capture_on_commit_callbacks(execute=True):
         payment_id = pay(amount="20.00").json()["payment_id"]
@@ -171,7 +171,7 @@ def test_changes_in_one_burst_are_mirrored_once_by_one_batch(
 
 
 def test_a_batch_keeps_going_past_a_failing_payment_and_keeps_it_for_a_later_batch(pay, djstripe_rows):
-    from stripe_integration import mirror
+    from stripe_integration.mirror import batches as mirror
 
     payment = Payment.objects.get(public_id=pay().json()["payment_id"])
     redis = mirror._redis()
@@ -193,7 +193,7 @@ def test_a_batch_keeps_going_past_a_failing_payment_and_keeps_it_for_a_later_bat
 
 
 def test_a_change_during_its_sync_is_mirrored_again(pay, djstripe_rows):
-    from stripe_integration import mirror
+    from stripe_integration.mirror import batches as mirror
 
     payment = Payment.objects.get(public_id=pay().json()["payment_id"])
     redis = mirror._redis()
@@ -215,7 +215,7 @@ def test_one_batch_at_a_time_and_a_batch_that_finds_another_comes_back(djstripe_
     from django.core.cache import cache
 
     from gateway.core.periodic import periodic_run_lock
-    from stripe_integration import mirror
+    from stripe_integration.mirror import batches as mirror
 
     mirror._redis().sadd(mirror.PENDING_KEY, 12345)
     with periodic_run_lock("djstripe-mirror", ttl_seconds=60):
@@ -231,7 +231,7 @@ def test_one_batch_at_a_time_and_a_batch_that_finds_another_comes_back(djstripe_
 def test_beat_queues_a_batch_for_payments_left_waiting_with_none_queued(djstripe_rows, queued):
     from django.core.cache import cache
 
-    from stripe_integration import mirror
+    from stripe_integration.mirror import batches as mirror
 
     assert mirror.djstripe_mirror_sweep() is False, "nothing waits"
 
@@ -243,7 +243,7 @@ def test_beat_queues_a_batch_for_payments_left_waiting_with_none_queued(djstripe
 
 @pytest.mark.parametrize("mode", ["off", "lazy"])
 def test_off_or_lazy_a_change_queues_nothing(pay, settings, queued, mode, django_capture_on_commit_callbacks):
-    from stripe_integration import mirror
+    from stripe_integration.mirror import batches as mirror
 
     settings.DJSTRIPE_MIRROR = mode
     with django_capture_on_commit_callbacks(execute=True):
@@ -264,7 +264,7 @@ def _mirror_action_on_a_new_payment(admin_client, pay, *, order_id: str):
 
 
 def test_lazy_the_admin_action_queues_the_selected_payments_for_a_batch(pay, settings, queued, admin_client):
-    from stripe_integration import mirror
+    from stripe_integration.mirror import batches as mirror
 
     settings.DJSTRIPE_MIRROR = "lazy"
 
@@ -277,7 +277,7 @@ def test_lazy_the_admin_action_queues_the_selected_payments_for_a_batch(pay, set
 
 
 def test_with_the_mirror_off_the_admin_action_says_so(pay, settings, admin_client):
-    from stripe_integration import mirror
+    from stripe_integration.mirror import batches as mirror
 
     settings.DJSTRIPE_MIRROR = "off"
 

@@ -1,6 +1,4 @@
-"""Celery tasks of the Stripe integration: the dj-stripe mirror, and beat's
-sweep of stuck payments and refunds (reconciliation itself is
-payments.services.reconcile)."""
+"""The mirror's Celery tasks, on the "djstripe" queue (gateway/settings/tasks.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +6,7 @@ import logging
 
 from celery import shared_task
 
-from gateway.core.periodic import periodic_run_lock
-from payments.services.reconcile import reconcile_stuck
-
-logger = logging.getLogger("stripe_integration.tasks")
-
-
-@shared_task
-def stripe_reconcile_stuck_task() -> dict | None:
-    """Celery beat: payments.services.reconcile.reconcile_stuck, unless another run holds the lock
-    (gateway.core.periodic); then None."""
-    with periodic_run_lock("stripe-reconcile-stuck", ttl_seconds=600) as held:
-        return reconcile_stuck() if held else None
+logger = logging.getLogger("stripe_integration.mirror")
 
 
 @shared_task
@@ -28,7 +15,7 @@ def djstripe_sync_task(payment_pk: int) -> list[str]:
     is harmless. A mirror must never break a payment: errors are logged, and
     the next sync of the payment (or dj-stripe's own sync command) catches up."""
     from payments.models import Payment
-    from stripe_integration.sync import djstripe_sync_payment
+    from stripe_integration.mirror.sync import djstripe_sync_payment
 
     payment = Payment.objects.filter(pk=payment_pk).first()
     if payment is None:
@@ -42,8 +29,8 @@ def djstripe_sync_task(payment_pk: int) -> list[str]:
 
 @shared_task(acks_late=True)
 def djstripe_sync_pending_task() -> int | None:
-    """Mirrors every payment marked since the last batch (stripe_integration.mirror)."""
-    from stripe_integration.mirror import djstripe_mirror_pending
+    """Mirrors every payment marked since the last batch (stripe_integration.mirror.batches)."""
+    from stripe_integration.mirror.batches import djstripe_mirror_pending
 
     return djstripe_mirror_pending(sync=_mirror_payment)
 
@@ -51,7 +38,7 @@ def djstripe_sync_pending_task() -> int | None:
 def _mirror_payment(payment_pk: int) -> None:
     """One payment's mirror, for a batch: raises when it fails, so the batch keeps it for later."""
     from payments.models import Payment
-    from stripe_integration.sync import djstripe_sync_payment
+    from stripe_integration.mirror.sync import djstripe_sync_payment
 
     payment = Payment.objects.filter(pk=payment_pk).first()
     if payment is not None:
@@ -61,6 +48,6 @@ def _mirror_payment(payment_pk: int) -> None:
 @shared_task
 def djstripe_mirror_sweep_task() -> bool:
     """Celery beat: queues a mirror batch when payments wait and none is queued."""
-    from stripe_integration.mirror import djstripe_mirror_sweep
+    from stripe_integration.mirror.batches import djstripe_mirror_sweep
 
     return djstripe_mirror_sweep()

@@ -60,7 +60,7 @@ def _redis():
 
 def djstripe_mirror_soon(*, payment_pk: int) -> None:
     """After commit: marks the payment for the next mirror batch, and queues one."""
-    from stripe_integration.tasks import djstripe_sync_pending_task, djstripe_sync_task
+    from stripe_integration.mirror.tasks import djstripe_sync_pending_task, djstripe_sync_task
 
     redis = _redis()
     if redis is None:
@@ -90,7 +90,7 @@ def djstripe_mirror_request(*, payment_pks: list[int]) -> int:
 def djstripe_mirror_sweep() -> bool:
     """Celery beat, every minute: queues a batch when payments wait in the set and
     none is queued (one could not be queued: the broker was down, or lost it)."""
-    from stripe_integration.tasks import djstripe_sync_pending_task
+    from stripe_integration.mirror.tasks import djstripe_sync_pending_task
 
     if not djstripe_mirror_backlog():
         return False
@@ -110,7 +110,7 @@ def djstripe_mirror_pending(*, sync, budget_seconds: float = 30.0) -> int | None
     it fails), until the set is empty or the time budget is spent; then, if any
     are left, queues the next batch. Returns how many were tried, or None when
     another batch is running (it goes on until the set is empty)."""
-    from stripe_integration.tasks import djstripe_sync_pending_task
+    from stripe_integration.mirror.tasks import djstripe_sync_pending_task
 
     redis = _redis()
     if redis is None:
