@@ -7,8 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-dev
 # Tests use their own Redis databases, apart from the development ones in
 # scripts/services.env, and fail (never skip) when a service is missing.
-# The dj-stripe mirror is off but in its own tests (stripe_integration/tests/test_djstripe_sync.py),
-# so that no other test queues mirror batches that could reach theirs.
+# The dj-stripe mirror is installed but lazy (nothing mirrors after a change),
+# so that only its own tests (stripe_integration/mirror/tests/) queue batches.
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=lazy
 PYTEST_ARGS ?=
 

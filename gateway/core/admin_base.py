@@ -52,7 +52,7 @@ def admin_require_declared_permissions(site) -> None:
     an action that declares no `permissions=` (Django offers those to anyone
     who can see the list; dj-stripe's resyncs and axes' cleanup are such) is
     for superusers only, and so are the installed apps' views that check
-    nothing. Run once the registry is complete (GatewayConfig.ready)."""
+    nothing. Run once the registry is complete (CoreConfig.ready)."""
     for model_admin in site._registry.values():
         if getattr(model_admin, "_declared_permissions_required", False):
             continue

@@ -1,8 +1,9 @@
 """What an app adds to another app's admin page, declared explicitly: an
 action on another app's list (otp's "resend the code" on payments) or a link
 on its record page (stripe_integration's dj-stripe mirror). The app that owns
-the addition registers it from its AppConfig.ready(); the page's ModelAdmin
-inherits ContributionsAdminMixin. Nobody patches another app's class."""
+the addition registers it from its own admin module (autodiscovered with the
+rest of the admin); the page's ModelAdmin inherits ContributionsAdminMixin.
+Nobody patches another app's class."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 from django.contrib import admin
 from django.contrib.admin.options import IS_POPUP_VAR
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.html import format_html, format_html_join
 
 # model label ("payments.Payment") -> [(action, "app_label.codename")]
@@ -45,12 +47,21 @@ class ContributionsAdminMixin:
         for action, permission in _ACTIONS.get(self.model._meta.label, []):
             if request.user.has_perm(permission):
                 func, name, description = self.get_action(action)
+                if name in actions:  # another app's action must not replace the page's own
+                    raise ImproperlyConfigured(
+                        f"{action!r}: {self.model._meta.label} already has an action {name!r}."
+                    )
                 actions[name] = (func, name, description)
         return actions
 
     @admin.display(description="elsewhere")
     def contributed_links(self, obj):
         rows = [row for link in _LINKS.get(self.model._meta.label, []) if (row := link(obj))]
+        for text, url in rows:  # links within the site only (they come from reverse())
+            if url and not url.startswith("/"):
+                raise ImproperlyConfigured(
+                    f"{text!r}: a contributed link must be a path on this site, not {url!r}."
+                )
         if not rows:
             return "—"
         return format_html_join(

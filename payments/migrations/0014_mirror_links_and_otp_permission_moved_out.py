@@ -1,7 +1,7 @@
 """Payments stop naming other apps' tables and permissions:
 - the links to dj-stripe's copies (Payment.djstripe_payment_intent,
   Refund.djstripe_refund) leave the model: the mirror finds its rows by their
-  Stripe ids (stripe_integration.sync). The columns stay in the database,
+  Stripe ids (stripe_integration.mirror.sync). The columns stay in the database,
   nullable and unread, for the release still running during a rolling deploy;
   the next release drops them.
 - "resend a payment's code" is declared by the OTP app (otp.HeldPayment)."""

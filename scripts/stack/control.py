@@ -42,6 +42,9 @@ def supervisord() -> None:
     text = supervisord_conf()
     changed_file = not CONF.exists() or CONF.read_text() != text
     if changed_file:
+        # The cluster's programs carry its secrets in their environment: owner only.
+        CONF.touch(mode=0o600)
+        CONF.chmod(0o600)
         CONF.write_text(text)
     if not supervisord_running():
         log("supervisord: starting (.services/supervisord.conf)")

@@ -19,7 +19,7 @@ from gateway.core.logging import client_secrets_scrubbed
 from payments.models import Payment
 from stripe_integration.client import stripe_object_for_sync
 
-logger = logging.getLogger("stripe_integration.sync")
+logger = logging.getLogger("stripe_integration.mirror")
 
 
 def djstripe_sync_api_key() -> str:
