@@ -90,7 +90,7 @@ test: services
 	      echo $$? >.test-artifacts/simulation.rc ) & \
 	  fi; \
 	  env $(TEST_ENV) $(VENV)/bin/pytest -m "not simulation" --log-file=.test-artifacts/pytest-log.txt \
-	    --log-file-level=INFO $(PYTEST_ARGS); real=$$?; wait; \
+	    --log-file-level=INFO --durations=25 $(PYTEST_ARGS); real=$$?; wait; \
 	  if [ -z "$(PYTEST_ARGS)" ]; then \
 	    echo "--- the simulation (.test-artifacts/simulation.log) ---"; tail -n 5 .test-artifacts/simulation.log; \
 	    simulation=$$(cat .test-artifacts/simulation.rc); \
