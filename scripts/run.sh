@@ -14,6 +14,12 @@ mkdir -p "$RUN_DIR"
 export SERVER_PORT="${SERVER_PORT:-8085}"
 # Development mode, explicitly: the settings default to production.
 export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
+# On the embedded SQLite, no dj-stripe mirror: its 62 tables took ~100 s of a
+# first start to migrate, and make run mirrors nothing unless asked. With
+# DJSTRIPE_MIRROR=lazy (or a MariaDB DATABASE_URL) make run has it.
+case "${DATABASE_URL:-sqlite:}" in
+  sqlite:*) export DJSTRIPE_MIRROR="${DJSTRIPE_MIRROR:-off}" ;;
+esac
 # Without Redis the cache (OTP codes and counters) is local to one process:
 # one gunicorn worker (with threads) keeps it shared.
 if [ -z "${REDIS_URL:-}" ]; then export GUNICORN_WORKERS="${GUNICORN_WORKERS:-1}"; fi

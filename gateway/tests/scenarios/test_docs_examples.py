@@ -171,7 +171,7 @@ def make_run_stack(tmp_path_factory):
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in services | {"DJANGO_SETTINGS_MODULE", "REQUIRE_SERVICES"}
+        if name not in services | {"DJANGO_SETTINGS_MODULE", "REQUIRE_SERVICES", "DJSTRIPE_MIRROR"}
         and not name.startswith(("RATE_LIMIT_", "PYTEST_"))
     }
     env.update(
