@@ -10,6 +10,8 @@ from otp.services import otp_send_after_commit
 from payments.enums import PaymentStatus
 
 
+# Its permission (otp.resend_code) is declared where it is registered, below:
+# the registry offers it only to users who have it.
 @admin.action(description="Resend the one-time code")
 def resend_otp(model_admin, request, queryset):
     sent = 0

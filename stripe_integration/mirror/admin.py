@@ -11,6 +11,8 @@ from stripe_integration.mirror.batches import djstripe_mirror_request
 from stripe_integration.mirror.sync import djstripe_mirrored_payment_intent
 
 
+# Its permission (payments.sync_payment) is declared where it is registered,
+# below: the registry offers it only to users who have it.
 @admin.action(description="Mirror into dj-stripe")
 def mirror_into_djstripe(model_admin, request, queryset):
     """With DJSTRIPE_MIRROR=lazy (the default) nothing is mirrored after a
