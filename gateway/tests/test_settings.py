@@ -15,6 +15,15 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.fast
 
+# One case of docs/RELIABILITY.md, proven by tests here and in test_settings_production.py.
+HARDENED_PRODUCTION = pytest.mark.reliability(
+    "Security hardening",
+    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
+    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
+    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
+    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
+)
+
 PRINT_SETTINGS = """
 import json, django
 django.setup()
@@ -282,13 +291,7 @@ def _refused(env, message):
     assert message in str(refused.value)
 
 
-@pytest.mark.reliability(
-    "Security hardening",
-    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
-    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
-    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
-    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
-)
+@HARDENED_PRODUCTION
 def test_any_live_key_is_live_for_the_live_mode_guards():
     restricted_live = "rk_live_51ExampleExampleExampleExample00"
     _refused(
@@ -303,13 +306,7 @@ def test_any_live_key_is_live_for_the_live_mode_guards():
     ]
 
 
-@pytest.mark.reliability(
-    "Security hardening",
-    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
-    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
-    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
-    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
-)
+@HARDENED_PRODUCTION
 def test_djstripe_never_sees_the_secret_key():
     _refused(
         {**PRODUCTION, "DJSTRIPE_SYNC_KEY": "sk_test_51AnotherSecretKeyExample000"}, "restricted read-only"

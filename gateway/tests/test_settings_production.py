@@ -7,18 +7,12 @@ import json
 
 import pytest
 
-from gateway.tests.test_settings import DEVELOPMENT, PRODUCTION, _refused, _run, _values
+from gateway.tests.test_settings import DEVELOPMENT, HARDENED_PRODUCTION, PRODUCTION, _refused, _run, _values
 
 pytestmark = pytest.mark.fast
 
 
-@pytest.mark.reliability(
-    "Security hardening",
-    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
-    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
-    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
-    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
-)
+@HARDENED_PRODUCTION
 def test_production_behind_a_proxy_needs_its_trusted_addresses():
     _refused({**PRODUCTION, "BEHIND_PROXY": "true"}, "RATELIMIT_TRUSTED_PROXIES is empty")
     names = ("BEHIND_PROXY", "SECURE_PROXY_SSL_HEADER", "RATELIMIT_TRUSTED_PROXIES")
@@ -35,25 +29,13 @@ def test_production_behind_a_proxy_needs_its_trusted_addresses():
     assert direct == {"BEHIND_PROXY": False, "SECURE_PROXY_SSL_HEADER": None, "RATELIMIT_TRUSTED_PROXIES": []}
 
 
-@pytest.mark.reliability(
-    "Security hardening",
-    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
-    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
-    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
-    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
-)
+@HARDENED_PRODUCTION
 def test_production_refuses_the_console_email_backend():
     _refused({k: v for k, v in PRODUCTION.items() if k != "EMAIL_URL"}, "EMAIL_URL must name an SMTP server")
     _refused({**PRODUCTION, "EMAIL_URL": "memorymail://"}, "EMAIL_URL must name an SMTP server")
 
 
-@pytest.mark.reliability(
-    "Security hardening",
-    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
-    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
-    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
-    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
-)
+@HARDENED_PRODUCTION
 def test_each_role_needs_only_its_own_secrets():
     without_psp_secrets = {
         k: v for k, v in PRODUCTION.items() if k not in ("STRIPE_SECRET_KEY", "OTP_SECRET", "EMAIL_URL")
@@ -66,13 +48,7 @@ def test_each_role_needs_only_its_own_secrets():
     _refused({**PRODUCTION, "GATEWAY_ROLE": "everything"}, "GATEWAY_ROLE must be")
 
 
-@pytest.mark.reliability(
-    "Security hardening",
-    "Behind a proxy, production refuses to start without RATELIMIT_TRUSTED_PROXIES (the k8s manifests set "
-    "them); each role needs only its own secrets (the relay and beat get no Stripe key or OTP secret); any "
-    "_live_ key is live; dj-stripe sees only the rk_ sync key; production refuses the console e-mail "
-    "backend; Kafka TLS/SASL and Redis AUTH/TLS are settings",
-)
+@HARDENED_PRODUCTION
 def test_kafka_tls_and_sasl_and_redis_tls_are_settings():
     sasl = {**DEVELOPMENT, "KAFKA_BROKERS": "kafka.example:9093", "KAFKA_SECURITY_PROTOCOL": "sasl_ssl"}
     _refused(sasl, "needs KAFKA_SASL_USERNAME")

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from gateway.tests.scenarios.test_exactly_once_regressions import money_taken, post, process
+from gateway.tests.scenarios.test_exactly_once_regressions import ISSUE_24, money_taken, post, process
 from payments.enums import PaymentStatus
 from payments.models import IdempotencyKey, Payment
 from payments.services.api_clients import api_client_rotate
@@ -24,13 +24,7 @@ ROOT_PACKAGES = ("gateway", "payments", "otp", "stripe_integration")  # our code
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.fast,
-    pytest.mark.reliability(
-        "Exactly once",
-        "Issue #24's defects, each replayed against the fake PSP on a test clock: a lease that ran out, "
-        "OTP validation resumed, reconciliation, the review command, rolling deploys, a PSP 401, the capture "
-        "key, the async task past the key window, key rotation (the simulation covers each class: "
-        "make test-fast)",
-    ),
+    ISSUE_24,
 ]
 
 LEASE = 90
