@@ -26,12 +26,20 @@ class OutboxEvent(models.Model):
     # When the row was handed to the other consumers of events (webhooks to
     # merchants, payments.webhooks); null until then. Independent of Kafka.
     fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # The relay shard (a hash of aggregate_id, gateway.events.outbox): one
+    # relay per shard, so that relays scale out and a payment's events, all in
+    # one shard, keep their order.
+    shard = models.PositiveSmallIntegerField(default=0)
+    # The W3C trace context of the request that wrote the row (empty without
+    # tracing), carried into the Kafka message's headers by the relay.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
         db_table = "gateway_outboxevent"  # its name from before the app had its own label
         indexes = [
             models.Index(fields=["published_at", "id"], name="gateway_out_publish_a5769f_idx"),
+            models.Index(fields=["shard", "published_at", "id"], name="gateway_out_shard_idx"),
             models.Index(fields=["aggregate_id", "id"], name="gateway_out_aggrega_a6c805_idx"),
             models.Index(fields=["fanned_out_at", "id"], name="gateway_out_fanned_idx"),
         ]
