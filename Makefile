@@ -55,7 +55,7 @@ services-down:
 services-status:
 	scripts/services.sh status
 
-# The gateway as a cluster on loopback: 3 Kafka brokers, 3 gunicorns behind
+# The gateway as a cluster on loopback: 3 Kafka brokers, 3 gateway servers behind
 # HAProxy, two worker nodes, one beat; on the services of `make services`.
 cluster: services
 	scripts/services.sh cluster

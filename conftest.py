@@ -283,9 +283,9 @@ def load_script(name: str):
     return module
 
 
-def gunicorn_start(**env_overrides: str) -> tuple[subprocess.Popen, str]:
-    """Starts the gateway under gunicorn, as configured for production
-    (gateway/gunicorn.conf.py), on the test database and a free port, and
+def server_start(**env_overrides: str) -> tuple[subprocess.Popen, str]:
+    """Starts the gateway under its server, as configured for production
+    (gateway/server.py, Granian), on the test database and a free port, and
     waits until it answers. Returns the process and its base URL; the caller
     stops it."""
     import requests
@@ -298,12 +298,12 @@ def gunicorn_start(**env_overrides: str) -> tuple[subprocess.Popen, str]:
         os.environ,
         DATABASE_URL=database_url_of(connection.settings_dict),
         SERVER_PORT=str(port),
-        GUNICORN_WORKERS="1",
+        WEB_WORKERS="1",
         **{name: GENEROUS_RATE_LIMIT for name in _RATE_LIMIT_VARIABLES},
     )
     env.update(env_overrides)
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
+        [sys.executable, "-m", "gateway.server"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -319,5 +319,5 @@ def gunicorn_start(**env_overrides: str) -> tuple[subprocess.Popen, str]:
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
-            pytest.fail(f"gunicorn did not start on {base}")
+            pytest.fail(f"the server did not start on {base}")
         time.sleep(0.2)

@@ -1,4 +1,8 @@
-"""WSGI entry point, served by gunicorn (see gateway/gunicorn.conf.py)."""
+"""WSGI entry point, served by Granian (gateway/server.py).
+
+GET /health is answered here, before Django (gateway.core.liveness); every
+other request goes through Django.
+"""
 
 import os
 
@@ -6,4 +10,13 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from gateway.core.liveness import LivenessRoute  # noqa: E402  (after Django is set up)
+from gateway.core.metrics import metrics_dead_workers_forget  # noqa: E402
+
+# Each server worker imports this module when it starts: a worker that died
+# and was replaced leaves Prometheus files that must stop counting as live.
+metrics_dead_workers_forget()
+
+application = LivenessRoute(django_application)

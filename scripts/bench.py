@@ -1,6 +1,6 @@
 """`make bench`: a benchmark, not a test. It reports numbers; it passes or fails nothing.
 
-Runs the gateway as in production (gunicorn, DJANGO_DEBUG off) against the real
+Runs the gateway as in production (Granian, DJANGO_DEBUG off) against the real
 services that `make services` started (MariaDB, Redis, Kafka, a Celery worker,
 localstripe), drives it with wrk (Debian) over loopback, bounded in time, and
 writes docs/bench/<date>-<commit>.json and .md.
@@ -50,7 +50,7 @@ SCENARIOS = ["health", "get_payment", "validate_card", "process", "refund"]
 
 def embedded_env() -> dict[str, str]:
     """What `make run` serves on (scripts/run.sh): SQLite, a local-memory cache,
-    Celery in-process, Kafka off, localstripe, one gunicorn worker."""
+    Celery in-process, Kafka off, localstripe, one server worker."""
     services = set(production_env()) - set(os.environ)
     env = {name: value for name, value in os.environ.items() if name not in services}
     for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "KAFKA_BROKERS", "STRIPE_SECRET_KEY"):
@@ -60,7 +60,7 @@ def embedded_env() -> dict[str, str]:
         {
             "DJANGO_DEBUG": "true",
             "DATABASE_URL": f"sqlite:///{SERVICES_DIR / 'bench' / 'embedded.sqlite3'}",
-            "GUNICORN_WORKERS": "1",
+            "WEB_WORKERS": "1",
             "API_CLIENT_CACHE_SECONDS": "30",
             "EAGER_TASKS_IN_THREAD": "true",
             "RATE_LIMIT_DEFAULT": "1000000/s",
@@ -193,9 +193,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="Seconds per run.")
     parser.add_argument("--connections", default="1,16,64")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--workers", type=int, default=None, help="GUNICORN_WORKERS (default: the config's)")
-    parser.add_argument("--threads", type=int, default=None, help="GUNICORN_THREADS")
-    parser.add_argument("--worker-class", default=None, help="GUNICORN_WORKER_CLASS: gthread or sync")
+    parser.add_argument("--workers", type=int, default=None, help="WEB_WORKERS (default: the server's, 2)")
+    parser.add_argument("--threads", type=int, default=None, help="WEB_THREADS (default: 4)")
     parser.add_argument("--tag", default="", help="appended to the report's file name")
     parser.add_argument(
         "--embedded", action="store_true", help="make run's defaults: SQLite, no Redis, in-process Celery"
@@ -211,17 +210,10 @@ def main() -> None:
     env = embedded_env() if args.embedded else production_env()
     if args.embedded:
         manage(env, "migrate", "--noinput", "-v0")
-    for name, value in (
-        ("GUNICORN_WORKERS", args.workers),
-        ("GUNICORN_THREADS", args.threads),
-        ("GUNICORN_WORKER_CLASS", args.worker_class),
-    ):
+    for name, value in (("WEB_WORKERS", args.workers), ("WEB_THREADS", args.threads)):
         if value is not None:
             env[name] = str(value)
-    server_model = (
-        f"{env.get('GUNICORN_WORKER_CLASS', 'gthread')} workers={env.get('GUNICORN_WORKERS', '2')} "
-        f"threads={env.get('GUNICORN_THREADS', '4')}"
-    )
+    server_model = f"granian workers={env.get('WEB_WORKERS', '2')} threads={env.get('WEB_THREADS', '4')}"
     if args.embedded:
         server_model += " (embedded: SQLite, local-memory cache, in-process Celery on a thread)"
     localstripe_flush(env)

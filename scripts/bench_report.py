@@ -48,7 +48,7 @@ def markdown(report: dict) -> str:
     kinds = list(report["results"][0].get("cpu_ms", {})) if report["results"] else []
     lines = [
         f"Commit `{report['commit']}`, {report['date']}, {report['machine']}, {report['duration_s']} s per run, "
-        f"gunicorn {report.get('server', '')}.",
+        f"server: {report.get('server', '')}.",
         "",
         "| scenario | conns | req/s | p50 ms | p99 ms | app p50 ms | app p99 ms | psp p50 ms | non-2xx "
         "| 5xx | queries/req | CPU ms/req: " + ", ".join(kinds) + " |",

@@ -67,13 +67,13 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 def gateway_start(env: dict) -> tuple[subprocess.Popen, int]:
-    """gunicorn with the production config on a free loopback port; returns
+    """The server (gateway/server.py) with the production config on a free loopback port; returns
     once /health answers (or after 30 s)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.wsgi"],
+        [sys.executable, "-m", "gateway.server"],
         cwd=ROOT,
         env={**env, "SERVER_PORT": str(port)},
         stdout=subprocess.DEVNULL,

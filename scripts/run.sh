@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: the gateway on the embedded defaults (SQLite, local-memory cache,
 # eager Celery, Kafka off unless KAFKA_BROKERS is set, localstripe as the PSP),
-# served by gunicorn on 127.0.0.1:$SERVER_PORT (8085). Variables already set in
+# served by Granian (gateway/server.py) on 127.0.0.1:$SERVER_PORT (8085). Variables already set in
 # the environment win. Ctrl-C stops everything this script started.
 set -euo pipefail
 
@@ -21,8 +21,8 @@ case "${DATABASE_URL:-sqlite:}" in
   sqlite:*) export DJSTRIPE_MIRROR="${DJSTRIPE_MIRROR:-off}" ;;
 esac
 # Without Redis the cache (OTP codes and counters) is local to one process:
-# one gunicorn worker (with threads) keeps it shared.
-if [ -z "${REDIS_URL:-}" ]; then export GUNICORN_WORKERS="${GUNICORN_WORKERS:-1}"; fi
+# one server worker (with threads) keeps it shared.
+if [ -z "${REDIS_URL:-}" ]; then export WEB_WORKERS="${WEB_WORKERS:-1}"; fi
 # The same local-memory cache keeps API clients per process: a key revoked or
 # rotated by `manage.py` in another process stops working within 30 s, not 300.
 if [ -z "${REDIS_URL:-}" ]; then export API_CLIENT_CACHE_SECONDS="${API_CLIENT_CACHE_SECONDS:-30}"; fi
@@ -107,7 +107,7 @@ fi
 DEMO_KEY="$("$PY" manage.py create_api_client demo --rotate | tail -n 1)"
 
 {
-  echo "web: $VENV/bin/gunicorn -c gateway/gunicorn.conf.py gateway.wsgi"
+  echo "web: $PY -m gateway.server"
   if [ "$BROKER" != "-" ]; then
     echo "worker: $VENV/bin/celery -A gateway worker --loglevel=INFO --concurrency=2"
     echo "beat: $VENV/bin/celery -A gateway beat --loglevel=INFO --schedule=$RUN_DIR/celerybeat-schedule"

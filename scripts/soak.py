@@ -1,6 +1,6 @@
 """`make soak`: a bounded soak, not a test. It reports numbers; it fails nothing.
 
-Runs the gateway as in production (gunicorn, DJANGO_DEBUG off) with its own
+Runs the gateway as in production (Granian, DJANGO_DEBUG off) with its own
 Celery workers laid out as in production (the main worker on `celery,djstripe`,
 the outbox relay alone on `events`) and its own beat (the sweeper), against the
 real services of `make services`, all on loopback. Client threads drive a mixed

@@ -1,6 +1,6 @@
 """Prometheus metrics at GET /metrics (django-prometheus for HTTP, our own for the rest).
 
-Counters and histograms live in each process; under gunicorn with several
+Counters and histograms live in each process; under Granian with several
 workers set PROMETHEUS_MULTIPROC_DIR (the Docker image does) so that every
 worker's values are summed. The database-backed gauges (payments and refunds
 by status and currency, the outbox backlog) are read at scrape time.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+from pathlib import Path
 
 import prometheus_client
 from django.conf import settings
@@ -96,6 +97,35 @@ def metrics_view(request):
     return HttpResponse(
         prometheus_client.generate_latest(registry), content_type=prometheus_client.CONTENT_TYPE_LATEST
     )
+
+
+def metrics_dead_workers_forget() -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, drops the live gauges of server workers
+    that are no longer running (prometheus_client's mark_process_dead), so a
+    crashed and replaced worker stops counting. Called by each worker as it
+    starts (gateway/wsgi.py): Granian has no hook in its main process for a
+    worker's exit, as gunicorn's child_exit was."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    pids = set()
+    for path in Path(directory).glob("*_*.db"):
+        pid = path.stem.rsplit("_", 1)[1]
+        if pid.isdigit():
+            pids.add(int(pid))
+    for pid in pids - {os.getpid()}:
+        if not _running(pid):
+            multiprocess.mark_process_dead(pid, directory)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True
 
 
 class _ForwardingCollector:

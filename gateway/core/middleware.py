@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import codecs
 import logging
-import re
 import time
-import uuid
 
 from django.utils.http import parse_header_parameters
 
 from gateway.core.errors import UnsupportedMediaType, django_error_response
-from gateway.core.request_context import reset_request_id, set_request_id
+from gateway.core.request_context import request_id_for, reset_request_id, set_request_id
 
 logger = logging.getLogger("gateway.request")
 
-# A client-supplied id is echoed only when it is short and plain, so that it
-# cannot inject into logs or headers.
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+def access_log(method: str, path: str, status: int, started: float) -> None:
+    """One line per request (RequestIdMiddleware, and /health before Django):
+    the path only, never the query string or the body."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    logger.info(
+        "%s %s %s %.1fms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms},
+    )
 
 
 class RequestIdMiddleware:
@@ -28,29 +36,14 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        request_id = request_id_for(request.headers.get("X-Request-ID", ""))
         request.request_id = request_id
         token = set_request_id(request_id)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
-            duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            # The path only, never the query string or the body.
-            logger.info(
-                "%s %s %s %.1fms",
-                request.method,
-                request.path,
-                response.status_code,
-                duration_ms,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": duration_ms,
-                },
-            )
+            access_log(request.method, request.path, response.status_code, started)
             return response
         finally:
             reset_request_id(token)

@@ -29,10 +29,10 @@ class OutboxEvent(models.Model):
     # The relay shard (a hash of aggregate_id, gateway.events.outbox): one
     # relay per shard, so that relays scale out and a payment's events, all in
     # one shard, keep their order.
-    shard = models.PositiveSmallIntegerField(default=0)
+    shard = models.PositiveSmallIntegerField(default=0, db_default=0)
     # The W3C trace context of the request that wrote the row (empty without
     # tracing), carried into the Kafka message's headers by the relay.
-    traceparent = models.CharField(max_length=55, blank=True, default="")
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]

@@ -11,7 +11,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["payments.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["gateway.core.auth.ApiKeyRequired"],
     "DEFAULT_PARSER_CLASSES": ["gateway.core.parsers.DecimalJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["gateway.core.parsers.JSONRenderer"],
     "EXCEPTION_HANDLER": "gateway.core.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["gateway.core.ratelimit.ClientRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

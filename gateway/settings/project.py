@@ -59,14 +59,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, CSRF, the user, its second factor and messages are for the
+    # admin and the pages, not /api/ (gateway/core/browser_only.py).
+    "gateway.core.browser_only.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "gateway.core.browser_only.CsrfViewMiddleware",
+    "gateway.core.browser_only.AuthenticationMiddleware",
     # request.user.is_verified(); then no admin page without a second factor.
-    "django_otp.middleware.OTPMiddleware",
+    "gateway.core.browser_only.OTPMiddleware",
     "gateway.mfa.middleware.AdminMfaMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "gateway.core.browser_only.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it answers a locked-out login.

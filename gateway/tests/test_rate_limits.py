@@ -7,7 +7,7 @@ import pytest
 import requests
 from rest_framework.test import APIClient
 
-from conftest import gunicorn_start
+from conftest import server_start
 from gateway.core.ratelimit import client_ip, rate_parse, usage_count
 
 pytestmark = pytest.mark.django_db
@@ -116,11 +116,11 @@ def test_with_redis_down_and_fail_closed_the_answer_is_503(api, settings, closed
     assert response.json()["error"]["code"] == "rate_limit_unavailable"
 
 
-@pytest.mark.reliability("Concurrency", "Two gunicorn processes share one rate limit")
+@pytest.mark.reliability("Concurrency", "Two server processes share one rate limit")
 @pytest.mark.django_db(transaction=True)
-def test_two_gunicorn_processes_share_one_limit_through_redis(merchant, redis_client):
+def test_two_server_processes_share_one_limit_through_redis(merchant, redis_client):
     # An hour's window: a window boundary cannot fall inside the test.
-    servers = [gunicorn_start(RATE_LIMIT_DEFAULT="10/h") for _ in range(2)]
+    servers = [server_start(RATE_LIMIT_DEFAULT="10/h") for _ in range(2)]
     try:
         headers = {"Authorization": f"Bearer {merchant.raw_key}"}
         answers = [

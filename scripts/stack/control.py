@@ -148,7 +148,7 @@ def stop(programs: list[Program]) -> None:
 
 
 def kill(program: Program) -> None:
-    """SIGKILL to the program's whole process group (a gunicorn's or a prefork
+    """SIGKILL to the program's whole process group (a Granian server's or a prefork
     worker's children die with it); autorestart is off, so it stays down."""
     found = info(program)
     if found["statename"] not in UP:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from stack import CLUSTER, LOGS, PY, ROOT, SVC, VENV, cluster_env, prepare, services_env
 
 CELERY = f"{VENV}/bin/celery -A gateway"
-GUNICORN = f"{VENV}/bin/gunicorn -c gateway/gunicorn.conf.py gateway.wsgi"
+WEB = f"{VENV}/bin/python -m gateway.server"
 LIBS = f"{prepare.KAFKA_LIBS}/*"
 
 
@@ -112,7 +112,7 @@ def _cluster() -> list[Program]:
         )
     for n, port in prepare.GATEWAY_PORTS.items():
         env = lambda port=port: {**cluster_env(), "SERVER_PORT": str(port)}  # noqa: E731
-        programs.append(Program(f"gateway-{n}", GUNICORN, port=port, env=env))
+        programs.append(Program(f"gateway-{n}", WEB, port=port, env=env))
     for n in (1, 2):  # two worker nodes: a main worker and a relay worker each
         worker = f"{CELERY} worker --concurrency=1 --loglevel=WARNING"
         programs.append(

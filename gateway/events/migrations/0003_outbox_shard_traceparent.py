@@ -13,12 +13,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='outboxevent',
             name='shard',
-            field=models.PositiveSmallIntegerField(default=0),
+            field=models.PositiveSmallIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
             model_name='outboxevent',
             name='traceparent',
-            field=models.CharField(blank=True, default='', max_length=55),
+            field=models.CharField(blank=True, db_default='', default='', max_length=55),
         ),
         migrations.AddIndex(
             model_name='outboxevent',

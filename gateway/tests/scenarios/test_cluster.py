@@ -3,7 +3,7 @@ gateway process are SIGKILLed in the middle of a burst (issue #17).
 
 The short version of `make chaos`, run by scripts/chaos.py --short against
 `make cluster` (3 KRaft brokers with replication factor 3 and
-min.insync.replicas=2, 3 gunicorns behind HAProxy, two worker nodes, one beat),
+min.insync.replicas=2, 3 gateway servers behind HAProxy, two worker nodes, one beat),
 which this test starts when it is not running. Real processes on loopback;
 nothing is mocked.
 """

@@ -23,7 +23,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from conftest import ROOT, free_closed_port, gunicorn_start, service_unavailable
+from conftest import ROOT, free_closed_port, server_start, service_unavailable
 from payments.models import Payment
 from stripe_integration.client import stripe_client
 
@@ -75,7 +75,7 @@ def own_localstripe(localstripe, settings):
 def test_sigkill_during_a_burst_loses_no_charge(merchant, own_localstripe, settings):
     settings.PSP_SEARCH_LAG_SECONDS = 0  # our localstripe launcher's search has no index lag
     prefix = f"crash-{uuid.uuid4().hex[:8]}-"
-    server, base = gunicorn_start(STRIPE_API_BASE=own_localstripe)
+    server, base = server_start(STRIPE_API_BASE=own_localstripe)
     stop, answered = threading.Event(), []
 
     def burst(worker: int) -> None:
@@ -116,7 +116,7 @@ def test_sigkill_during_a_burst_loses_no_charge(merchant, own_localstripe, setti
     assert set(at_psp) <= set(ours)  # no charge at the PSP without its payment here
 
     # Started again, and reconciled as the beat task would.
-    server, base = gunicorn_start(STRIPE_API_BASE=own_localstripe)
+    server, base = server_start(STRIPE_API_BASE=own_localstripe)
     try:
         call_command("stripe_reconcile", "--since", "1h", stdout=StringIO())
         assert requests.get(f"{base}/health", timeout=5).status_code == 200

@@ -1,5 +1,5 @@
 """Faults with real processes: MariaDB and Redis are stopped and started
-again (scripts/services.sh) while a gateway runs under gunicorn. Kafka's
+again (scripts/services.sh) while a gateway runs under its server (Granian). Kafka's
 outage is in test_events.py, the PSP's in payments/tests/services/test_psp_outages.py,
 the crash in test_crash.py. Like the Kafka test, these need the services to
 have been started by this checkout (`make services`)."""
@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.db import connection
 
-from conftest import gunicorn_start, services_command
+from conftest import server_start, services_command
 from payments.models import Payment
 
 
@@ -39,7 +39,7 @@ def _pay(base: str, key: str, order_id: str, **extra) -> requests.Response:
 @pytest.mark.django_db(transaction=True)
 def test_with_mariadb_restarted_requests_get_503_then_succeed(merchant, localstripe):
     prefix = f"dbfault-{uuid.uuid4().hex[:8]}"
-    server, base = gunicorn_start()
+    server, base = server_start()
     try:
         before = _pay(base, merchant.raw_key, f"{prefix}-before")
         services_command("mariadb-stop")
@@ -74,7 +74,7 @@ def test_with_mariadb_restarted_requests_get_503_then_succeed(merchant, localstr
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_stopped_payments_work_limits_fail_open_and_otp_is_503(merchant, localstripe):
     prefix = f"redisfault-{uuid.uuid4().hex[:8]}"
-    server, base = gunicorn_start()
+    server, base = server_start()
     try:
         _pay(base, merchant.raw_key, f"{prefix}-warm")  # the key is now cached in Redis
         held = _pay(base, merchant.raw_key, f"{prefix}-held", require_otp=True, email="p@example.com")

@@ -1,4 +1,4 @@
-"""Gunicorn, as configured for production (gateway/gunicorn.conf.py): on SIGTERM
+"""The server, as configured for production (gateway/server.py, Granian): on SIGTERM
 it stops accepting and lets requests in flight finish."""
 
 import signal
@@ -8,14 +8,14 @@ import time
 import pytest
 import requests
 
-from conftest import gunicorn_start
+from conftest import server_start
 
 
 @pytest.mark.reliability("Faults", "SIGTERM: the request in flight finishes, new ones are refused")
 @pytest.mark.django_db(transaction=True)
 def test_a_request_in_flight_finishes_after_sigterm(merchant, silent_port, settings):
 
-    server, base = gunicorn_start(
+    server, base = server_start(
         # The PSP hangs, so the payment request stays in flight for about 3 s.
         STRIPE_API_BASE=f"http://127.0.0.1:{silent_port}",
         STRIPE_TIMEOUT_SECONDS="3",

@@ -253,12 +253,12 @@ def test_a_multipart_post_with_an_undefined_charset_is_415_not_500(client, path)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_10000_character_idempotency_key_gets_the_json_400_from_gunicorn_too(merchant):
+def test_a_10000_character_idempotency_key_gets_the_json_400_from_the_server_too(merchant):
     import requests
 
-    from conftest import gunicorn_start
+    from conftest import server_start
 
-    server, base = gunicorn_start()
+    server, base = server_start()
     try:
         response = requests.post(
             f"{base}{PROCESS}",
@@ -270,6 +270,6 @@ def test_a_10000_character_idempotency_key_gets_the_json_400_from_gunicorn_too(m
         server.terminate()
         server.wait(timeout=35)
 
-    assert response.status_code == 400  # not gunicorn's HTML 431
+    assert response.status_code == 400  # not the server's own 431: the header reaches Django
     assert response.json()["error"]["code"] == "invalid_idempotency_key"
     assert not Payment.objects.exists()

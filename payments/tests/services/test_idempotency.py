@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from conftest import gunicorn_start
+from conftest import server_start
 from payments.models import IdempotencyKey, Payment, Refund
 from payments.tests.fixtures import payment_body, psp_intents, run_at_once
 
@@ -187,12 +187,12 @@ def test_expired_keys_are_purged_and_can_be_used_again(pay, merchant):
 
 @pytest.mark.reliability(
     "Concurrency",
-    "50 identical requests, one Idempotency-Key, two gunicorn processes: one charge",
+    "50 identical requests, one Idempotency-Key, two server processes: one charge",
 )
 @pytest.mark.django_db(transaction=True)
-def test_fifty_identical_requests_across_two_gunicorn_processes_charge_once(merchant, localstripe):
+def test_fifty_identical_requests_across_two_server_processes_charge_once(merchant, localstripe):
     order_id = f"order_{uuid.uuid4().hex}"
-    servers = [gunicorn_start(GUNICORN_THREADS="8") for _ in range(2)]
+    servers = [server_start(WEB_THREADS="8") for _ in range(2)]
     barrier, answers = threading.Barrier(50), []
 
     def send(base: str) -> None:
