@@ -115,6 +115,18 @@ def summarize(runs: list[dict]) -> list[dict]:
         row["ratio_cpu"] = (
             round(ours["cpu_ms"] / go["cpu_ms"], 2) if go["cpu_ms"] and ours["cpu_ms"] is not None else None
         )
+        # The same round's two runs are minutes apart at most: their ratio is less
+        # exposed to the machine's load drifting than the ratio of the medians.
+        paired = []
+        for round_ in sorted({r["round"] for r in runs}):
+            both = {
+                r["side"]: r["rps"]
+                for r in runs
+                if (r["scenario"], r["connections"], r["round"]) == (scenario, connections, round_)
+            }
+            if both.get("go") and "ours" in both:
+                paired.append(both["ours"] / both["go"])
+        row["ratio_rps_paired"] = median(paired)
         rows.append(row)
     return rows
 
@@ -125,20 +137,21 @@ def markdown(report: dict) -> str:
         "",
         f"{report['machine']}, {report['duration_s']} s per run, {report['rounds']} rounds, Go and ours "
         "alternating in every cell (the order flips each round); figures are medians of the rounds. "
-        "CPU is ms per request of each server's process tree (user + system, psutil).",
+        "CPU is ms per request of each server's process tree (user + system, psutil). "
+        "ours/Go req/s is the ratio of the medians; (paired) is the median of each round's own ratio.",
         "",
         f"- Go: {report['go']['label']} at `{report['go']['url']}`; GET one payment = `{report['go']['get_path']}`",
         f"- ours: {report['ours']['server']}; GET one payment = `{report['ours']['get_path']}` (API key, rate limit)",
         f"- command: `{report['command']}`",
         "",
-        "| scenario | conns | Go req/s | ours req/s | ours/Go req/s | Go p50 / p99 ms | ours p50 / p99 ms "
+        "| scenario | conns | Go req/s | ours req/s | ours/Go req/s (paired) | Go p50 / p99 ms | ours p50 / p99 ms "
         "| Go CPU ms/req | ours CPU ms/req | ours/Go CPU | non-2xx Go / ours |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["summary"]:
         go, ours = row["go"], row["ours"]
         lines.append(
-            f"| {row['scenario']} | {row['connections']} | {go['rps']} | {ours['rps']} | **{row['ratio_rps']}** "
+            f"| {row['scenario']} | {row['connections']} | {go['rps']} | {ours['rps']} | **{row['ratio_rps']}** ({row['ratio_rps_paired']}) "
             f"| {go['p50_ms']} / {go['p99_ms']} | {ours['p50_ms']} / {ours['p99_ms']} "
             f"| {go['cpu_ms']} | {ours['cpu_ms']} | {row['ratio_cpu']} | {go['non_2xx']} / {ours['non_2xx']} |"
         )

@@ -45,12 +45,12 @@ def test_not_wrk_output_is_an_error():
 
 
 def test_medians_of_the_rounds_and_the_ratio_ours_over_go():
-    def run(side, rps, cpu):
+    def run(side, round_, rps, cpu):
         return {
             "scenario": "get_payment",
             "connections": 16,
             "side": side,
-            "round": 1,
+            "round": round_,
             "rps": rps,
             "p50_ms": 1.0,
             "p99_ms": 2.0,
@@ -59,16 +59,17 @@ def test_medians_of_the_rounds_and_the_ratio_ours_over_go():
         }
 
     runs = [
-        run("go", 4000, 0.2),
-        run("go", 3000, 0.3),
-        run("go", 5000, 0.25),
-        run("ours", 900, 2.0),
-        run("ours", 1100, 2.5),
-        run("ours", 1000, 1.5),
+        run("go", 1, 4000, 0.2),
+        run("go", 2, 3000, 0.3),
+        run("go", 3, 5000, 0.25),
+        run("ours", 1, 900, 2.0),
+        run("ours", 2, 1100, 2.5),
+        run("ours", 3, 1000, 1.5),
     ]
     [row] = bench.summarize(runs)
     assert (row["go"]["rps"], row["ours"]["rps"], row["go"]["runs"]) == (4000, 1000, 3)
     assert (row["ratio_rps"], row["ratio_cpu"]) == (0.25, 8.0)
+    assert row["ratio_rps_paired"] == 0.225  # median of 900/4000, 1100/3000, 1000/5000
     assert "**0.25** (met)" in bench.markdown(
         {
             "commit": "abc",
