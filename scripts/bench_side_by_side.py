@@ -60,7 +60,7 @@ def parse_wrk(text: str) -> dict:
     if done is None:
         raise ValueError(f"not wrk output:\n{text}")
     requests, seconds = int(done.group(1)), duration_ms(done.group(2) + done.group(3)) / 1000
-    percentiles = {int(p): duration_ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)$", text, re.M)}
+    percentiles = {int(p): duration_ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", text, re.M)}
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     return {

@@ -39,6 +39,11 @@ def test_wrk_output_is_read_in_milliseconds():
     }
 
 
+def test_a_one_letter_unit_is_padded_with_a_space():
+    # wrk pads "1.02s " to the width of "1.02ms": the line still counts.
+    assert bench.parse_wrk(WRK.replace("1.02s\n", "1.02s \n"))["p99_ms"] == 1020.0
+
+
 def test_not_wrk_output_is_an_error():
     with pytest.raises(ValueError):
         bench.parse_wrk("unable to connect to 127.0.0.1:8095 Connection refused")
