@@ -83,7 +83,7 @@ def test_medians_of_the_rounds_and_the_ratio_ours_over_go():
             "duration_s": 5,
             "rounds": 3,
             "command": "c",
-            "go": {"label": "seed", "url": "u", "get_path": "/p"},
+            "go": {"label": "seed", "url": "u", "get_path": bench.GO_GET_PATH},
             "ours": {"server": "s", "get_path": "/p"},
             "summary": [row],
             "runs": runs,
