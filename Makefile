@@ -13,7 +13,7 @@ TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0
 PYTEST_ARGS ?=
 
 .PHONY: help venv run test test-fast simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down cluster-status chaos kafka-up lock \
-        fmt lint build clean docker-run manage migrate bench soak profile fuzz reliability
+        fmt lint build clean docker-run manage migrate bench bench-go soak profile fuzz reliability
 
 help:
 	@echo "make run            serve the gateway on 127.0.0.1:8085 (SQLite, localstripe)"
@@ -136,6 +136,14 @@ reliability: services
 bench: services
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
+
+# The gateway side by side with the Go seed it replaces (issue #28), built and
+# started outside this repository (docs/bench/README.md, "Side by side with the Go
+# seed"); the services must be up. BENCH_GO_ARGS="--go-pid N --go-payment-id ID ...".
+BENCH_GO_ARGS ?=
+bench-go: venv
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(PY) scripts/bench_side_by_side.py $(BENCH_GO_ARGS)
 
 # A bounded soak (default 10 minutes at 40 req/s, loopback only): queues, outbox,
 # event delay, RSS, fds and connections every 30 s into docs/bench/ (scripts/soak.py).
