@@ -12,7 +12,7 @@ STAMP := $(VENV)/.requirements-dev
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=lazy
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-fast simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down cluster-status chaos kafka-up lock \
+.PHONY: help venv run test test-fast simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down cluster-status chaos kafka-up tracing lock \
         fmt lint build clean docker-run manage migrate bench soak profile fuzz reliability
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make services-down  stop the services that 'make services' started (and the cluster)"
 	@echo "make services-status  one line per process; scripts/services.sh start|stop|restart|kill NAME for one"
 	@echo "make cluster        3 Kafka brokers, 3 gateways behind HAProxy, 2 worker nodes, 1 beat"
+	@echo "make tracing        Jaeger on demand: OTLP/HTTP in on :4318, traces on http://127.0.0.1:16686"
 	@echo "make chaos          kill nodes of each kind under load; nothing lost, nothing doubled"
 	@echo "make manage ARGS=.. manage.py with the settings of the last make run"
 	@echo "make lint / fmt     ruff, and validate docker/compose.yaml"
@@ -65,6 +66,13 @@ cluster-down:
 
 cluster-status:
 	scripts/services.sh status cluster
+
+# Jaeger v2 (scripts/stack/jaeger.yaml), a real trace receiver, on demand: OTLP/HTTP in
+# on 127.0.0.1:4318, traces in memory, the UI and query API on 127.0.0.1:16686. Built
+# once per checkout (minutes with cold Go caches). Then point the gateway at it:
+# OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (docs/tracing.md).
+tracing: venv
+	scripts/services.sh start jaeger
 
 # Payments and refunds through the cluster while a broker, a gateway, a relay
 # worker and Redis fail in turn; rewrites the cluster section of docs/RELIABILITY.md.
