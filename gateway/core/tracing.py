@@ -43,10 +43,6 @@ _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 NOT_RECORDED = "[not recorded]"
 
 
-def tracing_enabled() -> bool:
-    return settings.TRACING_ENABLED
-
-
 def tracing_configure(*, exporter=None) -> bool:
     """Installs tracing in this process (once: a child forked from a process
     that had it keeps it, with the SDK's at-fork hook restarting the export
