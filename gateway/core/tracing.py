@@ -33,6 +33,7 @@ from django.conf import settings
 logger = logging.getLogger("gateway.core.tracing")
 
 _OFF = contextlib.nullcontext("")
+_NONE: contextlib.AbstractContextManager[dict] = contextlib.nullcontext({})
 _lock = threading.Lock()
 _provider = None
 _instrumented = False
@@ -183,10 +184,9 @@ def _span(name: str, attributes: dict) -> Iterator[str]:
         yield tracing_traceparent()
 
 
-@contextlib.contextmanager
 def tracing_continue(
     traceparent: str, name: str, *, kind: str = "producer", attributes: dict | None = None
-) -> Iterator[dict]:
+) -> contextlib.AbstractContextManager[dict]:
     """Continues a stored trace: a span `name` whose parent is `traceparent`
     (as the outbox kept it), linked to the span current here (a relay task's,
     say) when there is one. Yields the headers that carry the trace on
@@ -194,11 +194,14 @@ def tracing_continue(
     request. Tracing off here but on where the row was written: the stored
     traceparent is passed on as it is. No traceparent: no span, no header."""
     if not traceparent:
-        yield {}
-        return
+        return _NONE
     if not settings.TRACING_ENABLED:
-        yield {"traceparent": traceparent}
-        return
+        return contextlib.nullcontext({"traceparent": traceparent})
+    return _continue(traceparent, name, kind, attributes)
+
+
+@contextlib.contextmanager
+def _continue(traceparent: str, name: str, kind: str, attributes: dict | None) -> Iterator[dict]:
     if _provider is None:  # a process no entry point set up (a relay of any kind): now
         tracing_configure()
     from opentelemetry import trace
