@@ -186,3 +186,20 @@ def test_on_no_card_data_key_or_query_string_reaches_a_span(traced, fake_pay, me
     ):
         assert secret not in recorded, secret
     assert '"/pay/<str:token>"' in recorded  # the hosted page's path is its route
+
+
+def test_celery_sets_tracing_up_in_the_process_that_runs_tasks(monkeypatch):
+    """Prefork: in each pool child (worker_process_init), not in the parent
+    before the fork; solo or threads: in the worker itself (worker_init)."""
+    from types import SimpleNamespace
+
+    from gateway import celery as module
+
+    calls = []
+    monkeypatch.setattr(tracing, "tracing_configure", lambda: calls.append("configured"))
+    module._tracing_in_worker(sender=SimpleNamespace(pool_cls="prefork"))
+    assert calls == []
+    module._tracing_in_pool_child()
+    assert calls == ["configured"]
+    module._tracing_in_worker(sender=SimpleNamespace(pool_cls="solo"))
+    assert calls == ["configured", "configured"]
