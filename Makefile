@@ -12,7 +12,7 @@ STAMP := $(VENV)/.requirements-dev
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/2 CELERY_BROKER_URL=redis://127.0.0.1:6379/3 REQUIRE_SERVICES=1 DJSTRIPE_MIRROR=lazy
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-fast simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down cluster-status chaos kafka-up lock \
+.PHONY: help venv run test test-fast test-tracing simulate simulate-mutants test-fresh services services-down services-status cluster cluster-down cluster-status chaos kafka-up tracing lock \
         fmt lint build clean docker-run manage migrate bench bench-go soak profile fuzz reliability
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make services-down  stop the services that 'make services' started (and the cluster)"
 	@echo "make services-status  one line per process; scripts/services.sh start|stop|restart|kill NAME for one"
 	@echo "make cluster        3 Kafka brokers, 3 gateways behind HAProxy, 2 worker nodes, 1 beat"
+	@echo "make tracing        Jaeger on demand: OTLP/HTTP in on :4318, traces on http://127.0.0.1:16686"
 	@echo "make chaos          kill nodes of each kind under load; nothing lost, nothing doubled"
 	@echo "make manage ARGS=.. manage.py with the settings of the last make run"
 	@echo "make lint / fmt     ruff, and validate docker/compose.yaml"
@@ -66,6 +67,13 @@ cluster-down:
 cluster-status:
 	scripts/services.sh status cluster
 
+# Jaeger v2 (scripts/stack/jaeger.yaml), a real trace receiver, on demand: OTLP/HTTP in
+# on 127.0.0.1:4318, traces in memory, the UI and query API on 127.0.0.1:16686. Built
+# once per checkout (minutes with cold Go caches). Then point the gateway at it:
+# OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (docs/tracing.md).
+tracing: venv
+	scripts/services.sh start jaeger
+
 # Payments and refunds through the cluster while a broker, a gateway, a relay
 # worker and Redis fail in turn; rewrites the cluster section of docs/RELIABILITY.md.
 CHAOS_ARGS ?=
@@ -89,13 +97,19 @@ test: services
 	    ( $(NO_SERVICES) $(VENV)/bin/pytest $(FAST_ARGS) -m simulation >.test-artifacts/simulation.log 2>&1; \
 	      echo $$? >.test-artifacts/simulation.rc ) & \
 	  fi; \
-	  env $(TEST_ENV) $(VENV)/bin/pytest -m "not simulation" --log-file=.test-artifacts/pytest-log.txt \
+	  env $(TEST_ENV) $(VENV)/bin/pytest -m "not simulation and not tracing_receiver" --log-file=.test-artifacts/pytest-log.txt \
 	    --log-file-level=INFO --durations=25 $(PYTEST_ARGS); real=$$?; wait; \
 	  if [ -z "$(PYTEST_ARGS)" ]; then \
 	    echo "--- the simulation (.test-artifacts/simulation.log) ---"; tail -n 5 .test-artifacts/simulation.log; \
 	    simulation=$$(cat .test-artifacts/simulation.rc); \
 	  else simulation=0; fi; \
 	  [ $$real -eq 0 ] && [ $$simulation -eq 0 ] && $(PY) scripts/scan_card_data.py
+
+# The trace read back from a real receiver (Jaeger, docs/tracing.md). Not in
+# `make test`: Jaeger is built from source, ~14 minutes on a fresh machine.
+test-tracing: services
+	set -a && . scripts/services.env && set +a && \
+	  env $(TEST_ENV) $(VENV)/bin/pytest -m tracing_receiver $(PYTEST_ARGS)
 
 # The inner loop: the tests marked `fast` (unit tests, the exactly-once
 # regressions and the simulation against the fake PSP) with no service at all:

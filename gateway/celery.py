@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from celery import Celery, Task
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
@@ -87,3 +88,21 @@ class GatewayTask(Task):
 app = Celery("gateway", task_cls=GatewayTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _tracing_in_pool_child(**_kwargs) -> None:
+    """Tracing, when on, in each child of the prefork pool, after its fork."""
+    from gateway.core.tracing import tracing_configure
+
+    tracing_configure()
+
+
+@worker_init.connect
+def _tracing_in_worker(sender=None, **_kwargs) -> None:
+    """A worker without a prefork pool (solo, threads) runs tasks itself: tracing there."""
+    if "prefork" in str(getattr(sender, "pool_cls", "prefork")).lower():
+        return
+    from gateway.core.tracing import tracing_configure
+
+    tracing_configure()

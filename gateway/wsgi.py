@@ -8,8 +8,13 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from gateway.core.tracing import tracing_configure
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
+# Imported by each server worker after its fork (Granian): tracing, when on,
+# is installed in the process that serves, before the middleware loads.
+tracing_configure()
 django_application = get_wsgi_application()
 
 from gateway.core.liveness import LivenessRoute  # noqa: E402  (after Django is set up)

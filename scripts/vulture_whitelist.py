@@ -80,3 +80,7 @@ StripeProvider  # unused class (stripe_integration/provider.py:18)
 card_type  # unused variable (stripe_integration/serializers.py:31)
 _.processed_at  # unused attribute (stripe_integration/webhooks.py:82)
 HeldPayment  # unused class (otp/models.py:9): a proxy model, for its permission
+_tracing_in_pool_child  # Celery signal handler: worker_process_init (gateway/celery.py)
+_tracing_in_worker  # Celery signal handler: worker_init (gateway/celery.py)
+_._traced_request_attrs  # OpenTelemetry's Django middleware reads it (gateway/core/tracing.py)
+_uninstrument  # the tests that turn tracing on in a process shared with others (gateway/core/tracing.py)

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from gateway.core.tracing import tracing_continue, tracing_span
 from gateway.events.kafka import kafka_enabled
 from gateway.events.models import OutboxEvent
 from gateway.events.producer import kafka_producer, kafka_producer_reset
@@ -37,14 +38,16 @@ def outbox_record(
     """Writes one event to the outbox, in the caller's transaction, and asks for
     a publish once that transaction commits. What an event says is the app's
     business (payments.kafka_events); the outbox only keeps and relays it."""
-    row = OutboxEvent.objects.create(
-        event_id=event_id,
-        type=event_type,
-        aggregate_type=aggregate_type,
-        aggregate_id=aggregate_id,
-        topics=topics,
-        payload=payload,
-    )
+    with tracing_span("outbox record", {"event.type": event_type}) as traceparent:
+        row = OutboxEvent.objects.create(
+            event_id=event_id,
+            type=event_type,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            topics=topics,
+            payload=payload,
+            traceparent=traceparent,
+        )
     # robust: if the broker of Celery is down the change still commits; the sweeper publishes.
     transaction.on_commit(outbox_publish_soon, robust=True)
     return row
@@ -274,7 +277,11 @@ def _send(producer, row: OutboxEvent, topic: str):
         ("version", str(row.version).encode()),
     ]
     value = json.dumps(row.payload, separators=(",", ":")).encode()
-    return producer.send(topic, key=row.aggregate_id.encode(), value=value, headers=headers)
+    # The trace of the request that wrote the row goes on (W3C traceparent, tracestate).
+    span = f"{topic} publish"
+    with tracing_continue(row.traceparent, span, attributes={"messaging.destination.name": topic}) as carry:
+        headers += [(name, carried.encode()) for name, carried in carry.items()]
+        return producer.send(topic, key=row.aggregate_id.encode(), value=value, headers=headers)
 
 
 def outbox_replay(*, payment_id: str | None = None, since=None) -> int:

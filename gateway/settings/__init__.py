@@ -23,6 +23,7 @@ the earlier ones by name (`from gateway.settings.environment import DEBUG, env`)
   api          REST framework, OpenAPI, rate limits, the proxy, metrics, CORS
   security     production headers and cookies, operators' logins
   logging      the log format and levels
+  tracing      OpenTelemetry, off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
   checks       the start-up refusals that span modules; silenced system checks
 
 Each variable is read once, in one module (gateway/tests/test_settings.py).
@@ -41,5 +42,6 @@ from gateway.settings.tasks import *  # noqa: F403
 from gateway.settings.api import *  # noqa: F403
 from gateway.settings.security import *  # noqa: F403
 from gateway.settings.logging import *  # noqa: F403
+from gateway.settings.tracing import *  # noqa: F403
 from gateway.settings.checks import *  # noqa: F403
 # isort: on

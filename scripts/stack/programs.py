@@ -95,6 +95,18 @@ SERVICES = [
 ]
 
 
+# On demand only (`make tracing`; the test that reads a trace back starts it): not in `make services`.
+TRACING = [
+    Program(
+        "jaeger",
+        f"{SVC}/bin/jaeger --config {ROOT}/scripts/stack/jaeger.yaml",
+        port=16686,
+        before=prepare.jaeger_build,
+        env=dict,
+    )
+]
+
+
 def _cluster() -> list[Program]:
     programs = []
     for n, (port, _controller) in prepare.KAFKA_CLUSTER_PORTS.items():
@@ -135,7 +147,7 @@ def _cluster() -> list[Program]:
 
 
 CLUSTER_PROGRAMS = _cluster()
-ALL = {program.name: program for program in SERVICES + CLUSTER_PROGRAMS}
+ALL = {program.name: program for program in SERVICES + TRACING + CLUSTER_PROGRAMS}
 
 
 def find(name: str) -> Program:
@@ -160,10 +172,10 @@ def supervisord_conf() -> str:
         "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
         f"[supervisorctl]\nserverurl=unix://{SVC}/supervisor.sock\n",
         # Stopped whole (supervisord shutdown): the cluster first, it runs on the services.
-        f"[group:services]\npriority=100\nprograms={','.join(p.name for p in SERVICES)}\n",
+        f"[group:services]\npriority=100\nprograms={','.join(p.name for p in SERVICES + TRACING)}\n",
         f"[group:cluster]\npriority=200\nprograms={','.join(p.name for p in CLUSTER_PROGRAMS)}\n",
     ]
-    for program in SERVICES + CLUSTER_PROGRAMS:
+    for program in SERVICES + TRACING + CLUSTER_PROGRAMS:
         env = program.env() if program.group == "services" or (CLUSTER / "secrets.env").exists() else {}
         sections.append(
             f"[program:{program.name}]\ncommand={program.command.replace('%', '%%')}\ndirectory={ROOT}\n"

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gateway.core.tracing import tracing_continue
 from payments.webhooks import net
 from payments.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 from payments.webhooks.services.endpoints import (
@@ -189,13 +190,18 @@ def webhook_delivery_send(*, delivery_id: int) -> bool | None:
         timestamp=int(now.timestamp()),
         body=body,
     )
-    result = net.webhook_post(
-        url=endpoint.url,
-        body=body,
-        headers=headers,
-        timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-        allow_local=settings.WEBHOOK_ALLOW_LOCAL_URLS,
-    )
+    # The trace of the request that wrote the event goes on to the merchant (W3C traceparent).
+    traced = {"webhook.event_type": delivery.event_type}
+    with tracing_continue(
+        delivery.outbox_event.traceparent, "webhook deliver", kind="client", attributes=traced
+    ) as carry:
+        result = net.webhook_post(
+            url=endpoint.url,
+            body=body,
+            headers={**headers, **carry},
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_local=settings.WEBHOOK_ALLOW_LOCAL_URLS,
+        )
     webhook_attempt_record(delivery_id=delivery.pk, endpoint_id=endpoint.pk, attempted_at=now, result=result)
     return result.ok
 
