@@ -41,7 +41,16 @@ $(STAMP): requirements/lock/dev.txt requirements/lock/tools.txt
 
 venv: $(STAMP)
 
-run: venv
+# make run needs only requirements/lock/run.txt: on a fresh machine it starts
+# before the development tree would have been installed.
+RUN_STAMP := $(VENV)/.requirements-run
+$(RUN_STAMP): requirements/lock/run.txt requirements/lock/tools.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --require-hashes -r requirements/lock/tools.txt
+	$(VENV)/bin/uv pip install --python $(PY) -q --require-hashes -r requirements/lock/run.txt
+	@touch $@
+
+run: $(RUN_STAMP)
 	scripts/run.sh
 
 # Every process of `make services` and `make cluster` runs under one supervisord,
@@ -181,6 +190,7 @@ lock: venv
 	$(VENV)/bin/uv pip compile requirements/base.txt $(LOCK_OPTS) -o requirements/lock/base.txt
 	$(VENV)/bin/uv pip compile requirements/mysql.txt $(LOCK_OPTS) -o requirements/lock/mysql.txt
 	$(VENV)/bin/uv pip compile requirements/dev.txt -c requirements/lock/base.txt $(LOCK_OPTS) -o requirements/lock/dev.txt
+	$(VENV)/bin/uv pip compile requirements/run.txt -c requirements/lock/dev.txt $(LOCK_OPTS) -o requirements/lock/run.txt
 
 # manage.py with the settings of the running `make run` (scripts/manage.sh):
 #   make manage ARGS="refund_payment pay_… --amount 10.00"

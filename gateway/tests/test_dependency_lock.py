@@ -29,13 +29,15 @@ def _entries(path) -> list[str]:
     "Security hardening",
     "The whole dependency tree is locked with hashes and installed with --require-hashes",
 )
-@pytest.mark.parametrize("name", ["base", "dev", "mysql", "tools"])
+@pytest.mark.parametrize("name", ["base", "dev", "run", "mysql", "tools"])
 def test_every_locked_package_has_a_hash_and_every_direct_pin_is_locked(name):
     lock = ROOT / "requirements" / "lock" / f"{name}.txt"
     entries = _entries(lock)
     wanted = _pins(ROOT / "requirements" / f"{name}.txt")
-    if name == "dev":
+    if name in ("dev", "run"):  # each includes the runtime (dev through run.txt)
         wanted |= _pins(ROOT / "requirements" / "base.txt")
+    if name == "dev":
+        wanted |= _pins(ROOT / "requirements" / "run.txt")
     locked = _pins(lock)
 
     assert entries and all("--hash=sha256:" in entry for entry in entries)
@@ -53,3 +55,12 @@ def test_the_dev_lock_agrees_with_the_runtime_lock():
     dev = _pins(ROOT / "requirements" / "lock" / "dev.txt")
 
     assert {package: dev.get(package) for package in base} == base
+
+
+def test_make_run_s_lock_is_the_dev_lock_s_subset():
+    """make run installs requirements/lock/run.txt, make test the dev lock: the
+    same versions, so that one venv serves both."""
+    run = _pins(ROOT / "requirements" / "lock" / "run.txt")
+    dev = _pins(ROOT / "requirements" / "lock" / "dev.txt")
+
+    assert {package: dev.get(package) for package in run} == run
