@@ -1,0 +1,80 @@
+"""The relay's loop: a long-running process per shard (`manage.py outbox_relay
+--shard K`) that waits for work instead of a Celery task per request.
+
+It waits for a wake-up of its shards (gateway.events.wake: a Redis BLPOP,
+OUTBOX_RELAY_POLL_SECONDS at most), then relays each shard woken (each of its
+shards when the wait timed out: it polls anyway) until the shard is empty.
+After a failed publish it waits OUTBOX_BACKOFF_SECONDS. A stop (SIGTERM) is
+seen between batches: the batch in flight is published and committed first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from gateway.events.outbox import outbox_relay
+from gateway.events.wake import outbox_wait
+
+logger = logging.getLogger("gateway.events")
+
+
+@dataclass(frozen=True)
+class RelayStep:
+    woken: tuple[int, ...]  # the shards whose wake-up it took; () when it polled
+    published: int
+    error: str = ""
+
+
+class OutboxRelayLoop:
+    """One relay process: its shards (all of them when it is the only one),
+    a stop event, and the waits of its settings."""
+
+    def __init__(self, *, shards: list[int] | None = None, stop: threading.Event | None = None):
+        self.shards = list(shards) if shards is not None else list(range(settings.OUTBOX_SHARDS))
+        self.stop = stop or threading.Event()
+        self.batch = settings.OUTBOX_RELAY_BATCH
+
+    def run(self) -> None:
+        logger.info("Outbox relay for shard(s) %s of %s", self.shards, settings.OUTBOX_SHARDS)
+        while not self.stop.is_set():
+            self.step(wait=settings.OUTBOX_RELAY_POLL_SECONDS)
+        logger.info("Outbox relay for shard(s) %s stopped", self.shards)
+
+    def step(self, *, wait: float) -> RelayStep:
+        """One wait, then one drain of the shards it calls for."""
+        try:
+            woken = outbox_wait(self.shards, timeout=wait)
+        except Exception:  # Redis unreachable: poll, at the pace of the waits
+            logger.warning("Outbox relay: no wake-ups from Redis; polling", exc_info=True)
+            self.stop.wait(wait)
+            woken = []
+        close_old_connections()  # a long-lived process: CONN_MAX_AGE and health checks, as a request
+        published, error = 0, ""
+        for shard in woken or self.shards:
+            count, error = self._drain(shard)
+            published += count
+            if error or self.stop.is_set():
+                break
+        if error:
+            self.stop.wait(settings.OUTBOX_BACKOFF_SECONDS)
+        return RelayStep(tuple(woken), published, error)
+
+    def _drain(self, shard: int) -> tuple[int, str]:
+        """Relays one shard until it is empty (a batch that was not full), a
+        publish fails, or the loop is stopped."""
+        published = 0
+        while True:
+            try:
+                result = outbox_relay(shard=shard, limit=self.batch, count_pending=False)
+            except Exception as exc:  # the database: the next step tries again, after the backoff
+                logger.warning("Outbox relay of shard %s failed", shard, exc_info=True)
+                close_old_connections()
+                return published, f"{type(exc).__name__}: {exc}"[:500]
+            published += result.published
+            if result.error or not (result.more and result.published) or self.stop.is_set():
+                return published, result.error
