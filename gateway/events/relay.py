@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -34,15 +35,26 @@ class OutboxRelayLoop:
     """One relay process: its shards (all of them when it is the only one),
     a stop event, and the waits of its settings."""
 
-    def __init__(self, *, shards: list[int] | None = None, stop: threading.Event | None = None):
+    def __init__(
+        self,
+        *,
+        shards: list[int] | None = None,
+        stop: threading.Event | None = None,
+        heartbeat: Path | None = None,
+    ):
         self.shards = list(shards) if shards is not None else list(range(settings.OUTBOX_SHARDS))
         self.stop = stop or threading.Event()
         self.batch = settings.OUTBOX_RELAY_BATCH
+        self.heartbeat = heartbeat  # touched after each step: a liveness probe reads its age
 
     def run(self) -> None:
         logger.info("Outbox relay for shard(s) %s of %s", self.shards, settings.OUTBOX_SHARDS)
         while not self.stop.is_set():
+            # A long-lived process: CONN_MAX_AGE and the health checks, as around a request.
+            close_old_connections()
             self.step(wait=settings.OUTBOX_RELAY_POLL_SECONDS)
+            if self.heartbeat is not None:
+                self.heartbeat.touch()
         logger.info("Outbox relay for shard(s) %s stopped", self.shards)
 
     def step(self, *, wait: float) -> RelayStep:
@@ -53,7 +65,6 @@ class OutboxRelayLoop:
             logger.warning("Outbox relay: no wake-ups from Redis; polling", exc_info=True)
             self.stop.wait(wait)
             woken = []
-        close_old_connections()  # a long-lived process: CONN_MAX_AGE and health checks, as a request
         published, error = 0, ""
         for shard in woken or self.shards:
             count, error = self._drain(shard)
@@ -73,7 +84,6 @@ class OutboxRelayLoop:
                 result = outbox_relay(shard=shard, limit=self.batch, count_pending=False)
             except Exception as exc:  # the database: the next step tries again, after the backoff
                 logger.warning("Outbox relay of shard %s failed", shard, exc_info=True)
-                close_old_connections()
                 return published, f"{type(exc).__name__}: {exc}"[:500]
             published += result.published
             if result.error or not (result.more and result.published) or self.stop.is_set():

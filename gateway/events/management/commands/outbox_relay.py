@@ -1,4 +1,5 @@
 import signal
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -23,8 +24,11 @@ class Command(BaseCommand):
             help="A shard this process relays (repeatable; default: all OUTBOX_SHARDS of them).",
         )
         parser.add_argument("--once", action="store_true", help="One pass over every shard, then exit.")
+        parser.add_argument(
+            "--heartbeat-file", type=Path, help="Touched after every wait and batch (a liveness probe's)."
+        )
 
-    def handle(self, *args, shards: list[int] | None, once: bool, **options):
+    def handle(self, *args, shards: list[int] | None, once: bool, heartbeat_file: Path | None, **options):
         if once:
             result = outbox_relay()
             line = f"published {result.published}, pending {result.pending}"
@@ -33,7 +37,7 @@ class Command(BaseCommand):
         wrong = [shard for shard in shards or () if not 0 <= shard < settings.OUTBOX_SHARDS]
         if wrong:
             raise CommandError(f"--shard {wrong[0]}: OUTBOX_SHARDS is {settings.OUTBOX_SHARDS} (0 to N-1)")
-        loop = OutboxRelayLoop(shards=shards)
+        loop = OutboxRelayLoop(shards=shards, heartbeat=heartbeat_file)
         # SIGTERM (supervisord, Kubernetes) and Ctrl-C: finish the batch in flight, then exit.
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: loop.stop.set())
