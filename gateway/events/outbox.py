@@ -77,16 +77,19 @@ def outbox_publish_deferred():
 
 
 def outbox_publish_soon(*, shards) -> None:
-    """After commit: tells the other receivers of committed events (webhooks
-    to merchants), then wakes the relays of these shards: one Redis command,
-    which pushes nothing for a relay already woken (gateway.events.wake). No
-    Celery message. Within a request, once, when it ends (outbox_publish_deferred)."""
+    """After commit: wakes the relays of these shards (one Redis command,
+    which pushes nothing for a relay already woken: gateway.events.wake; no
+    Celery message), then tells the other receivers of committed events
+    (webhooks to merchants), even when the wake-up failed. Within a request,
+    once, when it ends (outbox_publish_deferred)."""
     deferred = _deferred.get()
     if deferred is not None:
         deferred.update(shards)
         return
-    outbox_committed_send()
-    outbox_wake(shards)
+    try:
+        outbox_wake(shards)  # first: the relay is what an event's delay waits on
+    finally:
+        outbox_committed_send()
 
 
 @dataclass(frozen=True)

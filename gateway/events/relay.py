@@ -18,7 +18,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import close_old_connections
 
+from gateway.events.kafka import kafka_enabled
 from gateway.events.outbox import outbox_relay
+from gateway.events.producer import kafka_producer
 from gateway.events.wake import outbox_wait
 
 logger = logging.getLogger("gateway.events")
@@ -49,6 +51,7 @@ class OutboxRelayLoop:
 
     def run(self) -> None:
         logger.info("Outbox relay for shard(s) %s of %s", self.shards, settings.OUTBOX_SHARDS)
+        self._connect()
         while not self.stop.is_set():
             # A long-lived process: CONN_MAX_AGE and the health checks, as around a request.
             close_old_connections()
@@ -56,6 +59,16 @@ class OutboxRelayLoop:
             if self.heartbeat is not None:
                 self.heartbeat.touch()
         logger.info("Outbox relay for shard(s) %s stopped", self.shards)
+
+    def _connect(self) -> None:
+        """The Kafka producer before the first wake-up, not on the first event
+        (importing kafka-python and connecting took over a second)."""
+        if not kafka_enabled():
+            return
+        try:
+            kafka_producer()
+        except Exception:  # Kafka down: the first relay pass reports it, and backs off
+            logger.warning("Outbox relay: Kafka not reachable at start", exc_info=True)
 
     def step(self, *, wait: float) -> RelayStep:
         """One wait, then one drain of the shards it calls for."""

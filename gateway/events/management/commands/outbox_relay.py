@@ -42,4 +42,5 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: loop.stop.set())
         self.stdout.write(f"relaying shard(s) {loop.shards} of {settings.OUTBOX_SHARDS}")
+        self.stdout.flush()  # readiness, for whoever reads the log (tests, relay_bench)
         loop.run()
