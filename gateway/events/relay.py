@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from gateway.events.kafka import kafka_enabled
 from gateway.events.outbox import outbox_relay
@@ -53,8 +53,10 @@ class OutboxRelayLoop:
         logger.info("Outbox relay for shard(s) %s of %s", self.shards, settings.OUTBOX_SHARDS)
         self._connect()
         while not self.stop.is_set():
-            # A long-lived process: CONN_MAX_AGE and the health checks, as around a request.
-            close_old_connections()
+            # A long-lived process: CONN_MAX_AGE and the health checks, as around a
+            # request (not inside a transaction: a test's, which closing would break).
+            if not connection.in_atomic_block:
+                close_old_connections()
             self.step(wait=settings.OUTBOX_RELAY_POLL_SECONDS)
             if self.heartbeat is not None:
                 self.heartbeat.touch()

@@ -21,6 +21,14 @@ from gateway.events.wake import outbox_shard_of, outbox_wait, outbox_wake
 pytestmark = [pytest.mark.fast, pytest.mark.django_db]
 
 
+@pytest.fixture(autouse=True)
+def _no_services(settings, monkeypatch):
+    """The logic alone, also under `make test` (where the cache is Redis and
+    Kafka is there): for real, test_relay_services.py."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    monkeypatch.setattr(relay, "kafka_producer", lambda: None)  # the loop's connect at start
+
+
 @pytest.fixture
 def kafka(settings, monkeypatch) -> FakeProducer:
     settings.KAFKA_BROKERS = ["fake:9092"]
