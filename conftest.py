@@ -250,6 +250,43 @@ def celery_worker_running(*, name: str, args: tuple[str, ...] = (), env: dict | 
         log_file.close()
 
 
+@contextlib.contextmanager
+def outbox_relay_running(*, shards: tuple[int, ...] = (), env: dict | None = None):
+    """A real relay process (`manage.py outbox_relay [--shard K]...`) on the
+    test database; yields the Popen once it says it relays. Stopped with
+    SIGTERM, as supervisord and Kubernetes stop it: it must exit 0 within 15 s."""
+    from django.db import connection
+
+    env = dict(os.environ, DATABASE_URL=database_url_of(connection.settings_dict), **(env or {}))
+    name = "-".join(map(str, shards)) or "all"
+    log_path = ROOT / ".services" / "logs" / f"pytest-relay-{name}-{os.getpid()}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [arg for shard in shards for arg in ("--shard", str(shard))]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "outbox_relay", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while "relaying shard" not in log_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                service_unavailable("outbox relay", log_path.read_text(errors="replace")[-2000:])
+            time.sleep(0.1)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+
+
 def stripe_signature(payload: str, secret: str, timestamp: int | None = None) -> str:
     """A Stripe-Signature header, by Stripe's documented scheme:
     v1 = HMAC-SHA256(secret, "<t>.<payload>"), over the exact bytes sent."""

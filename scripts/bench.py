@@ -224,7 +224,7 @@ def main() -> None:
         # Its own Celery workers, in production mode like the web process (the ones
         # `make services` runs are in development mode: DEBUG's query log alone
         # doubled their CPU), on a broker database of its own, laid out as in
-        # production: the main worker, and the outbox relay on its own queue.
+        # production: the main worker, and the outbox relay process (manage.py outbox_relay).
         env["CELERY_BROKER_URL"] = BENCH_BROKER
         subprocess.run(["redis-cli", "-n", BENCH_BROKER.rsplit("/", 1)[1], "flushdb"], capture_output=True)
         workers = celery_workers_start(env, name="bench")

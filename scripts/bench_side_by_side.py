@@ -11,7 +11,7 @@ medians of the rounds and the ratio ours/Go, in
 docs/bench/<date>-<commit>-side-by-side.{json,md}.
 
 Our gateway runs as bench.py runs it (harness.gateway_start: the production
-server config, DJANGO_DEBUG off), or under Granian with `--server granian`.
+server, Granian since issue #28; DJANGO_DEBUG off).
 
 Usage:
   .venv/bin/python scripts/bench_side_by_side.py --go-url http://127.0.0.1:8095 \\
@@ -195,43 +195,8 @@ def wait_healthy(url: str, seconds: float = 30.0) -> None:
     raise RuntimeError(f"{url}/health did not answer in {seconds:.0f} s")
 
 
-def granian_start(env: dict) -> tuple[subprocess.Popen, int]:
-    """The same app under Granian (WSGI), as many workers and threads as gunicorn's config."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        str(Path(sys.executable).with_name("granian")),
-        "--interface",
-        "wsgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        env.get("GUNICORN_WORKERS", "2"),
-        "--blocking-threads",
-        env.get("GUNICORN_THREADS", "4"),
-        "--no-access-log",
-        "gateway.wsgi:application",
-    ]
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    wait_healthy(f"http://127.0.0.1:{port}")
-    return server, port
-
-
-def ours_start(env: dict, server: str) -> tuple[subprocess.Popen, int, str]:
-    if server == "granian":
-        process, port = granian_start(env)
-        return (
-            process,
-            port,
-            f"granian wsgi workers={env.get('GUNICORN_WORKERS', '2')} "
-            + (f"blocking-threads={env.get('GUNICORN_THREADS', '4')}"),
-        )
-    # bench.py's own mechanism: whatever server harness.gateway_start runs.
+def ours_start(env: dict) -> tuple[subprocess.Popen, int, str]:
+    """bench.py's own mechanism: the production server (harness.gateway_start)."""
     process, port = gateway_start(env)
     wait_healthy(f"http://127.0.0.1:{port}")
     return process, port, "harness.gateway_start (bench.py's server): " + " ".join(_cmdline(process.pid))
@@ -275,7 +240,6 @@ def main() -> None:
         "--go-get-path", default="/api/v1/payments/{id}", help="the Go service's GET one payment"
     )
     parser.add_argument("--go-label", default="Evently-Event-Management/ms-payment")
-    parser.add_argument("--server", choices=("default", "granian"), default="default")
     parser.add_argument("--database-url", help="our gateway's DATABASE_URL (default: scripts/services.env's)")
     parser.add_argument("--redis-url", help="our REDIS_URL")
     parser.add_argument("--broker-url", help="our CELERY_BROKER_URL")
@@ -314,7 +278,7 @@ def main() -> None:
         )
     go_pid = args.go_pid or go_process.pid
     wait_healthy(args.go_url)
-    server, port, server_model = ours_start(env, args.server)
+    server, port, server_model = ours_start(env)
     base = f"http://127.0.0.1:{port}"
     runs = []
     try:

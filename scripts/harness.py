@@ -1,5 +1,5 @@
-"""What bench, soak, chaos and profile_payment share: the gateway and its Celery
-workers as in production against `make services`, the processes' CPU time and
+"""What bench, soak, chaos, relay_bench and profile_payment share: the gateway, its Celery
+workers and the outbox relay as in production against `make services`, the processes' CPU time and
 memory (psutil), percentiles, and the report files."""
 
 from __future__ import annotations
@@ -124,13 +124,13 @@ def _safe(read, process) -> int:
         return 0
 
 
-# --- Celery workers laid out as in production ----------------------------------------------
+# --- Celery workers and the outbox relay laid out as in production -------------------------
 # kind -> (queues, pool options), as scripts/stack/programs.py, docker/compose.yaml and
-# deploy/k8s/ run them. (The relay in a solo pool measured 5-8% less CPU than
-# prefork with one child: BENCH_RELAY_POOL=--pool=solo.)
+# deploy/k8s/ run them; the relay is not a Celery worker but `manage.py outbox_relay`
+# (one process for every shard of OUTBOX_SHARDS, as `make services` runs it).
 CELERY_KINDS = {
     "celery": ("celery,djstripe,webhooks", ("--concurrency=2",)),
-    "relay": ("events", tuple(os.environ.get("BENCH_RELAY_POOL", "--concurrency=1").split())),
+    "relay": None,
 }
 
 
@@ -139,15 +139,26 @@ def celery(env: dict, *args: str) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def relay_start(env: dict, *shards: int, log=subprocess.DEVNULL) -> subprocess.Popen:
+    """`manage.py outbox_relay [--shard K]...`: the relay of these shards (all without any)."""
+    args = [arg for shard in shards for arg in ("--shard", str(shard))]
+    command = [sys.executable, "manage.py", "outbox_relay", *args]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def celery_workers_start(env: dict, *, name: str) -> dict[str, subprocess.Popen]:
-    return {
-        kind: celery(env, "worker", "--loglevel=INFO", *pool, "-Q", queues, f"--hostname={name}-{kind}@%h")
-        for kind, (queues, pool) in CELERY_KINDS.items()
-    }
+    workers = {"relay": relay_start(env)}
+    for kind, spec in CELERY_KINDS.items():
+        if spec is not None:
+            queues, pool = spec
+            workers[kind] = celery(
+                env, "worker", "--loglevel=INFO", *pool, "-Q", queues, f"--hostname={name}-{kind}@%h"
+            )
+    return workers
 
 
 def background_settle(pids: list[int], timeout: float = 60.0) -> None:
-    """Waits until the background work a run queued (Celery: the outbox relay,
+    """Waits until the background work a run queued (the outbox relay, Celery:
     the dj-stripe mirror) is done: its CPU stops growing for a second."""
     if not pids:
         return

@@ -101,12 +101,12 @@ defined = {(obj.get("kind"), obj.get("metadata", {}).get("name")) for _, obj in 
 templates = []
 for path, obj in objects:
     template = obj.get("spec", {}).get("template")
-    if obj.get("kind") in ("Deployment", "Job") and template:
+    if obj.get("kind") in ("Deployment", "StatefulSet", "Job") and template:
         where = f"{path} {obj['kind']}/{obj['metadata']['name']}"
         labels = template.get("metadata", {}).get("labels", {})
         templates.append((where, labels, template.get("spec", {})))
         selector = obj["spec"].get("selector", {}).get("matchLabels", {})
-        if obj["kind"] == "Deployment" and (not selector or selector.items() - labels.items()):
+        if obj["kind"] in ("Deployment", "StatefulSet") and (not selector or selector.items() - labels.items()):
             errors.append(f"{where}: spec.selector.matchLabels {selector} does not match the template's labels")
 
 

@@ -26,8 +26,8 @@ if [ -z "${REDIS_URL:-}" ]; then export WEB_WORKERS="${WEB_WORKERS:-1}"; fi
 # The same local-memory cache keeps API clients per process: a key revoked or
 # rotated by `manage.py` in another process stops working within 30 s, not 300.
 if [ -z "${REDIS_URL:-}" ]; then export API_CLIENT_CACHE_SECONDS="${API_CLIENT_CACHE_SECONDS:-30}"; fi
-# Without a broker, Celery tasks (the outbox relay, the dj-stripe mirror, OTP
-# e-mails) run in this process: on a background thread, after the answer, not
+# Without a broker, Celery tasks (the dj-stripe mirror, OTP e-mails, webhooks
+# to merchants) run in this process: on a background thread, after the answer, not
 # inside the request.
 if [ -z "${CELERY_BROKER_URL:-}" ] && [ -z "${REDIS_URL:-}" ]; then
   export EAGER_TASKS_IN_THREAD="${EAGER_TASKS_IN_THREAD:-true}"
@@ -108,6 +108,8 @@ DEMO_KEY="$("$PY" manage.py create_api_client demo --rotate | tail -n 1)"
 
 {
   echo "web: $PY -m gateway.server"
+  # The outbox relay, as in production; without Redis it polls (OUTBOX_RELAY_POLL_SECONDS).
+  echo "relay: $PY manage.py outbox_relay"
   if [ "$BROKER" != "-" ]; then
     echo "worker: $VENV/bin/celery -A gateway worker --loglevel=INFO --concurrency=2"
     echo "beat: $VENV/bin/celery -A gateway beat --loglevel=INFO --schedule=$RUN_DIR/celerybeat-schedule"

@@ -201,7 +201,7 @@ class Sampler:
 
 def queue_depths() -> dict[str, int]:
     depths = {}
-    for queue in ("events", "celery", "djstripe"):
+    for queue in ("webhooks", "celery", "djstripe"):
         out = subprocess.run(
             ["redis-cli", "-n", str(SOAK_BROKER_DB), "llen", queue], capture_output=True, text=True
         ).stdout.strip()
@@ -336,9 +336,9 @@ def markdown(report: dict) -> str:
     lines = [
         f"Soak: commit `{report['commit']}`, {report['date']}, {report['machine']}, {report['minutes']} min, "
         f"{report['clients']} clients paced to {report['rate']} req/s (payments 40%, reads 30%, refunds 15%, "
-        "lists 15%). Production settings; main worker `-Q celery,djstripe` x2, relay `-Q events` x1, beat.",
+        "lists 15%). Production settings; main worker `-Q celery,djstripe,webhooks` x2, relay process (`manage.py outbox_relay`) x1, beat.",
         "",
-        "| t s | req/s | errors | p50 ms | p99 ms | queue events / celery / djstripe | mirror backlog | outbox backlog | oldest s "
+        "| t s | req/s | errors | p50 ms | p99 ms | queue webhooks / celery / djstripe | mirror backlog | outbox backlog | oldest s "
         "| event delay p50 / p99 s | events | db conns | RSS MiB: "
         + ", ".join(kinds)
         + " | fds: "
@@ -350,7 +350,7 @@ def markdown(report: dict) -> str:
         q = s["queues"]
         lines.append(
             f"| {s['t_s']} | {s['rps']} | {s['errors']} | {s['p50_ms']} | {s['p99_ms']} | "
-            f"{q['events']} / {q['celery']} / {q['djstripe']} | {s['mirror_backlog']} | {s['outbox_backlog']} | {s['oldest_unpublished_s']} | "
+            f"{q.get('webhooks', 0)} / {q['celery']} / {q['djstripe']} | {s['mirror_backlog']} | {s['outbox_backlog']} | {s['oldest_unpublished_s']} | "
             f"{_fmt(s['event_delay_p50_s'])} / {_fmt(s['event_delay_p99_s'])} | {s['events']} | {s['db_connections']} | "
             + " / ".join(str(s["rss_mib"][k]) for k in kinds)
             + " | "

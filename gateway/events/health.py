@@ -12,6 +12,7 @@ from django.utils import timezone
 from gateway.core.health import CheckResult, cached_check, elapsed_ms
 from gateway.events.kafka import kafka_enabled, kafka_ping
 from gateway.events.models import OutboxEvent
+from gateway.events.outbox import outbox_pending_by_shard
 
 
 def check_kafka() -> CheckResult:
@@ -39,6 +40,8 @@ def check_outbox() -> CheckResult:
     except Exception as exc:
         return CheckResult("down", False, elapsed_ms(started), type(exc).__name__)
     age = (timezone.now() - pending["oldest"]).total_seconds() if pending["oldest"] else 0
-    return CheckResult(
-        "ok", False, elapsed_ms(started), f"{pending['count']} event(s) pending, oldest {age:.0f} s"
-    )
+    detail = f"{pending['count']} event(s) pending, oldest {age:.0f} s"
+    if pending["count"] and settings.OUTBOX_SHARDS > 1:  # which relay is behind
+        by_shard = outbox_pending_by_shard()
+        detail += "; by shard " + ", ".join(f"{shard}: {count}" for shard, count in by_shard.items() if count)
+    return CheckResult("ok", False, elapsed_ms(started), detail)

@@ -1,4 +1,4 @@
-"""Events a request wrote are relayed by one task asked for at its end."""
+"""The relays of the shards a request wrote are woken once, at its end."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from gateway.events.outbox import outbox_publish_deferred
 
 
 class OutboxPublishDeferredMiddleware:
-    """Commits inside the request only note that a relay is due; one relay
-    task is asked for when the response is ready (outbox_publish_deferred)."""
+    """Commits inside the request only note the shards they wrote; their
+    relays are woken when the response is ready (outbox_publish_deferred)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

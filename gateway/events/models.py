@@ -26,9 +26,10 @@ class OutboxEvent(models.Model):
     # When the row was handed to the other consumers of events (webhooks to
     # merchants, payments.webhooks); null until then. Independent of Kafka.
     fanned_out_at = models.DateTimeField(null=True, blank=True)
-    # The relay shard (a hash of aggregate_id, gateway.events.outbox): one
+    # The relay shard (a hash of aggregate_id, gateway.events.wake): one
     # relay per shard, so that relays scale out and a payment's events, all in
-    # one shard, keep their order.
+    # one shard, keep their order. A database default: the previous release
+    # inserts rows without it during a rolling deploy (shard 0).
     shard = models.PositiveSmallIntegerField(default=0, db_default=0)
     # The W3C trace context of the request that wrote the row (empty without
     # tracing), carried into the Kafka message's headers by the relay.

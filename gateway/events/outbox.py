@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import time
@@ -11,8 +12,8 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from gateway.core.tracing import tracing_continue, tracing_span
@@ -20,10 +21,9 @@ from gateway.events.kafka import kafka_enabled
 from gateway.events.models import OutboxEvent
 from gateway.events.producer import kafka_producer, kafka_producer_reset
 from gateway.events.signals import outbox_committed_send
+from gateway.events.wake import outbox_shard_of, outbox_wake
 
 logger = logging.getLogger("gateway.events")
-
-_BACKOFF_KEY = "outbox:backoff"
 
 
 def outbox_record(
@@ -35,9 +35,11 @@ def outbox_record(
     topics: list[str],
     payload: dict,
 ) -> OutboxEvent:
-    """Writes one event to the outbox, in the caller's transaction, and asks for
-    a publish once that transaction commits. What an event says is the app's
-    business (payments.kafka_events); the outbox only keeps and relays it."""
+    """Writes one event to the outbox, in the caller's transaction, in the
+    shard of its aggregate, and wakes that shard's relay once the transaction
+    commits. What an event says is the app's business (payments.kafka_events);
+    the outbox only keeps and relays it."""
+    shard = outbox_shard_of(aggregate_id)
     with tracing_span("outbox record", {"event.type": event_type}) as traceparent:
         row = OutboxEvent.objects.create(
             event_id=event_id,
@@ -46,76 +48,51 @@ def outbox_record(
             aggregate_id=aggregate_id,
             topics=topics,
             payload=payload,
+            shard=shard,
             traceparent=traceparent,
         )
-    # robust: if the broker of Celery is down the change still commits; the sweeper publishes.
-    transaction.on_commit(outbox_publish_soon, robust=True)
+    # robust: if Redis is down the change still commits; the relay polls, the sweeper publishes.
+    transaction.on_commit(functools.partial(outbox_publish_soon, shards=(shard,)), robust=True)
     return row
 
 
-_QUEUED_KEY = "outbox:publish-queued"
-# Inside outbox_publish_deferred() (one HTTP request): commits only note that a
-# publish is wanted, and one is asked for when the request is done.
-_deferred: contextvars.ContextVar[list | None] = contextvars.ContextVar("outbox_deferred", default=None)
+# Inside outbox_publish_deferred() (one HTTP request): commits only note the
+# shards they wrote, and their relays are woken when the request is done.
+_deferred: contextvars.ContextVar[set | None] = contextvars.ContextVar("outbox_deferred", default=None)
 
 
 @contextlib.contextmanager
 def outbox_publish_deferred():
-    """One relay task per request, however many commits wrote events (a payment
-    commits when it is recorded, and again when it is settled): each enqueue is
-    a broker round trip and a message to decode. Asked for when the request
-    ends, after its last commit, even when it ends in an error."""
-    token = _deferred.set([])
+    """One wake-up per request, however many commits wrote events (a payment
+    commits when it is recorded, and again when it is settled). Sent when the
+    request ends, after its last commit, even when it ends in an error."""
+    token = _deferred.set(set())
     try:
         yield
     finally:
-        wanted = bool(_deferred.get())
+        shards = _deferred.get()
         _deferred.reset(token)
-        if wanted:
+        if shards:
             try:
-                outbox_publish_soon()
-            except Exception:  # the broker is down: the sweeper publishes (as on_commit's robust=True)
-                logger.warning("Could not queue the outbox relay; the sweeper will publish", exc_info=True)
+                outbox_publish_soon(shards=shards)
+            except Exception:  # Redis is down: the relays poll (as on_commit's robust=True)
+                logger.warning("Could not wake the outbox relay; it polls", exc_info=True)
 
 
-def outbox_publish_soon() -> None:
-    """After commit: queues a relay task, unless one is queued and not started
-    yet; that one will see this row (it clears the mark before reading rows),
-    so a burst of payments costs one task, not one per event. The task starts
-    OUTBOX_RELAY_GATHER_MS (100 ms) later, so that the commits of that window
-    share it. Without the cache, one task per commit, as the sweeper would
-    catch up anyway. Within a request, once, when it ends
-    (outbox_publish_deferred)."""
-    from gateway.events.tasks import outbox_publish_task
-
+def outbox_publish_soon(*, shards) -> None:
+    """After commit: wakes the relays of these shards (one Redis command,
+    which pushes nothing for a relay already woken: gateway.events.wake; no
+    Celery message), then tells the other receivers of committed events
+    (webhooks to merchants), even when the wake-up failed. Within a request,
+    once, when it ends (outbox_publish_deferred)."""
     deferred = _deferred.get()
     if deferred is not None:
-        deferred.append(True)
-        return
-
-    # Before the relay's own dedupe below: other receivers (webhooks to
-    # merchants) keep their own marks.
-    outbox_committed_send()
-    try:
-        first = cache.add(_QUEUED_KEY, 1, timeout=settings.OUTBOX_QUEUED_MARK_SECONDS)
-    except Exception:
-        first = True
-    if not first:
+        deferred.update(shards)
         return
     try:
-        gather = settings.OUTBOX_RELAY_GATHER_MS / 1000
-        outbox_publish_task.apply_async(countdown=gather) if gather > 0 else outbox_publish_task.delay()
-    except Exception:
-        outbox_publish_started()  # nothing is queued: let the next commit try
-        raise
-
-
-def outbox_publish_started() -> None:
-    """Called by the relay task before it reads rows (see outbox_publish_soon)."""
-    try:
-        cache.delete(_QUEUED_KEY)
-    except Exception:
-        logger.debug("outbox queued mark not cleared (cache unavailable); it expires on its own")
+        outbox_wake(shards)  # first: the relay is what an event's delay waits on
+    finally:
+        outbox_committed_send()
 
 
 @dataclass(frozen=True)
@@ -123,34 +100,57 @@ class RelayResult:
     published: int
     pending: int | None  # None: not counted (count_pending=False)
     error: str = ""
+    more: bool = False  # the batch was full: more rows may wait
+    held_back: int = 0  # rows left for later: an older row of their payment waits elsewhere
 
 
-def outbox_pending_count() -> int:
-    return OutboxEvent.objects.filter(published_at__isnull=True).count()
+def outbox_pending_count(*, shard: int | None = None) -> int:
+    rows = OutboxEvent.objects.filter(published_at__isnull=True)
+    return (rows if shard is None else rows.filter(shard=shard)).count()
 
 
-def outbox_relay(
-    *, limit: int = 500, respect_backoff: bool = False, count_pending: bool = True
-) -> RelayResult:
+def outbox_pending_by_shard() -> dict[int, int]:
+    """Events waiting, per shard: every shard of OUTBOX_SHARDS (0 when empty),
+    and any other shard that still holds rows (written before OUTBOX_SHARDS changed)."""
+    counts = dict(
+        OutboxEvent.objects.filter(published_at__isnull=True)
+        .values("shard")
+        .annotate(n=Count("id"))
+        .values_list("shard", "n")
+    )
+    return {shard: counts.get(shard, 0) for shard in sorted(set(range(settings.OUTBOX_SHARDS)) | set(counts))}
+
+
+def outbox_relay(*, shard: int | None = None, limit: int = 500, count_pending: bool = True) -> RelayResult:
     """Publishes unpublished rows in id order, so one payment's events keep their order.
 
-    The rows are locked while they are published, so two relays (the
-    after-commit task and the sweeper, or two workers) never publish the same
-    row twice. A row is marked published, with the partition and offset Kafka
-    returned, only after every one of its topics acknowledged it (acks=all).
-    Delivery is still at-least-once (a crash between Kafka's ack and our commit
-    publishes again), and the event id is how consumers deduplicate.
+    With a shard, only that shard's rows, and rows another relay holds are
+    skipped (SKIP LOCKED): relays of different shards never wait for each
+    other. Without (the sweeper, the admin's action, a replay), every shard,
+    waiting for rows another relay holds. Either way a row is published only
+    when no older unpublished row of its payment is outside the batch (in
+    another shard after OUTBOX_SHARDS changed, or held by another relay): it
+    is left for a later pass (held_back).
+
+    The rows are locked while they are published, so two relays never
+    publish the same row twice. A row is marked published, with the partition
+    and offset Kafka returned, only after every one of its topics acknowledged
+    it (acks=all). Delivery is still at-least-once (a crash between Kafka's
+    ack and our commit publishes again), and the event id is how consumers
+    deduplicate.
     """
-    pending = outbox_pending_count if count_pending else lambda: None
+    pending = (lambda: outbox_pending_count(shard=shard)) if count_pending else lambda: None
     if not kafka_enabled():
         return RelayResult(0, pending(), "KAFKA_BROKERS is not set")
-    if respect_backoff and cache.get(_BACKOFF_KEY):
-        return RelayResult(0, pending(), "backing off after a failed publish")
     published, error = 0, ""
     with transaction.atomic():
-        rows = list(
-            OutboxEvent.objects.select_for_update().filter(published_at__isnull=True).order_by("id")[:limit]
-        )
+        waiting = OutboxEvent.objects.filter(published_at__isnull=True)
+        if shard is None:
+            waiting = waiting.select_for_update()
+        else:  # a no-op where there are no row locks (SQLite)
+            waiting = waiting.filter(shard=shard).select_for_update(skip_locked=True)
+        selected = list(waiting.order_by("id")[:limit])
+        rows = outbox_in_payment_order(selected)
         done, failure = _publish_in_rounds(rows)
         if failure is not None:
             failed, exc = failure
@@ -158,7 +158,6 @@ def outbox_relay(
             failed.attempts += 1
             failed.last_error = error
             failed.save(update_fields=["attempts", "last_error"])
-            cache.set(_BACKOFF_KEY, 1, settings.OUTBOX_BACKOFF_SECONDS)
             kafka_producer_reset()
             logger.warning(
                 "Kafka publish failed; %s event(s) wait in the outbox: %s", len(rows) - len(done), error
@@ -176,9 +175,35 @@ def outbox_relay(
                 row.kafka_partition,
                 row.kafka_offset,
             )
-    if published and not error:
-        cache.delete(_BACKOFF_KEY)
-    return RelayResult(published, pending(), error)
+    held_back = len(selected) - len(rows)
+    return RelayResult(published, pending(), error, more=len(selected) >= limit, held_back=held_back)
+
+
+def outbox_in_payment_order(rows: list[OutboxEvent]) -> list[OutboxEvent]:
+    """The rows (in id order) that may be published now: those with no older
+    unpublished row of the same aggregate outside `rows`. One query (the
+    (aggregate_id, id) index), not locking: a row it does not see as waiting
+    is published or not yet committed, and a payment's rows commit in order
+    (its row lock)."""
+    if not rows:
+        return rows
+    ids = [row.pk for row in rows]
+    older = (
+        OutboxEvent.objects.filter(
+            published_at__isnull=True, aggregate_id__in={row.aggregate_id for row in rows}, id__lt=max(ids)
+        )
+        .exclude(id__in=ids)
+        .values("aggregate_id")
+        .annotate(first=Min("id"))
+    )
+    first_elsewhere = {each["aggregate_id"]: each["first"] for each in older}
+    kept = [row for row in rows if row.pk < first_elsewhere.get(row.aggregate_id, row.pk + 1)]
+    if len(kept) < len(rows):
+        logger.info(
+            "%s outbox row(s) wait for an older event of their payment in another shard or relay",
+            len(rows) - len(kept),
+        )
+    return kept
 
 
 _MARK_CHUNK = 500  # 5 parameters a row: well under SQLite's limit on variables

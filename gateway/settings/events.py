@@ -39,15 +39,23 @@ if KAFKA_SECURITY_PROTOCOL.startswith("SASL_") and not (KAFKA_SASL_USERNAME and 
     )
 
 # --- The outbox relay -----------------------------------------------------------
-# The sweeper publishes what the after-commit task could not, this often.
+# Rows are spread over this many shards by a hash of their payment id, and one
+# relay process serves each shard (`manage.py outbox_relay --shard K`), so that
+# relays scale out: each locks only its own shard's rows (SKIP LOCKED), and a
+# payment's events, all in one shard, keep their order. 1 (the default) is one
+# relay for everything. Changing it on a deploy is safe: rows written before
+# keep their shard, and a relay never publishes a payment's event while an
+# older one of the same payment waits anywhere else (docs/events.md).
+OUTBOX_SHARDS = env.int("OUTBOX_SHARDS", default=1)
+if not 1 <= OUTBOX_SHARDS <= 1024:
+    raise ImproperlyConfigured("OUTBOX_SHARDS must be between 1 and 1024.")
+# A relay waits this long for a wake-up (a Redis BLPOP: the request that wrote
+# rows wakes its shard's relay after commit) before it looks at its shard anyway.
+# Without Redis (make run) it only polls, this often.
+OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
+# The relay publishes at most this many rows in one transaction, then goes on.
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
+# The sweeper (beat, every shard in id order) publishes what no relay did, this often.
 OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=15)
-# After a failed publish, after-commit tasks leave the outbox to the sweeper this long.
+# After a failed publish, a relay waits this long before it tries its shard again.
 OUTBOX_BACKOFF_SECONDS = env.int("OUTBOX_BACKOFF_SECONDS", default=10)
-# A queued relay task is marked for this long at most (outbox_publish_soon).
-OUTBOX_QUEUED_MARK_SECONDS = env.int("OUTBOX_QUEUED_MARK_SECONDS", default=10)
-# A relay task starts this long after the commit that asks for it, and the
-# commits meanwhile ride on it: one task, with its fixed cost (~5-7 ms of CPU:
-# the broker message, a transaction, a Kafka round trip), serves every payment
-# of the window instead of one each (issue #16). It adds as much to the event
-# delay. 0: at once.
-OUTBOX_RELAY_GATHER_MS = env.int("OUTBOX_RELAY_GATHER_MS", default=100)

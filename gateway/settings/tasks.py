@@ -38,28 +38,26 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Queues and routes ----------------------------------------------------------
-# Four queues, so that no kind of work waits behind another (docs/operations.md):
-# - "events": the outbox relay and its sweeper, on a worker of their own, so an
-#   event never waits behind a slow task (a 12-minute soak once left it 379 s
-#   behind dj-stripe syncs in one shared queue);
+# Three queues, so that no kind of work waits behind another (docs/operations.md):
 # - "djstripe": the dj-stripe mirror, background bookkeeping that may lag;
-# - "celery" (the default): work a payer waits for (OTP e-mail, async charges)
-#   and the periodic reconciliation;
+# - "celery" (the default): work a payer waits for (OTP e-mail, async charges),
+#   the periodic reconciliation and the outbox's sweeper;
 # - "webhooks": deliveries to merchants' endpoints (payments.webhooks), whose
 #   slow or dead receivers hold a task for up to WEBHOOK_TIMEOUT_SECONDS.
-# A worker started without -Q consumes all four (CELERY_TASK_QUEUES declares them).
+# The outbox relay is no Celery task: a process per shard (`manage.py
+# outbox_relay`) waits for work, so an event never waits behind a task. (There
+# was an "events" queue for it; a soak once left events 379 s behind dj-stripe
+# syncs in one shared queue.)
+# A worker started without -Q consumes all three (CELERY_TASK_QUEUES declares them).
 CELERY_QUEUE_DEFAULT = "celery"
-CELERY_QUEUE_EVENTS = "events"
 CELERY_QUEUE_DJSTRIPE = "djstripe"
 CELERY_QUEUE_WEBHOOKS = "webhooks"
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
 CELERY_TASK_QUEUES = tuple(
     Queue(name, routing_key=name)
-    for name in (CELERY_QUEUE_DEFAULT, CELERY_QUEUE_EVENTS, CELERY_QUEUE_DJSTRIPE, CELERY_QUEUE_WEBHOOKS)
+    for name in (CELERY_QUEUE_DEFAULT, CELERY_QUEUE_DJSTRIPE, CELERY_QUEUE_WEBHOOKS)
 )
 CELERY_TASK_ROUTES = {
-    "gateway.events.tasks.outbox_publish_task": {"queue": CELERY_QUEUE_EVENTS},
-    "gateway.events.tasks.outbox_sweep_task": {"queue": CELERY_QUEUE_EVENTS},
     "stripe_integration.mirror.tasks.djstripe_sync_task": {"queue": CELERY_QUEUE_DJSTRIPE},
     "stripe_integration.mirror.tasks.djstripe_sync_pending_task": {"queue": CELERY_QUEUE_DJSTRIPE},
     "stripe_integration.mirror.tasks.djstripe_mirror_sweep_task": {"queue": CELERY_QUEUE_DJSTRIPE},

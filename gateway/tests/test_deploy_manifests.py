@@ -37,9 +37,9 @@ def _secret_templates() -> dict[str, dict]:
 
 
 def _workloads() -> dict[str, dict]:
-    """Deployments and Jobs, by the component label of their pod template."""
+    """Deployments, StatefulSets (the relays) and Jobs, by the component label of their pod template."""
     found = {}
-    for workload in _objects("Deployment") + _objects("Job"):
+    for workload in _objects("Deployment") + _objects("StatefulSet") + _objects("Job"):
         component = workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         assert component not in found, f"two workloads for component {component}"
         found[component] = workload

@@ -1,12 +1,14 @@
 """Events reach Kafka exactly as the outbox recorded them: real broker, real consumer.
 
-Most tests run Celery in-process (eager) and execute the after-commit
-callbacks, to keep them fast and deterministic; one runs the whole path with a
-real worker process, and the outage tests stop the real broker.
+Most tests execute the after-commit callbacks (which wake the relay, through
+Redis) and then run the relay loop's next step in the test's own thread, to
+keep them fast and deterministic; one runs the whole path with a real relay
+process, and the outage tests stop the real broker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -16,11 +18,13 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from conftest import ROOT, services_command
+from conftest import ROOT, outbox_relay_running, services_command
+from gateway.events import outbox
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_relay
-from gateway.events.tasks import outbox_publish_task
+from gateway.events.relay import OutboxRelayLoop
 from gateway.events.tests.kafka_reader import TopicReader
+from gateway.events.wake import outbox_shard_of, outbox_wake_key
 from payments.models import Payment
 from payments.services.api_clients import api_client_create
 from payments.services.payments import PaymentInput, payment_create
@@ -57,9 +61,19 @@ def reader(kafka_brokers, settings):
 
 @pytest.fixture
 def eager(settings, django_capture_on_commit_callbacks):
-    """Celery in-process, and after-commit callbacks executed at the end of each block."""
+    """Celery in-process, after-commit callbacks executed at the end of each
+    block (they wake the relay), then the relay's next step, here: it takes
+    the wake-up and relays (the test's rows are not committed for another process)."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    return lambda: django_capture_on_commit_callbacks(execute=True)
+    settings.OUTBOX_BACKOFF_SECONDS = 0  # a failed step returns at once
+
+    @contextlib.contextmanager
+    def block():
+        with django_capture_on_commit_callbacks(execute=True):
+            yield
+        OutboxRelayLoop().step(wait=0)
+
+    return block
 
 
 def _types(messages) -> list[str]:
@@ -139,43 +153,54 @@ def test_a_rolled_back_transaction_emits_nothing(merchant, kafka_brokers, eager)
 
 
 @pytest.mark.django_db
-def test_with_no_worker_the_events_wait_and_the_sweeper_publishes_them_once(
-    pay, reader, settings, django_capture_on_commit_callbacks
+def test_with_no_relay_running_the_events_wait_and_the_sweeper_publishes_them_once(
+    pay, reader, redis_client, django_capture_on_commit_callbacks
 ):
-    # The task is enqueued on the Redis broker, and no worker consumes that queue here.
+    # The relay is woken through Redis, and no relay process runs here.
     events = reader("payment-events")
     with django_capture_on_commit_callbacks(execute=True):
         payment_id = pay().json()["payment_id"]
+    shard = outbox_shard_of(payment_id)
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 2
+    assert redis_client.llen(outbox_wake_key(shard)) == 1, "the request woke its shard's relay"
 
     result = outbox_relay()  # the sweeper
-    late_task = outbox_publish_task()  # the queued task, run at last
+    late = OutboxRelayLoop().step(wait=0)  # the relay, at last: woken, nothing left
 
     assert (result.published, result.pending) == (2, 0)
-    assert late_task == 0
+    assert (late.woken, late.published) == ((shard,), 0)
     messages = events.read(key=payment_id, expect=2)
     assert len(messages) == 2
     assert len({json.loads(m.value)["id"] for m in messages}) == 2
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_publishes_after_commit(celery_worker_process, kafka_brokers, localstripe):
+def test_a_relay_process_publishes_after_commit_and_stops_on_sigterm(
+    kafka_brokers, localstripe, redis_client
+):
     from rest_framework.test import APIClient
 
     from payments.tests.fixtures import payment_body
 
     success = TopicReader(kafka_brokers, "payment-success")
-    client, raw_key = api_client_create(name="worker-test")
+    client, raw_key = api_client_create(name="relay-test")
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     try:
-        payment_id = api.post("/api/v1/payments/process", payment_body(), format="json").json()["payment_id"]
-        messages = success.read(key=payment_id, expect=1, timeout=30)
+        with outbox_relay_running() as relay:
+            started = time.monotonic()
+            payment_id = api.post("/api/v1/payments/process", payment_body(), format="json").json()[
+                "payment_id"
+            ]
+            messages = success.read(key=payment_id, expect=1, timeout=30)
+            seconds = time.monotonic() - started
     finally:
         success.close()
 
     assert _types(messages) == ["payment.succeeded"]
+    assert seconds < 5, f"published {seconds:.1f} s after the request (no Celery task, no sweeper)"
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+    assert relay.returncode == 0, "SIGTERM: the relay finished its batch and exited cleanly"
 
 
 @pytest.mark.reliability(
@@ -184,15 +209,17 @@ def test_a_real_worker_publishes_after_commit(celery_worker_process, kafka_broke
 )
 @pytest.mark.django_db
 def test_with_kafka_stopped_payments_still_succeed_and_the_sweeper_publishes_all_of_them_once(
-    pay, reader, eager, settings
+    pay, reader, settings, django_capture_on_commit_callbacks
 ):
     settings.KAFKA_REQUEST_TIMEOUT_MS = 1500
+    settings.OUTBOX_BACKOFF_SECONDS = 0
     services_command("kafka-stop")
     try:
         statuses = []
-        with eager():
+        with django_capture_on_commit_callbacks(execute=True):
             for n in range(50):
                 statuses.append(pay(order_id=f"outage_{n}").status_code)
+        failed = OutboxRelayLoop().step(wait=0)  # woken, it tries, and backs off
         waiting = OutboxEvent.objects.filter(published_at__isnull=True, type="payment.succeeded").count()
     finally:
         services_command("kafka-start")
@@ -201,6 +228,7 @@ def test_with_kafka_stopped_payments_still_succeed_and_the_sweeper_publishes_all
     success = reader("payment-success")
 
     assert statuses == [201] * 50
+    assert failed.woken and failed.error and failed.published == 0
     assert waiting == 50
     assert OutboxEvent.objects.filter(published_at__isnull=True).exclude(last_error="").exists()
     result = outbox_relay()  # the sweeper, after the broker is back
@@ -235,24 +263,28 @@ def test_no_card_data_otp_or_email_in_any_event(pay, eager, api):
 
 
 @pytest.mark.django_db(transaction=True)  # real commits, inside the request, as in production
-def test_a_payment_request_asks_for_one_relay_task_for_its_two_commits(pay, reader, settings, monkeypatch):
+def test_a_payment_request_wakes_its_relay_once_for_its_two_commits(pay, reader, redis_client, monkeypatch):
     """A payment commits when it is recorded and again when it is settled; the
-    request asks for one relay, at its end (outbox_publish_deferred), and both
-    events still reach Kafka in order."""
+    request wakes its shard's relay once, at its end (outbox_publish_deferred),
+    with one Redis command and no Celery message, and both events still reach
+    Kafka in order."""
     calls = []
-    real_apply_async = outbox_publish_task.apply_async
+    real_wake = outbox.outbox_wake
     monkeypatch.setattr(
-        outbox_publish_task, "apply_async", lambda *a, **k: calls.append(k) or real_apply_async(*a, **k)
+        outbox, "outbox_wake", lambda shards: calls.append(sorted(shards)) or real_wake(shards)
     )
     events = reader("payment-events")
-    settings.CELERY_TASK_ALWAYS_EAGER = True
 
     payment_id = pay().json()["payment_id"]
+    shard = outbox_shard_of(payment_id)
 
     assert OutboxEvent.objects.filter(aggregate_id=payment_id).count() == 2
-    assert len(calls) == 1
-    # It starts after the gathering window, so that other commits of the window ride on it.
-    assert calls[0]["countdown"] == settings.OUTBOX_RELAY_GATHER_MS / 1000 > 0
+    assert calls == [[shard]]
+    assert redis_client.llen(outbox_wake_key(shard)) == 1
+    assert outbox.outbox_wake([shard]) == 0, "a relay already woken is not woken twice"
+    step = OutboxRelayLoop().step(wait=0.5)
+    assert (step.woken, step.published) == ((shard,), 2)
+    assert redis_client.llen(outbox_wake_key(shard)) == 0, "the relay took the wake-up"
     assert _types(events.read(key=payment_id, expect=2)) == ["payment.created", "payment.succeeded"]
 
 

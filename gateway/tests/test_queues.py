@@ -1,6 +1,7 @@
-"""Celery queues: the outbox relay has a queue of its own, so an event never
-waits behind other work (a soak once left events 379 s behind dj-stripe
-syncs sharing one queue; issue #16)."""
+"""Celery queues: no kind of work waits behind another. The outbox relay is
+not a Celery task at all (a process per shard, woken through Redis), so an
+event never waits behind a queue (a soak once left events 379 s behind
+dj-stripe syncs sharing one queue; issue #16)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import uuid
 import pytest
 import redis
 from django.conf import settings
-from django.core.cache import cache
 
-from conftest import celery_worker_running
+from conftest import outbox_relay_running
 from gateway.celery import app
-from gateway.events.tasks import outbox_publish_task, outbox_sweep_task
+from gateway.events.tasks import outbox_sweep_task
 from gateway.tests.test_events import outbox_row
 from otp.tasks import otp_send_task
 from payments.tasks import payment_charge_task, reconcile_stuck_task
@@ -27,7 +27,7 @@ def _queue_of(task) -> str:
 
 
 def test_each_kind_of_work_goes_to_its_queue():
-    assert _queue_of(outbox_publish_task) == _queue_of(outbox_sweep_task) == "events"
+    assert _queue_of(outbox_sweep_task) == "celery"  # the safety net; the relay is a process of its own
     assert _queue_of(djstripe_sync_task) == _queue_of(djstripe_sync_pending_task) == "djstripe"
     for task in (otp_send_task, payment_charge_task, reconcile_stuck_task):
         assert _queue_of(task) == "celery"
@@ -35,9 +35,9 @@ def test_each_kind_of_work_goes_to_its_queue():
         assert _queue_of(task) == "webhooks"
 
 
-def test_a_worker_started_without_queues_consumes_all_four():
-    # Anyone who runs a plain `celery -A gateway worker` still relays events.
-    assert {queue.name for queue in app.conf.task_queues} == {"celery", "events", "djstripe", "webhooks"}
+def test_a_worker_started_without_queues_consumes_all_three():
+    # Anyone who runs a plain `celery -A gateway worker` runs every kind of task (the sweeper too).
+    assert {queue.name for queue in app.conf.task_queues} == {"celery", "djstripe", "webhooks"}
 
 
 @pytest.fixture
@@ -52,21 +52,19 @@ def own_broker():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_relay_publishes_while_other_queues_are_backed_up(own_broker, kafka_brokers):
+def test_the_relay_publishes_while_every_queue_is_backed_up(own_broker, kafka_brokers):
     url, broker = own_broker
-    cache.delete("outbox:backoff")  # left by a test that stopped Kafka, it would hold the relay back
-    # A relay worker like the services' one: -Q events only.
-    with celery_worker_running(name="relay", args=("-Q", "events"), env={"CELERY_BROKER_URL": url}):
+    # The relay process, as the services run it; no Celery worker at all.
+    with outbox_relay_running(env={"CELERY_BROKER_URL": url}):
         with app.connection_for_write(url) as connection:
             for _ in range(200):  # a backlog of mirror syncs and default work, which no worker here takes
                 djstripe_sync_task.apply_async(args=[10**9], connection=connection)
                 reconcile_stuck_task.apply_async(connection=connection)
-            row = outbox_row(  # nothing else is asked to publish it
-                topic=settings.KAFKA_TOPICS["events"],
-                aggregate_id=f"pay_queue_{uuid.uuid4().hex[:12]}",
-                payload={"test": "queues"},
-            )
-            outbox_publish_task.apply_async(connection=connection)  # queued last, behind 400 tasks
+        row = outbox_row(  # no request wakes the relay for it: it polls
+            topic=settings.KAFKA_TOPICS["events"],
+            aggregate_id=f"pay_queue_{uuid.uuid4().hex[:12]}",
+            payload={"test": "queues"},
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             row.refresh_from_db()
@@ -74,7 +72,7 @@ def test_the_relay_publishes_while_other_queues_are_backed_up(own_broker, kafka_
                 break
             time.sleep(0.2)
 
-    assert row.published_at is not None, "the relay did not publish while other queues were backed up"
+    assert row.published_at is not None, "the relay did not publish while the queues were backed up"
     assert row.kafka_offset is not None, "a published row records where Kafka put it"
     # The other work is still waiting: the relay did not have to go through it.
     assert broker.llen("djstripe") == 200

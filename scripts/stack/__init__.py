@@ -46,6 +46,16 @@ def services_env() -> dict[str, str]:
     return read_env(ROOT / "scripts" / "services.env")
 
 
+def cluster_relays() -> int:
+    """How many outbox relays the cluster runs, one per shard: CLUSTER_RELAYS (2)."""
+    relays = int(os.environ.get("CLUSTER_RELAYS", "2"))
+    if relays not in (1, 2, 4, 8):
+        die(f"CLUSTER_RELAYS={relays}: 1, 2, 4 or 8")
+    return relays
+
+
 def cluster_env() -> dict[str, str]:
-    """What every gateway, worker and beat of the cluster runs with."""
-    return {**read_env(CLUSTER / "secrets.env"), **read_env(CLUSTER / "cluster.env")}
+    """What every gateway, worker, relay and beat of the cluster runs with; the
+    outbox's shards are its relays (CLUSTER_RELAYS)."""
+    env = {**read_env(CLUSTER / "secrets.env"), **read_env(CLUSTER / "cluster.env")}
+    return {**env, "OUTBOX_SHARDS": str(cluster_relays())}

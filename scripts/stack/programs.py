@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from stack import CLUSTER, LOGS, PY, ROOT, SVC, VENV, cluster_env, prepare, services_env
+from stack import CLUSTER, LOGS, PY, ROOT, SVC, VENV, cluster_env, cluster_relays, prepare, services_env
 
 CELERY = f"{VENV}/bin/celery -A gateway"
+RELAY = f"{PY} manage.py outbox_relay"
 WEB = f"{VENV}/bin/python -m gateway.server"
 LIBS = f"{prepare.KAFKA_LIBS}/*"
 
@@ -86,11 +87,9 @@ SERVICES = [
         "celery-worker",
         f"{CELERY} worker --loglevel=INFO --concurrency=2 -Q celery,djstripe,webhooks --hostname=services@%h",
     ),
-    # The outbox relay on a worker of its own: an event never waits behind other work.
-    Program(
-        "celery-relay",
-        f"{CELERY} worker --loglevel=INFO --concurrency=1 -Q events --hostname=services-relay@%h",
-    ),
+    # The outbox relay: a process that waits for wake-ups (Redis) and relays every
+    # shard (OUTBOX_SHARDS, 1 here), not a Celery worker: an event never waits behind a task.
+    Program("relay", RELAY),
     Program("celery-beat", f"{CELERY} beat --loglevel=INFO --schedule={SVC}/celerybeat-schedule"),
 ]
 
@@ -125,12 +124,15 @@ def _cluster() -> list[Program]:
     for n, port in prepare.GATEWAY_PORTS.items():
         env = lambda port=port: {**cluster_env(), "SERVER_PORT": str(port)}  # noqa: E731
         programs.append(Program(f"gateway-{n}", WEB, port=port, env=env))
-    for n in (1, 2):  # two worker nodes: a main worker and a relay worker each
+    for n in (1, 2):  # two worker nodes
         worker = f"{CELERY} worker --concurrency=1 --loglevel=WARNING"
         programs.append(
             Program(f"worker-{n}", f"{worker} -Q celery,djstripe,webhooks --hostname=cluster-worker-{n}@%h")
         )
-        programs.append(Program(f"relay-{n}", f"{worker} -Q events --hostname=cluster-relay-{n}@%h"))
+    # One relay per outbox shard: relay-1 relays shard 0, ... (CLUSTER_RELAYS, and
+    # OUTBOX_SHARDS with it in cluster_env()).
+    for n in range(1, cluster_relays() + 1):
+        programs.append(Program(f"relay-{n}", f"{RELAY} --shard {n - 1}"))
     programs.append(
         Program("beat", f"{CELERY} beat --loglevel=WARNING --schedule={CLUSTER}/celerybeat-schedule")
     )

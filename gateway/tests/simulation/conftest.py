@@ -31,7 +31,8 @@ def simulate(settings, sim_clock, monkeypatch):
     settings.RECONCILE_AFTER_MINUTES = 10
     current = {}
     logging.disable(logging.ERROR)  # thousands of expected 4xx/5xx lines; the invariants speak
-    monkeypatch.setattr(outbox, "outbox_publish_soon", lambda: None)  # the outbox table is what is checked
+    # The outbox table is what is checked: no wake-ups, no webhooks.
+    monkeypatch.setattr(outbox, "outbox_publish_soon", lambda **_: None)
     monkeypatch.setattr(tasks.payment_charge_task, "delay", lambda pk: current["sim"].queue_task(pk))
 
     def run(steps, *, quiesce=True):

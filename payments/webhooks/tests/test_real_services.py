@@ -10,7 +10,8 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
-from conftest import celery_worker_running
+from conftest import celery_worker_running, outbox_relay_running
+from gateway.events.relay import OutboxRelayLoop
 from gateway.events.tests.kafka_reader import TopicReader
 from payments.services.api_clients import api_client_create
 from payments.tests.fixtures import payment_body
@@ -27,7 +28,7 @@ from payments.webhooks.services import webhook_endpoint_create
 def test_a_payments_deliveries_carry_the_kafka_messages_id_and_bytes(
     pay, merchant, receiver, kafka_brokers, settings, django_capture_on_commit_callbacks
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # the relay and the deliveries run here, after commit
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the deliveries run here, after commit
     settings.WEBHOOK_ALLOW_LOCAL_URLS = True
     with django_capture_on_commit_callbacks(execute=True):
         webhook_endpoint_create(client=merchant, url=receiver.url, events=["payment.*"])
@@ -35,6 +36,7 @@ def test_a_payments_deliveries_carry_the_kafka_messages_id_and_bytes(
     try:
         with django_capture_on_commit_callbacks(execute=True):
             payment_id = pay(card=None, payment_method="pm_card_visa").json()["payment_id"]
+        OutboxRelayLoop().step(wait=0)  # the relay's next step, here: the rows are this test's transaction's
         messages = events.read(key=payment_id, expect=2)
     finally:
         events.close()
@@ -54,7 +56,7 @@ def test_a_payments_deliveries_carry_the_kafka_messages_id_and_bytes(
 )
 @pytest.mark.django_db(transaction=True)
 def test_a_dead_receiver_does_not_delay_the_kafka_events(kafka_brokers, localstripe, silent_port, settings):
-    # Workers laid out as in production: the relay on "events", deliveries on
+    # Laid out as in production: the relay process, and a worker for
     # "webhooks". The receiver accepts the connection and never answers.
     client, raw_key = api_client_create(name="dead-receiver")
     webhook_endpoint_create(client=client, url=f"http://127.0.0.1:{silent_port}/hooks", events=["*"])
@@ -64,7 +66,7 @@ def test_a_dead_receiver_does_not_delay_the_kafka_events(kafka_brokers, localstr
     webhook_env = {"WEBHOOK_TIMEOUT_SECONDS": "8", "WEBHOOK_ALLOW_LOCAL_URLS": "true"}
     try:
         with (
-            celery_worker_running(name="wh-relay", args=("-Q", "events")),
+            outbox_relay_running(),
             celery_worker_running(name="wh-webhooks", args=("-Q", "webhooks"), env=webhook_env),
         ):
             started = time.monotonic()
