@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, commit, cpu_seconds, gateway_start, manage, production_env, report_write  # noqa: E402
+from harness import commit, cpu_seconds, gateway_start, manage, production_env, report_write  # noqa: E402
 
 SCENARIOS = ("health", "get_payment")
 SIDES = ("go", "ours")
