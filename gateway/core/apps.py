@@ -24,3 +24,9 @@ class CoreConfig(AppConfig):
         from gateway.core.ratelimit import rate_limits_validate
 
         rate_limits_validate()
+
+        from django.core import checks
+
+        from gateway.core.browser_only import csrf_middleware_check
+
+        checks.register(csrf_middleware_check, checks.Tags.security)

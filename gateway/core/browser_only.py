@@ -56,3 +56,21 @@ CsrfViewMiddleware = _for_browsers(_Csrf)
 AuthenticationMiddleware = _for_browsers(_Authentication)
 OTPMiddleware = _for_browsers(_Otp)
 MessageMiddleware = _for_browsers(_Messages)
+
+
+def csrf_middleware_check(app_configs=None, **kwargs):
+    """In place of Django's security.W003 (silenced: it wants Django's own path
+    in MIDDLEWARE): some CsrfViewMiddleware must be installed."""
+    from django.conf import settings
+    from django.core.checks import Error
+    from django.utils.module_loading import import_string
+
+    if any(issubclass(import_string(path), _Csrf) for path in settings.MIDDLEWARE if "." in path):
+        return []
+    return [
+        Error(
+            "No CsrfViewMiddleware in MIDDLEWARE: the admin and the pages would have no CSRF protection.",
+            hint="Add gateway.core.browser_only.CsrfViewMiddleware.",
+            id="core.E001",
+        )
+    ]

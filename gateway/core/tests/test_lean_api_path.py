@@ -81,3 +81,11 @@ def test_the_renderer_writes_decimals_exactly_and_what_drf_would_for_the_rest():
 
     assert body == b'{"amount":19.99,"lazy":"Not found.","line":"a\\u2028b","none":null}'
     assert JSONRenderer().render(None) == b""
+
+
+def test_without_a_csrf_middleware_the_project_does_not_pass_its_checks(settings):
+    from gateway.core.browser_only import csrf_middleware_check
+
+    assert csrf_middleware_check() == []
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("CsrfViewMiddleware")]
+    assert [error.id for error in csrf_middleware_check()] == ["core.E001"]
