@@ -2,7 +2,8 @@
 --shard K`) that waits for work instead of a Celery task per request.
 
 It waits for a wake-up of its shards (gateway.events.wake: a Redis BLPOP,
-OUTBOX_RELAY_POLL_SECONDS at most), then relays each shard woken (each of its
+OUTBOX_RELAY_POLL_SECONDS at most), waits OUTBOX_RELAY_GATHER_MS for the
+commits of that window to ride on the same pass, then relays each shard woken (each of its
 shards when the wait timed out: it polls anyway) until the shard is empty.
 After a failed publish it waits OUTBOX_BACKOFF_SECONDS. A stop (SIGTERM) is
 seen between batches: the batch in flight is published and committed first.
@@ -47,6 +48,7 @@ class OutboxRelayLoop:
         self.shards = list(shards) if shards is not None else list(range(settings.OUTBOX_SHARDS))
         self.stop = stop or threading.Event()
         self.batch = settings.OUTBOX_RELAY_BATCH
+        self.gather = settings.OUTBOX_RELAY_GATHER_MS / 1000
         self.heartbeat = heartbeat  # touched after each step: a liveness probe reads its age
 
     def run(self) -> None:
@@ -80,6 +82,9 @@ class OutboxRelayLoop:
             logger.warning("Outbox relay: no wake-ups from Redis; polling", exc_info=True)
             self.stop.wait(wait)
             woken = []
+        if woken and self.gather > 0:
+            # The window's other commits ride on this pass (OUTBOX_RELAY_GATHER_MS).
+            self.stop.wait(self.gather)
         published, error = 0, ""
         for shard in woken or self.shards:
             count, error = self._drain(shard)

@@ -262,3 +262,21 @@ def test_the_command_refuses_a_shard_outside_OUTBOX_SHARDS(settings):
 
 def test_wake_keys_are_one_per_shard():
     assert wake.outbox_wake_key(3) != wake.outbox_wake_key(4)
+
+
+def test_a_woken_relay_gathers_the_window_s_commits_and_a_poll_does_not_wait(settings, kafka, monkeypatch):
+    settings.OUTBOX_RELAY_GATHER_MS = 40
+    record("pay_abc")
+    loop = OutboxRelayLoop(shards=[0])
+    pauses = []
+    # A commit lands while the relay gathers: the same pass publishes it.
+    monkeypatch.setattr(loop.stop, "wait", lambda seconds: pauses.append(seconds) or record("pay_abc"))
+    waits = iter([[0], []])
+    monkeypatch.setattr(relay, "outbox_wait", lambda shards, timeout: next(waits))
+
+    woken = loop.step(wait=1)
+    polled = loop.step(wait=1)
+
+    assert pauses == [0.04]  # once, after the wake-up; not after the timed-out wait
+    assert woken.published == 2 and len(kafka.sent) == 2
+    assert polled.published == 0
