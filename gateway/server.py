@@ -18,9 +18,8 @@ Settings (environment):
 - LOG_LEVEL (info).
 
 The server writes no access log: the gateway's own middleware logs each
-request with its request id (gateway.core.middleware). /health, answered
-before Django (gateway/wsgi.py), is not logged: probes call it every few
-seconds.
+request with its request id (gateway.core.middleware), and /health, answered
+before Django (gateway/wsgi.py), writes the same line.
 
 This module reads no Django setting: it runs in the server's main process,
 which never imports the application.
@@ -41,6 +40,8 @@ _RENAMED = {
     "GUNICORN_WORKER_CLASS": None,
     "GUNICORN_TIMEOUT": None,
     "GUNICORN_LIMIT_REQUEST_FIELD_SIZE": None,
+    "GUNICORN_CMD_ARGS": None,
+    "FORWARDED_ALLOW_IPS": None,
 }
 
 
@@ -102,8 +103,9 @@ def prometheus_dir_reset(environ=os.environ) -> None:
         return
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
-        stale.unlink(missing_ok=True)
+    for kind in ("counter", "gauge", "histogram", "summary"):  # prometheus_client's files only
+        for stale in path.glob(f"{kind}_*.db"):
+            stale.unlink(missing_ok=True)
 
 
 def main() -> None:

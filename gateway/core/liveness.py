@@ -1,4 +1,6 @@
 """GET /health answered before Django: the liveness probe, at the WSGI level.
+(Also the one place every request passes before Django: it drops a client's
+trace context headers.)
 
 A probe only asks whether the process answers, so it needs no URL resolver,
 middleware, DRF dispatch or database (issue #28: 0.86 ms of CPU per probe
@@ -45,6 +47,9 @@ def _static_headers() -> list[tuple[str, str]]:
     return headers
 
 
+_CLIENT_TRACE_HEADERS = ("HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE")
+
+
 class LivenessRoute:
     """WSGI: GET and HEAD /health here, everything else to `app` (Django)."""
 
@@ -53,6 +58,11 @@ class LivenessRoute:
         self.headers = _static_headers()
 
     def __call__(self, environ, start_response):
+        # A client's trace context is not ours to continue: it would choose the
+        # trace id stored with our events, sent to Kafka and to merchants, and
+        # (with a parent-based sampler) whether we sample (docs/tracing.md).
+        for header in _CLIENT_TRACE_HEADERS:
+            environ.pop(header, None)
         method = environ.get("REQUEST_METHOD")
         if environ.get("PATH_INFO") != PATH or method not in ("GET", "HEAD"):
             return self.app(environ, start_response)

@@ -42,7 +42,11 @@ _drf_encoder = JSONEncoder()
 
 
 def _encode_other(value):
-    """What msgspec does not know (lazy translations, querysets, ...): as DRF would."""
+    """What msgspec does not know: subclasses of str (DRF's ErrorDetail,
+    SafeString, Hyperlink) as their text; the rest (lazy translations,
+    querysets, ...) as DRF's encoder would."""
+    if isinstance(value, str):
+        return str.__str__(value)  # a plain str: str() would give the subclass back
     return _drf_encoder.default(value)
 
 

@@ -27,4 +27,4 @@ def reset_request_id(token: contextvars.Token) -> None:
 
 def request_id_for(incoming: str) -> str:
     """The X-Request-ID a client sent when it is short and plain, or a new one."""
-    return incoming if _VALID_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+    return incoming if _VALID_REQUEST_ID.fullmatch(incoming) else f"req_{uuid.uuid4().hex}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
@@ -104,6 +105,10 @@ def _instrument() -> None:
 
         # capture_parameters stays False (its default): a statement's text, never its values.
         MySQLClientInstrumentor().instrument(enable_commenter=False)
+    # The PSP client's headers carry the Stripe secret key: urllib3's
+    # instrumentation records headers named by these variables, so none is.
+    for name in [n for n in os.environ if n.startswith("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT")]:
+        del os.environ[name]
     URLLib3Instrumentor().instrument(url_filter=_without_query)
     RedisInstrumentor().instrument()
 

@@ -60,6 +60,12 @@ OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
 OUTBOX_RELAY_GATHER_MS = env.int("OUTBOX_RELAY_GATHER_MS", default=50)
 # The relay publishes at most this many rows in one transaction, then goes on.
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
+# A BLPOP longer than Redis's 30 s socket timeout would fail every wait; 0
+# would loop on the database without pause.
+if not 0 < OUTBOX_RELAY_POLL_SECONDS < 30:
+    raise ImproperlyConfigured("OUTBOX_RELAY_POLL_SECONDS must be above 0 and below 30.")
+if OUTBOX_RELAY_BATCH < 1 or OUTBOX_RELAY_GATHER_MS < 0:
+    raise ImproperlyConfigured("OUTBOX_RELAY_BATCH must be at least 1 and OUTBOX_RELAY_GATHER_MS at least 0.")
 # The sweeper (beat, every shard in id order) publishes what no relay did, this often.
 OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=15)
 # After a failed publish, a relay waits this long before it tries its shard again.

@@ -87,3 +87,23 @@ def test_a_plain_request_id_is_echoed_and_a_hostile_one_replaced(caplog):
         ("/health", 200, "lb-probe-1"),
         ("/health", 200, hostile["X-Request-ID"]),
     ]
+
+
+def test_a_client_s_trace_context_never_reaches_django():
+    seen = {}
+
+    def django(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    _call(
+        LivenessRoute(django),
+        path="/api/v1/payments",
+        HTTP_TRACEPARENT="00-" + "a" * 32 + "-" + "b" * 16 + "-01",
+        HTTP_TRACESTATE="x=y",
+        HTTP_BAGGAGE="k=v",
+    )
+
+    assert seen["PATH_INFO"] == "/api/v1/payments"
+    assert not {"HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE"} & set(seen)

@@ -51,11 +51,13 @@ def test_a_gunicorn_variable_left_in_a_deployment_is_named_not_ignored():
 
 def test_the_prometheus_directory_is_emptied_when_the_server_starts(tmp_path):
     (tmp_path / "counter_123.db").write_bytes(b"x")
+    (tmp_path / "gauge_livesum_9.db").write_bytes(b"x")
     (tmp_path / "keep.txt").write_text("not ours")
+    (tmp_path / "other.db").write_text("not prometheus_client's")
 
     prometheus_dir_reset({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
 
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt", "other.db"]
 
 
 def _dead_pid() -> int:

@@ -89,3 +89,13 @@ def test_without_a_csrf_middleware_the_project_does_not_pass_its_checks(settings
     assert csrf_middleware_check() == []
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("CsrfViewMiddleware")]
     assert [error.id for error in csrf_middleware_check()] == ["core.E001"]
+
+
+def test_subclasses_of_str_are_written_as_their_text():
+    from django.utils.safestring import SafeString
+    from rest_framework.exceptions import ErrorDetail
+    from rest_framework.utils.serializer_helpers import ReturnDict
+
+    body = JSONRenderer().render(ReturnDict({"a": ErrorDetail("x"), "b": SafeString("y")}, serializer=None))
+
+    assert body == b'{"a":"x","b":"y"}'
