@@ -15,9 +15,12 @@ from django.test import override_settings
 
 from conftest import ROOT
 from gateway.core import tracing
+from gateway.core.tests import tracing_fixtures
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import _send
 from payments.tests.fixtures import card
+
+spans = tracing_fixtures.spans  # tracing on, into memory (a module-scoped fixture)
 
 pytestmark = [pytest.mark.fast, pytest.mark.django_db]
 
@@ -99,18 +102,6 @@ def test_off_nothing_of_opentelemetry_is_imported_by_a_served_request():
 
 
 # --- on -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spans():
-    """Tracing on in this process, into memory; undone after this module."""
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    with override_settings(TRACING_ENABLED=True):
-        assert tracing.tracing_configure(exporter=exporter) is True
-        yield exporter
-        tracing._uninstrument()
 
 
 @pytest.fixture

@@ -8,28 +8,18 @@ import uuid
 
 import pytest
 from django.db import transaction
-from django.test import override_settings
 
-from gateway.core import tracing
+from gateway.core.tests import tracing_fixtures
 from gateway.events.models import OutboxEvent
 from gateway.events.signals import outbox_committed_send
 from payments.tests.factories import ApiClientFactory
 from payments.webhooks.tests.conftest import payment_payload
 
+spans = tracing_fixtures.spans  # tracing on, into memory (a module-scoped fixture)
+
 pytestmark = [pytest.mark.fast, pytest.mark.django_db]
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@pytest.fixture(scope="module")
-def spans():
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    with override_settings(TRACING_ENABLED=True):
-        assert tracing.tracing_configure(exporter=exporter) is True
-        yield exporter
-        tracing._uninstrument()
 
 
 def _deliver(receiver, endpoint_for, django_capture_on_commit_callbacks, traceparent: str) -> dict:
