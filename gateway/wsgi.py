@@ -1,7 +1,8 @@
 """WSGI entry point, served by Granian (gateway/server.py).
 
-GET /health is answered here, before Django (gateway.core.liveness); every
-other request goes through Django.
+GET /health is answered here, before Django (gateway.core.liveness), and so
+is the plain GET of one payment (payments.read_route); every other request
+goes through Django.
 """
 
 import os
@@ -19,9 +20,10 @@ django_application = get_wsgi_application()
 
 from gateway.core.liveness import LivenessRoute  # noqa: E402  (after Django is set up)
 from gateway.core.metrics import metrics_dead_workers_forget  # noqa: E402
+from payments.read_route import PaymentReadRoute  # noqa: E402
 
 # Each server worker imports this module when it starts: a worker that died
 # and was replaced leaves Prometheus files that must stop counting as live.
 metrics_dead_workers_forget()
 
-application = LivenessRoute(django_application)
+application = LivenessRoute(PaymentReadRoute(django_application))

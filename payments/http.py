@@ -19,8 +19,13 @@ from rest_framework.utils.encoders import JSONEncoder
 from gateway.core.errors import InvalidRequest, exception_handler, to_gateway_error
 from gateway.core.logging import client_secrets_scrubbed
 from payments.enums import PaymentStatus, RefundStatus
-from payments.selectors import payment_with_refunds
-from payments.serializers import PaymentProcessSerializer, PaymentSerializer, RefundSerializer
+from payments.selectors import payment_get_for_client, payment_with_refunds
+from payments.serializers import (
+    PaymentProcessSerializer,
+    PaymentSerializer,
+    PaymentStatusSerializer,
+    RefundSerializer,
+)
 from payments.services.checkout import payment_link_token
 from payments.services.idempotency import (
     Claim,
@@ -215,3 +220,15 @@ def refund_answer(refund) -> dict:
     body = RefundSerializer(refund).data
     body["payment"] = PaymentSerializer(payment_with_refunds(refund.payment)).data
     return body
+
+
+# --- reading one payment ---------------------------------------------------------------------
+
+
+def payment_read_body(*, client, public_id: str, status_only: bool = False) -> dict:
+    """GET one payment with its refunds, or its status: the answer of the
+    views and of the route in front of Django (payments.read_route) alike."""
+    if status_only:
+        payment = payment_get_for_client(client=client, public_id=public_id, with_refunds=False)
+        return PaymentStatusSerializer(payment).data
+    return PaymentSerializer(payment_get_for_client(client=client, public_id=public_id)).data

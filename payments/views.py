@@ -18,6 +18,7 @@ from payments.http import (
     idempotent,
     payment_body,
     payment_input,
+    payment_read_body,
     process_status,
     refund_answer,
     refund_operation,
@@ -131,8 +132,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, payment_id: str):
         """One of your payments, with its refunds. Another client's payment is a 404,
         like an unknown one."""
-        payment = payment_get_for_client(client=request.auth, public_id=payment_id)
-        return Response(PaymentSerializer(payment).data)
+        return Response(payment_read_body(client=request.auth, public_id=payment_id))
 
     @extend_schema(
         operation_id="payments.status",
@@ -143,8 +143,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], url_path="status")
     def payment_status(self, request, payment_id: str):
         """The seed's status answer: `{payment_id, order_id, status}`."""
-        payment = payment_get_for_client(client=request.auth, public_id=payment_id, with_refunds=False)
-        return Response(PaymentStatusSerializer(payment).data)
+        return Response(payment_read_body(client=request.auth, public_id=payment_id, status_only=True))
 
     @extend_schema(
         operation_id="payments.events",

@@ -88,3 +88,6 @@ _tracing_in_pool_child  # Celery signal handler: worker_process_init (gateway/ce
 _tracing_in_worker  # Celery signal handler: worker_init (gateway/celery.py)
 _._traced_request_attrs  # OpenTelemetry's Django middleware reads it (gateway/core/tracing.py)
 _uninstrument  # the tests that turn tracing on in a process shared with others (gateway/core/tracing.py)
+_.prometheus_before_middleware_event  # django-prometheus reads it (payments/read_route.py)
+_.prometheus_after_middleware_event  # django-prometheus reads it (payments/read_route.py)
+_._handler_class  # Django's HttpResponse.close() reads it (payments/read_route.py)

@@ -42,6 +42,9 @@ return count
 _RATE = re.compile(r"^(\d+)/(\d*)([smhd]?)$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _scripts: dict[int, object] = {}
+# In a request's WSGI environ: (scope, usage) of a limit already counted for it
+# before Django. A client cannot set it: the headers it sends are all HTTP_*.
+SPENT_ENVIRON_KEY = "gateway.ratelimit.spent"
 
 
 def rate_parse(rate: str) -> tuple[int, int]:
@@ -117,7 +120,7 @@ def rate_limit_identity(request) -> str:
     return identity or f"ip:{client_ip(request)}"
 
 
-def _spend(request, scope: str) -> dict | None:
+def rate_limit_spend(request, scope: str) -> dict | None:
     """Counts one use of RATE_LIMITS[scope] by the caller: its usage, or None
     when the scope is off (or the cache is down and RATELIMIT_FAIL_OPEN lets
     the request through). The one place a limited request is counted."""
@@ -149,7 +152,11 @@ class ClientRateThrottle(BaseThrottle):
     with `rate_limit_scope` (settings.RATE_LIMITS); no scope means "default"."""
 
     def allow_request(self, request, view) -> bool:
-        usage = _spend(request, getattr(view, "rate_limit_scope", "default"))
+        scope = getattr(view, "rate_limit_scope", "default")
+        # A route in front of Django that already counted this request and then
+        # handed it over (payments.read_route): counted once, not twice.
+        spent = request._request.META.pop(SPENT_ENVIRON_KEY, None)
+        usage = spent[1] if spent is not None and spent[0] == scope else rate_limit_spend(request, scope)
         if usage is None:
             return True
         # For RateLimitHeadersMiddleware, on the underlying Django request.
@@ -203,9 +210,17 @@ def scope_consume(request, *, scope: str) -> None:
     For what only some requests cost: an invalid webhook signature (so a flood
     of them never refuses Stripe's valid deliveries), a read that goes on to
     the PSP (so one merchant cannot spend the platform's Stripe read limit)."""
-    usage = _spend(request, scope)
+    usage = rate_limit_spend(request, scope)
     if usage is not None and usage["should_limit"]:
         raise RateLimited(headers={"Retry-After": str(max(usage["time_left"], 1))})
+
+
+def ratelimit_headers_set(response, usage: dict | None) -> None:
+    if usage:
+        response["RateLimit-Limit"] = str(usage["limit"])
+        response["RateLimit-Remaining"] = str(max(usage["limit"] - usage["count"], 0))
+        # Whole seconds, at least 1, as Retry-After says: a window never resets in 0 s.
+        response["RateLimit-Reset"] = str(max(usage["time_left"], 1))
 
 
 class RateLimitHeadersMiddleware:
@@ -214,10 +229,5 @@ class RateLimitHeadersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        usage = getattr(request, "ratelimit_usage", None)
-        if usage:
-            response["RateLimit-Limit"] = str(usage["limit"])
-            response["RateLimit-Remaining"] = str(max(usage["limit"] - usage["count"], 0))
-            # Whole seconds, at least 1, as Retry-After says: a window never resets in 0 s.
-            response["RateLimit-Reset"] = str(max(usage["time_left"], 1))
+        ratelimit_headers_set(response, getattr(request, "ratelimit_usage", None))
         return response

@@ -7,8 +7,10 @@ own overhead (as Hyperswitch reports it in x-hs-latency).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -43,22 +45,33 @@ def _db_timer(execute, sql, params, many, context):
             timings.queries += 1
 
 
+@contextlib.contextmanager
+def timings_measured(*, started: float | None = None) -> Iterator[RequestTimings]:
+    """The PSP's and the database's share of what runs inside, from `started` (now)."""
+    timings = RequestTimings() if started is None else RequestTimings(started=started)
+    token = _current.set(timings)
+    try:
+        with connection.execute_wrapper(_db_timer):
+            yield timings
+    finally:
+        _current.reset(token)
+
+
+def server_timing_set(response, timings: RequestTimings) -> None:
+    total_ms = (time.perf_counter() - timings.started) * 1000
+    app_ms = max(total_ms - timings.psp_ms, 0.0)
+    response["Server-Timing"] = (
+        f"app;dur={app_ms:.1f}, psp;dur={timings.psp_ms:.1f}, "
+        f'db;dur={timings.db_ms:.1f};desc="{timings.queries} queries", total;dur={total_ms:.1f}'
+    )
+
+
 class ServerTimingMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        timings = RequestTimings()
-        token = _current.set(timings)
-        try:
-            with connection.execute_wrapper(_db_timer):
-                response = self.get_response(request)
-        finally:
-            _current.reset(token)
-        total_ms = (time.perf_counter() - timings.started) * 1000
-        app_ms = max(total_ms - timings.psp_ms, 0.0)
-        response["Server-Timing"] = (
-            f"app;dur={app_ms:.1f}, psp;dur={timings.psp_ms:.1f}, "
-            f'db;dur={timings.db_ms:.1f};desc="{timings.queries} queries", total;dur={total_ms:.1f}'
-        )
+        with timings_measured() as timings:
+            response = self.get_response(request)
+        server_timing_set(response, timings)
         return response

@@ -19,6 +19,9 @@ REST_FRAMEWORK = {
 }
 # Active API clients are cached this long; a save or revoke drops the entry at once.
 API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=300)
+# GET one payment (or its status) answered in front of Django's dispatch, with
+# the view's own parts (payments/read_route.py); false sends it through Django.
+PAYMENT_READ_ROUTE = env.bool("PAYMENT_READ_ROUTE", default=True)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Payment Gateway API",
     "DESCRIPTION": "Card payments through Stripe, refunds, OTP holds and Kafka events.",

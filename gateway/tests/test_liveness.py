@@ -107,3 +107,10 @@ def test_a_client_s_trace_context_never_reaches_django():
 
     assert seen["PATH_INFO"] == "/api/v1/payments"
     assert not {"HTTP_TRACEPARENT", "HTTP_TRACESTATE", "HTTP_BAGGAGE"} & set(seen)
+
+
+def test_the_served_application_reads_payments_in_front_of_django():
+    from payments.read_route import PaymentReadRoute
+
+    assert isinstance(application, LivenessRoute)
+    assert isinstance(application.app, PaymentReadRoute)
