@@ -7,13 +7,16 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 
 from conftest import outbox_relay_running
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_record, outbox_relay
+from gateway.events.tasks import outbox_sweep_task
 from gateway.events.tests.kafka_reader import TopicReader
 from gateway.events.wake import outbox_shard_of, outbox_wait, outbox_wake, outbox_wake_key
 
@@ -102,6 +105,54 @@ def test_skip_locked_a_second_relay_skips_held_rows_and_holds_back_their_payment
     assert sorted(by_id) == sorted(str(r.event_id) for r in rows), "each once"
     first = [json.loads(m.value)["n"] for m in messages if m.key.decode() == payments[0]]
     assert first == [0, 1], "payments[0]'s events in order"
+
+
+def _written_an_hour_ago(*rows: OutboxEvent) -> None:
+    ago = timezone.now() - timedelta(hours=1)
+    OutboxEvent.objects.filter(pk__in=[row.pk for row in rows]).update(created_at=ago)
+
+
+def _payment_events(messages, payment_id: str) -> list[int]:
+    return [json.loads(m.value)["n"] for m in messages if m.key.decode() == payment_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweeper_skips_a_row_a_relay_holds_without_waiting_and_keeps_its_payments_order(
+    kafka_brokers, redis_client, nothing_pending
+):
+    reader = TopicReader(kafka_brokers, "payment-events")
+    held_payment, other = f"pay_swh_{uuid.uuid4().hex[:8]}", f"pay_swo_{uuid.uuid4().hex[:8]}"
+    rows = [_record(held_payment, 0), _record(held_payment, 1), _record(other, 0)]
+    _written_an_hour_ago(*rows)
+    held, release = threading.Event(), threading.Event()
+
+    def a_relay_holds_the_first():  # on another connection, in the middle of publishing it
+        try:
+            with transaction.atomic():
+                list(OutboxEvent.objects.select_for_update().filter(pk=rows[0].pk))
+                held.set()
+                release.wait(30)
+        finally:
+            close_old_connections()
+
+    holder = threading.Thread(target=a_relay_holds_the_first)
+    holder.start()
+    try:
+        assert held.wait(10)
+        started = time.monotonic()
+        swept = outbox_sweep_task()
+        seconds = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join(10)
+
+    assert seconds < 5, "it did not wait for the relay's lock (innodb_lock_wait_timeout is 50 s)"
+    assert swept == 1, "the other payment's row; the held payment's second event waits for its first"
+    assert outbox_sweep_task() == 2, "released: both, in order"
+    messages = reader.read(expect=3, timeout=20)
+    reader.close()
+    assert _payment_events(messages, held_payment) == [0, 1]
+    assert _payment_events(messages, other) == [0]
 
 
 @pytest.mark.django_db(transaction=True)
