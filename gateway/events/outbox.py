@@ -139,7 +139,8 @@ def outbox_relay(
     rows another relay holds. Either way a row is published only
     when no older unpublished row of its payment is outside the batch (in
     another shard after OUTBOX_SHARDS changed, held by another relay, or too
-    young for the sweeper): it is left for a later pass (held_back).
+    young for the sweeper): it is left for a later pass (held_back), and
+    whoever publishes that older row wakes the shard where it waits.
 
     The rows are locked while they are published, so two relays never
     publish the same row twice. A row is marked published, with the partition
@@ -179,6 +180,8 @@ def outbox_relay(
             )
         if done:
             _mark_published(done)
+            later = functools.partial(_wake_where_later_rows_wait, {row.aggregate_id for row in done})
+            transaction.on_commit(later, robust=True)
         published = len(done)
         for row in done:
             logger.info(
@@ -203,9 +206,30 @@ def outbox_sweep() -> RelayResult:
     """Celery beat's safety net (outbox_sweep_task): every shard in id order,
     but only rows older than SWEEP_AFTER_POLLS polls of the relays, and none
     that a relay holds (SKIP LOCKED). A younger row is its relay's job: the
-    sweeper never waits for a relay and never makes one wait."""
+    sweeper never waits for a relay and never makes one wait. (A relay that
+    held a payment's younger row back while the sweeper published an older
+    one is woken when the sweeper commits.)"""
     min_age = timedelta(seconds=SWEEP_AFTER_POLLS * settings.OUTBOX_RELAY_POLL_SECONDS)
     return outbox_relay(created_before=timezone.now() - min_age)
+
+
+def _wake_where_later_rows_wait(aggregate_ids: set[str]) -> None:
+    """After a pass commits: wakes the shards where rows of the payments it
+    published still wait. A relay holds a row back while an older one of its
+    payment is outside its batch (in another shard, or in this pass); woken,
+    it publishes the row now instead of at its next poll. Read after commit,
+    so that the relay woken finds the older rows published."""
+    shards = set(
+        OutboxEvent.objects.filter(published_at__isnull=True, aggregate_id__in=aggregate_ids)
+        .values_list("shard", flat=True)
+        .distinct()
+    )
+    if not shards:
+        return
+    try:
+        outbox_wake(shards)
+    except Exception:  # Redis is down: the relays poll
+        logger.warning("Could not wake the outbox relay; it polls", exc_info=True)
 
 
 def outbox_in_payment_order(rows: list[OutboxEvent]) -> list[OutboxEvent]:

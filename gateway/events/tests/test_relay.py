@@ -131,6 +131,35 @@ def test_the_sweeper_leaves_rows_younger_than_a_few_relay_polls_to_the_relays(se
     assert outbox_sweep_task() == 1, "old now, and no relay took it"
 
 
+def test_publishing_a_payments_older_event_wakes_the_shard_where_its_later_ones_wait(
+    settings, kafka, monkeypatch, django_capture_on_commit_callbacks
+):
+    woken = []
+    monkeypatch.setattr(outbox, "outbox_wake", lambda shards: woken.append(sorted(shards)))
+    settings.OUTBOX_SHARDS = 2
+    record("pay_1")  # shard 0 of 2
+    settings.OUTBOX_SHARDS = 5
+    later = [record("pay_1"), record("pay_1"), record("pay_2")]  # pay_1's in shard 3 of 5
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_relay(shard=3).held_back == 2
+    assert woken == [], "held back, nothing of pay_1 went: nothing to wake"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_relay(shard=0).published == 1
+    assert woken == [[3]], "pay_1's first event went: the shard of its next ones is woken"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_relay(shard=3).published == 2
+    assert woken == [[3]], "nothing of pay_1 waits any more"
+
+    # The sweeper publishes an old row; the payment's young one is its relay's, woken.
+    _written_ago(later[2], 3600)
+    young = record("pay_2")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_sweep_task() == 1
+    assert woken[-1] == [young.shard]
+    assert kafka.event_ids("pay_1") == recorded_ids("pay_1")
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_relays_of_every_shard_in_any_order_keep_each_payments_order_and_send_each_event_once(
     settings, kafka, seed
