@@ -11,9 +11,10 @@ with placeholders, never its parameters), urllib3 (the PSP) and Redis
 (commands with their arguments as "?").
 
 Never recorded: request and response bodies, headers (whatever
-OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_* say), query strings, and the
+OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_* say), query strings, the
 hosted page's token (a request's path is recorded as its route,
-"/pay/<str:token>").
+"/pay/<str:token>"), and an exception's message and traceback (spans leave
+the process through _ExceptionTypeOnly: they name the exception's type).
 
 The outbox keeps the traceparent of the request that wrote an event
 (`tracing_span`), and whatever relays it later continues that trace
@@ -30,6 +31,8 @@ import threading
 from collections.abc import Iterator
 
 from django.conf import settings
+
+from gateway.core.logging import redact_card_numbers, redact_secrets
 
 logger = logging.getLogger("gateway.core.tracing")
 
@@ -59,12 +62,12 @@ def tracing_configure(*, exporter=None) -> bool:
         if exporter is not None:
             from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-            _provider.add_span_processor(SimpleSpanProcessor(exporter))
+            _provider.add_span_processor(SimpleSpanProcessor(_ExceptionTypeOnly(exporter)))
         elif first:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            _provider.add_span_processor(BatchSpanProcessor(_ExceptionTypeOnly(OTLPSpanExporter())))
         if not _instrumented:
             _instrument()
             _instrumented = True
@@ -72,6 +75,68 @@ def tracing_configure(*, exporter=None) -> bool:
         where = "a test exporter" if exporter else settings.TRACING_ENDPOINT
         logger.info("Tracing on: spans go to %s", where)
     return True
+
+
+# What an exception event says beside its type: either may carry what a request sent.
+_EXCEPTION_TEXT = ("exception.message", "exception.stacktrace")
+
+
+class _ExceptionTypeOnly:
+    """A span exporter in front of the real one: a span leaves the process
+    naming the exception raised, never its message or traceback, whoever
+    recorded it (our spans and the instrumentations alike: the SDK's
+    record_exception and set_status_on_exception, Celery's set_status(str(exc))).
+    A message can hold what a request carried (a card number, a token); the
+    log line of the same error keeps it, masked (gateway.core.logging)."""
+
+    def __init__(self, exporter):
+        self.exporter = exporter
+
+    def export(self, spans):
+        return self.exporter.export([_exception_type_only(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+def _exception_type_only(span):
+    """The span without exception text: exception events keep their
+    exception.type, and the status's description becomes that type (a
+    description with no exception event to name one, an instrumentation's own
+    text, is masked as a log line is). Most spans have neither: returned as they are."""
+    if not span.status.description and not any(event.name == "exception" for event in span.events):
+        return span
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Status
+
+    events, exception_type = [], None
+    for event in span.events:
+        if event.name != "exception":
+            events.append(event)
+            continue
+        attributes = {k: v for k, v in (event.attributes or {}).items() if k not in _EXCEPTION_TEXT}
+        exception_type = attributes.get("exception.type") or exception_type
+        events.append(Event(event.name, attributes, event.timestamp))
+    description = span.status.description
+    if description:
+        description = exception_type or redact_secrets(redact_card_numbers(description))
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=Status(span.status.status_code, description),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def _tracer_provider():

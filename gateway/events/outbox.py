@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -121,16 +122,25 @@ def outbox_pending_by_shard() -> dict[int, int]:
     return {shard: counts.get(shard, 0) for shard in sorted(set(range(settings.OUTBOX_SHARDS)) | set(counts))}
 
 
-def outbox_relay(*, shard: int | None = None, limit: int = 500, count_pending: bool = True) -> RelayResult:
+def outbox_relay(
+    *,
+    shard: int | None = None,
+    limit: int = 500,
+    count_pending: bool = True,
+    created_before: datetime | None = None,
+) -> RelayResult:
     """Publishes unpublished rows in id order, so one payment's events keep their order.
 
     With a shard, only that shard's rows, and rows another relay holds are
     skipped (SKIP LOCKED): relays of different shards never wait for each
-    other. Without (the sweeper, the admin's action, a replay), every shard,
-    waiting for rows another relay holds. Either way a row is published only
+    other. With created_before (the sweeper, outbox_sweep), only rows older
+    than that, of every shard, also skipping rows another relay holds. With
+    neither (the admin's action, --once, a replay), every shard, waiting for
+    rows another relay holds. Either way a row is published only
     when no older unpublished row of its payment is outside the batch (in
-    another shard after OUTBOX_SHARDS changed, or held by another relay): it
-    is left for a later pass (held_back).
+    another shard after OUTBOX_SHARDS changed, held by another relay, or too
+    young for the sweeper): it is left for a later pass (held_back), and
+    whoever publishes that older row wakes the shard where it waits.
 
     The rows are locked while they are published, so two relays never
     publish the same row twice. A row is marked published, with the partition
@@ -145,11 +155,17 @@ def outbox_relay(*, shard: int | None = None, limit: int = 500, count_pending: b
     published, error = 0, ""
     with transaction.atomic():
         waiting = OutboxEvent.objects.filter(published_at__isnull=True)
-        if shard is None:
-            waiting = waiting.select_for_update()
-        else:  # a no-op where there are no row locks (SQLite)
-            waiting = waiting.filter(shard=shard).select_for_update(skip_locked=True)
-        selected = list(waiting.order_by("id")[:limit])
+        if shard is not None:
+            waiting = waiting.filter(shard=shard)
+        if created_before is not None:
+            # The old rows' ids first, without a lock: the locking read below
+            # then never touches a young row (a relay's), not even in passing.
+            old = waiting.filter(created_at__lt=created_before).order_by("id").values_list("id", flat=True)
+            waiting = waiting.filter(id__in=list(old[:limit]))
+        # A relay and the sweeper skip what another holds (a no-op where there
+        # are no row locks, SQLite); a pass by hand waits for it.
+        skip_locked = shard is not None or created_before is not None
+        selected = list(waiting.select_for_update(skip_locked=skip_locked).order_by("id")[:limit])
         rows = outbox_in_payment_order(selected)
         done, failure = _publish_in_rounds(rows)
         if failure is not None:
@@ -164,6 +180,8 @@ def outbox_relay(*, shard: int | None = None, limit: int = 500, count_pending: b
             )
         if done:
             _mark_published(done)
+            later = functools.partial(_wake_where_later_rows_wait, {row.aggregate_id for row in done})
+            transaction.on_commit(later, robust=True)
         published = len(done)
         for row in done:
             logger.info(
@@ -177,6 +195,41 @@ def outbox_relay(*, shard: int | None = None, limit: int = 500, count_pending: b
             )
     held_back = len(selected) - len(rows)
     return RelayResult(published, pending(), error, more=len(selected) >= limit, held_back=held_back)
+
+
+# The sweeper leaves a row to its shard's relay for this many of the relay's
+# polls (OUTBOX_RELAY_POLL_SECONDS) after it was written.
+SWEEP_AFTER_POLLS = 5
+
+
+def outbox_sweep() -> RelayResult:
+    """Celery beat's safety net (outbox_sweep_task): every shard in id order,
+    but only rows older than SWEEP_AFTER_POLLS polls of the relays, and none
+    that a relay holds (SKIP LOCKED). A younger row is its relay's job: the
+    sweeper never waits for a relay and never makes one wait. (A relay that
+    held a payment's younger row back while the sweeper published an older
+    one is woken when the sweeper commits.)"""
+    min_age = timedelta(seconds=SWEEP_AFTER_POLLS * settings.OUTBOX_RELAY_POLL_SECONDS)
+    return outbox_relay(created_before=timezone.now() - min_age)
+
+
+def _wake_where_later_rows_wait(aggregate_ids: set[str]) -> None:
+    """After a pass commits: wakes the shards where rows of the payments it
+    published still wait. A relay holds a row back while an older one of its
+    payment is outside its batch (in another shard, or in this pass); woken,
+    it publishes the row now instead of at its next poll. Read after commit,
+    so that the relay woken finds the older rows published."""
+    shards = set(
+        OutboxEvent.objects.filter(published_at__isnull=True, aggregate_id__in=aggregate_ids)
+        .values_list("shard", flat=True)
+        .distinct()
+    )
+    if not shards:
+        return
+    try:
+        outbox_wake(shards)
+    except Exception:  # Redis is down: the relays poll
+        logger.warning("Could not wake the outbox relay; it polls", exc_info=True)
 
 
 def outbox_in_payment_order(rows: list[OutboxEvent]) -> list[OutboxEvent]:

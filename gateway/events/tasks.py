@@ -6,13 +6,14 @@ from __future__ import annotations
 from celery import shared_task
 
 from gateway.core.periodic import periodic_run_lock
-from gateway.events.outbox import outbox_relay
+from gateway.events.outbox import outbox_sweep
 
 
 @shared_task
 def outbox_sweep_task() -> int | None:
     """Celery beat: publishes what no relay did, every shard in id order (a
     shard with no relay running, rows left in an old shard after OUTBOX_SHARDS
-    changed, a relay down). None when another sweep is running (gateway.core.periodic)."""
+    changed, a relay down); rows a few relay polls old only, skipping any a
+    relay holds (outbox_sweep). None when another sweep is running (gateway.core.periodic)."""
     with periodic_run_lock("outbox-sweep", ttl_seconds=45) as held:
-        return outbox_relay().published if held else None
+        return outbox_sweep().published if held else None

@@ -51,7 +51,8 @@ if not 1 <= OUTBOX_SHARDS <= 1024:
     raise ImproperlyConfigured("OUTBOX_SHARDS must be between 1 and 1024.")
 # A relay waits this long for a wake-up (a Redis BLPOP: the request that wrote
 # rows wakes its shard's relay after commit) before it looks at its shard anyway.
-# Without Redis (make run) it only polls, this often.
+# Without Redis (make run) it only polls, this often. The sweeper leaves rows
+# younger than five of these to the relays (gateway.events.outbox.SWEEP_AFTER_POLLS).
 OUTBOX_RELAY_POLL_SECONDS = env.float("OUTBOX_RELAY_POLL_SECONDS", default=1.0)
 # After a wake-up the relay waits this long before it reads its shard, so that
 # the commits of that window share one pass (a transaction, a Kafka round trip,

@@ -14,10 +14,12 @@ import pytest
 from django.test import override_settings
 
 from conftest import ROOT
+from gateway.celery import app
 from gateway.core import tracing
 from gateway.core.tests import tracing_fixtures
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import _send
+from payments import hosted_page
 from payments.tests.fixtures import card
 
 spans = tracing_fixtures.spans  # tracing on, into memory (a module-scoped fixture)
@@ -25,6 +27,7 @@ spans = tracing_fixtures.spans  # tracing on, into memory (a module-scoped fixtu
 pytestmark = [pytest.mark.fast, pytest.mark.django_db]
 
 CARD_NUMBER = "4000056655665556"
+CARD_IN_A_MESSAGE = "4242424242424242"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
@@ -177,6 +180,73 @@ def test_on_no_card_data_key_or_query_string_reaches_a_span(traced, fake_pay, me
     ):
         assert secret not in recorded, secret
     assert '"/pay/<str:token>"' in recorded  # the hosted page's path is its route
+
+
+def _exported(finished) -> str:
+    return json.dumps(
+        [
+            {
+                "name": span.name,
+                "attributes": dict(span.attributes or {}),
+                "events": [{"name": e.name, "attributes": dict(e.attributes or {})} for e in span.events],
+                "status": span.status.description,
+            }
+            for span in finished
+        ],
+        default=str,
+    )
+
+
+def test_on_an_exception_reaches_a_span_as_its_type_never_its_message(traced, client, monkeypatch):
+    """Recorded by our span and by Django's instrumentation (the SDK's
+    record_exception and set_status_on_exception, with the message and the
+    traceback): exported, the spans name the exception's type only."""
+
+    def lookup_fails(token):
+        with tracing.tracing_span("payment lookup"):
+            raise ValueError(f"no payment for card {CARD_IN_A_MESSAGE}")
+
+    monkeypatch.setattr(hosted_page, "_payment_or_404", lookup_fails)
+    client.raise_request_exception = False
+
+    assert client.get("/pay/some-token").status_code == 500
+
+    finished = traced.get_finished_spans()
+    failed = [span for span in finished if span.name == "payment lookup" or span.kind.name == "SERVER"]
+    assert len(failed) == 2
+    for span in failed:
+        assert span.status.status_code.name == "ERROR" and span.status.description == "ValueError"
+        (event,) = [event for event in span.events if event.name == "exception"]
+        assert dict(event.attributes)["exception.type"] == "ValueError"
+    exported = _exported(finished)
+    assert CARD_IN_A_MESSAGE not in exported
+    assert "no payment for card" not in exported and "Traceback" not in exported
+
+
+@app.task(name="tests.tracing_task_that_fails")
+def _task_that_fails():
+    raise RuntimeError(f"charge failed for {CARD_IN_A_MESSAGE}")
+
+
+def test_on_a_failed_task_its_span_names_the_exception_type_only(traced):
+    """Celery's instrumentation records a failure with record_exception and set_status(str(exc))."""
+    assert _task_that_fails.apply(throw=False).state == "FAILURE"
+
+    finished = traced.get_finished_spans()
+    (run,) = [span for span in finished if span.name == "run/tests.tracing_task_that_fails"]
+    assert run.status.description == "RuntimeError"
+    assert CARD_IN_A_MESSAGE not in _exported(finished)
+
+
+def test_on_an_error_text_with_no_exception_to_name_is_masked(traced):
+    from opentelemetry import trace
+    from opentelemetry.trace import Status, StatusCode
+
+    with trace.get_tracer("test").start_as_current_span("an instrumentation's own text") as span:
+        span.set_status(Status(StatusCode.ERROR, f"card {CARD_IN_A_MESSAGE} refused"))
+
+    (exported,) = traced.get_finished_spans()
+    assert exported.status.description == "card [REDACTED PAN] refused"
 
 
 def test_celery_sets_tracing_up_in_the_process_that_runs_tasks(monkeypatch):

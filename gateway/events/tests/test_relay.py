@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
 
 from gateway.events import outbox, relay, wake
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_publish_deferred, outbox_record, outbox_relay
 from gateway.events.relay import OutboxRelayLoop
+from gateway.events.tasks import outbox_sweep_task
 from gateway.events.tests.fake_kafka import FakeProducer
 from gateway.events.wake import outbox_shard_of, outbox_wait, outbox_wake
 
@@ -111,6 +114,50 @@ def test_the_sweeper_relays_every_shard_in_id_order(settings, kafka):
     assert kafka.event_ids() == [
         str(e) for e in OutboxEvent.objects.order_by("id").values_list("event_id", flat=True)
     ]
+
+
+def _written_ago(row: OutboxEvent, seconds: float) -> None:
+    OutboxEvent.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_the_sweeper_leaves_rows_younger_than_a_few_relay_polls_to_the_relays(settings, kafka):
+    old, young = record("pay_old"), record("pay_young")
+    _written_ago(old, 3600)
+
+    assert outbox_sweep_task() == 1
+    assert kafka.event_ids() == [str(old.event_id)]
+
+    _written_ago(young, 3600)
+    assert outbox_sweep_task() == 1, "old now, and no relay took it"
+
+
+def test_publishing_a_payments_older_event_wakes_the_shard_where_its_later_ones_wait(
+    settings, kafka, monkeypatch, django_capture_on_commit_callbacks
+):
+    woken = []
+    monkeypatch.setattr(outbox, "outbox_wake", lambda shards: woken.append(sorted(shards)))
+    settings.OUTBOX_SHARDS = 2
+    record("pay_1")  # shard 0 of 2
+    settings.OUTBOX_SHARDS = 5
+    later = [record("pay_1"), record("pay_1"), record("pay_2")]  # pay_1's in shard 3 of 5
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_relay(shard=3).held_back == 2
+    assert woken == [], "held back, nothing of pay_1 went: nothing to wake"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_relay(shard=0).published == 1
+    assert woken == [[3]], "pay_1's first event went: the shard of its next ones is woken"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_relay(shard=3).published == 2
+    assert woken == [[3]], "nothing of pay_1 waits any more"
+
+    # The sweeper publishes an old row; the payment's young one is its relay's, woken.
+    _written_ago(later[2], 3600)
+    young = record("pay_2")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_sweep_task() == 1
+    assert woken[-1] == [young.shard]
+    assert kafka.event_ids("pay_1") == recorded_ids("pay_1")
 
 
 @pytest.mark.parametrize("seed", range(8))

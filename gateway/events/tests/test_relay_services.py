@@ -7,13 +7,17 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 
 from conftest import outbox_relay_running
+from gateway.events import outbox
 from gateway.events.models import OutboxEvent
 from gateway.events.outbox import outbox_record, outbox_relay
+from gateway.events.tasks import outbox_sweep_task
 from gateway.events.tests.kafka_reader import TopicReader
 from gateway.events.wake import outbox_shard_of, outbox_wait, outbox_wake, outbox_wake_key
 
@@ -102,6 +106,105 @@ def test_skip_locked_a_second_relay_skips_held_rows_and_holds_back_their_payment
     assert sorted(by_id) == sorted(str(r.event_id) for r in rows), "each once"
     first = [json.loads(m.value)["n"] for m in messages if m.key.decode() == payments[0]]
     assert first == [0, 1], "payments[0]'s events in order"
+
+
+def _written_an_hour_ago(*rows: OutboxEvent) -> None:
+    ago = timezone.now() - timedelta(hours=1)
+    OutboxEvent.objects.filter(pk__in=[row.pk for row in rows]).update(created_at=ago)
+
+
+def _payment_events(messages, payment_id: str) -> list[int]:
+    return [json.loads(m.value)["n"] for m in messages if m.key.decode() == payment_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweeper_skips_a_row_a_relay_holds_without_waiting_and_keeps_its_payments_order(
+    kafka_brokers, redis_client, nothing_pending
+):
+    reader = TopicReader(kafka_brokers, "payment-events")
+    held_payment, other = f"pay_swh_{uuid.uuid4().hex[:8]}", f"pay_swo_{uuid.uuid4().hex[:8]}"
+    rows = [_record(held_payment, 0), _record(held_payment, 1), _record(other, 0)]
+    _written_an_hour_ago(*rows)
+    held, release = threading.Event(), threading.Event()
+
+    def a_relay_holds_the_first():  # on another connection, in the middle of publishing it
+        try:
+            with transaction.atomic():
+                list(OutboxEvent.objects.select_for_update().filter(pk=rows[0].pk))
+                held.set()
+                release.wait(30)
+        finally:
+            close_old_connections()
+
+    holder = threading.Thread(target=a_relay_holds_the_first)
+    holder.start()
+    try:
+        assert held.wait(10)
+        started = time.monotonic()
+        swept = outbox_sweep_task()
+        seconds = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join(10)
+
+    assert seconds < 5, "it did not wait for the relay's lock (innodb_lock_wait_timeout is 50 s)"
+    assert swept == 1, "the other payment's row; the held payment's second event waits for its first"
+    assert outbox_sweep_task() == 2, "released: both, in order"
+    messages = reader.read(expect=3, timeout=20)
+    reader.close()
+    assert _payment_events(messages, held_payment) == [0, 1]
+    assert _payment_events(messages, other) == [0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_the_sweeper_publishes_an_old_event_the_relay_holds_back_the_payments_new_one_and_is_woken(
+    kafka_brokers, redis_client, settings, monkeypatch, nothing_pending
+):
+    """The sweeper takes the old row and nothing young: the relay goes on with
+    its shard, holds the payment's new event back, and the sweeper's commit
+    wakes it (not its next poll)."""
+    settings.OUTBOX_SHARDS = 1
+    reader = TopicReader(kafka_brokers, "payment-events")
+    late, fresh = f"pay_late_{uuid.uuid4().hex[:8]}", f"pay_fresh_{uuid.uuid4().hex[:8]}"
+    old = _record(late, 0)
+    _written_an_hour_ago(old)
+    _record(late, 1)
+    _record(fresh, 0)
+    outbox_wait([0], timeout=0)  # the wake-ups of those commits: taken, as a relay would
+    publishing, release = threading.Event(), threading.Event()
+    real = outbox._publish_in_rounds
+
+    def the_sweeper_pauses_while_it_publishes(rows):
+        if threading.current_thread().name == "sweeper":
+            publishing.set()
+            release.wait(30)
+        return real(rows)
+
+    monkeypatch.setattr(outbox, "_publish_in_rounds", the_sweeper_pauses_while_it_publishes)
+    swept = []
+
+    def sweep():
+        try:
+            swept.append(outbox_sweep_task())
+        finally:
+            close_old_connections()
+
+    sweeper = threading.Thread(target=sweep, name="sweeper")
+    sweeper.start()
+    try:
+        assert publishing.wait(10)
+        relayed = outbox_relay(shard=0)
+    finally:
+        release.set()
+        sweeper.join(30)
+
+    assert (relayed.published, relayed.held_back) == (1, 1), "the fresh payment's; the late one's new waits"
+    assert swept == [1]
+    assert outbox_wait([0], timeout=0) == [0], "the sweeper's commit woke the relay"
+    assert outbox_relay(shard=0).published == 1
+    messages = reader.read(expect=3, timeout=20)
+    reader.close()
+    assert _payment_events(messages, late) == [0, 1]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,7 +12,7 @@ class Command(BaseCommand):
     help = (
         "The outbox relay: waits for wake-ups of its shards and publishes their events to Kafka "
         "until SIGTERM (gateway.events.relay). With --once, one pass over every shard in id "
-        "order (what the sweeper does), then exit."
+        "order (as the sweeper, but every waiting row, however young), then exit."
     )
 
     def add_arguments(self, parser):
