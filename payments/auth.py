@@ -12,6 +12,25 @@ from gateway.core.ratelimit import unauthenticated_check, unauthenticated_count
 from payments.api_keys import api_key_prefix
 from payments.selectors import api_client_get_by_key
 
+_NOT_BEARER = "Use the header Authorization: Bearer <key>."
+
+
+def bearer_key(request) -> str:
+    """The key of `Authorization: Bearer <key>`, read as DRF reads the header
+    (bytes, split on ASCII whitespace only): "" when no header was sent.
+    Raises ValueError, with the refusal's message ("" for the default one),
+    when it is not one Bearer key in ASCII. ApiKeyAuthentication and the read
+    route in front of Django (payments.read_route) both read it here."""
+    parts = get_authorization_header(request).split()
+    if not parts:
+        return ""
+    if parts[0].lower() != b"bearer" or len(parts) != 2:
+        raise ValueError(_NOT_BEARER)
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError("") from None
+
 
 class ApiKeyAuthentication(BaseAuthentication):
     """Authenticates a merchant back end by its API key.
@@ -21,18 +40,13 @@ class ApiKeyAuthentication(BaseAuthentication):
     authenticated principal.
     """
 
-    keyword = b"bearer"
-
     def authenticate(self, request):
-        parts = get_authorization_header(request).split()
-        if not parts:
-            return None  # ApiKeyRequired counts it, where a key is required
-        if parts[0].lower() != self.keyword or len(parts) != 2:
-            self._refuse(request, "Use the header Authorization: Bearer <key>.")
         try:
-            raw_key = parts[1].decode("ascii")
-        except UnicodeDecodeError:
-            self._refuse(request)
+            raw_key = bearer_key(request)
+        except ValueError as exc:
+            self._refuse(request, str(exc) or None)
+        if not raw_key:
+            return None  # ApiKeyRequired counts it, where a key is required
         # A valid key is never refused for what other callers sent: the budget
         # of wrong keys is consulted only once the lookup has failed.
         client = api_client_get_by_key(raw_key=raw_key)
