@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import multiprocessing.util
 import os
 import threading
 from collections.abc import Iterator
@@ -68,6 +69,11 @@ def tracing_configure(*, exporter=None) -> bool:
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
             _provider.add_span_processor(BatchSpanProcessor(_ExceptionTypeOnly(OTLPSpanExporter())))
+            # Granian's workers are multiprocessing children: they end with
+            # os._exit, which runs multiprocessing's finalizers but not the
+            # atexit hook the SDK relies on, so a stopping worker lost its last
+            # batch of spans. (Elsewhere this runs at exit too; a flush is harmless twice.)
+            multiprocessing.util.Finalize(None, _provider.force_flush, args=(5000,), exitpriority=10)
         if not _instrumented:
             _instrument()
             _instrumented = True
