@@ -6,7 +6,6 @@ one background thread of the process and runs there, after the answer has gone,
 as a worker would run it. The tests keep plain eager tasks (synchronous).
 """
 
-import atexit
 import logging
 import os
 import threading
@@ -14,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from celery import Celery, Task
 from celery.signals import worker_init, worker_process_init
+
+from gateway.core.process_exit import process_exit_call
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
@@ -57,7 +58,7 @@ class _BackgroundThread:
 
 
 background = _BackgroundThread()
-atexit.register(background.drain)
+process_exit_call(background.drain)
 # Queues whose tasks get a background thread of their own (EAGER_TASK_OWN_THREAD_QUEUES),
 # as they get workers of their own in production.
 _own_threads: dict[str, _BackgroundThread] = {}
@@ -67,7 +68,7 @@ def _own_thread(queue: str) -> _BackgroundThread:
     thread = _own_threads.get(queue)
     if thread is None:
         thread = _own_threads.setdefault(queue, _BackgroundThread(f"eager-tasks-{queue}"))
-        atexit.register(thread.drain)
+        process_exit_call(thread.drain)
     return thread
 
 

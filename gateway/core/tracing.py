@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
-import multiprocessing.util
 import os
 import threading
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from collections.abc import Iterator
 from django.conf import settings
 
 from gateway.core.logging import redact_card_numbers, redact_secrets
+from gateway.core.process_exit import process_exit_call
 
 logger = logging.getLogger("gateway.core.tracing")
 
@@ -69,11 +69,9 @@ def tracing_configure(*, exporter=None) -> bool:
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
             _provider.add_span_processor(BatchSpanProcessor(_ExceptionTypeOnly(OTLPSpanExporter())))
-            # Granian's workers are multiprocessing children: they end with
-            # os._exit, which runs multiprocessing's finalizers but not the
-            # atexit hook the SDK relies on, so a stopping worker lost its last
-            # batch of spans. (Elsewhere this runs at exit too; a flush is harmless twice.)
-            multiprocessing.util.Finalize(None, _provider.force_flush, args=(5000,), exitpriority=10)
+            # The SDK flushes in an atexit hook, which Granian's workers never
+            # run: a stopping worker lost its last batch of spans.
+            process_exit_call(_provider.force_flush, 5000)
         if not _instrumented:
             _instrument()
             _instrumented = True

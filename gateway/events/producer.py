@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 
 from django.conf import settings
 
+from gateway.core.process_exit import process_exit_call
 from gateway.events.kafka import kafka_security_options
 
 logger = logging.getLogger("gateway.events")
@@ -56,4 +56,4 @@ def kafka_producer_reset() -> None:
 
 
 # Flush and close on interpreter exit, rather than leaving it to the garbage collector.
-atexit.register(kafka_producer_reset)
+process_exit_call(kafka_producer_reset)
