@@ -10,6 +10,7 @@ for the real services, so a green run cannot quietly be a SQLite run.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -358,3 +359,29 @@ def server_start(**env_overrides: str) -> tuple[subprocess.Popen, str]:
             server.kill()
             pytest.fail(f"the server did not start on {base}")
         time.sleep(0.2)
+
+
+def wsgi_call(app, path: str, *, method: str = "GET", **environ) -> tuple[str, dict, bytes]:
+    """Calls a WSGI application as a server would (the routes in front of
+    Django, gateway/wsgi.py): (status line, headers, body), the iterable closed."""
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    base = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+    }
+    iterable = app({**base, **environ}, start_response)
+    try:
+        body = b"".join(iterable)
+    finally:
+        getattr(iterable, "close", lambda: None)()
+    return answer["status"], answer["headers"], body

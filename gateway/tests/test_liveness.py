@@ -7,6 +7,7 @@ import logging
 import pytest
 from django.test import Client
 
+from conftest import wsgi_call
 from gateway.core.liveness import LivenessRoute
 from gateway.wsgi import application
 
@@ -14,21 +15,7 @@ pytestmark = [pytest.mark.fast, pytest.mark.django_db]
 
 
 def _call(app, method="GET", path="/health", **environ):
-    answer = {}
-
-    def start_response(status, headers):
-        answer["status"], answer["headers"] = status, dict(headers)
-
-    base = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": __import__("io").BytesIO(b""),
-    }
-    body = b"".join(app({**base, **environ}, start_response))
-    return answer["status"], answer["headers"], body
+    return wsgi_call(app, path, method=method, **environ)
 
 
 def test_the_wsgi_route_answers_what_the_django_view_answers():

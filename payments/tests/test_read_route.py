@@ -3,7 +3,6 @@ the same answer as the DRF view for every outcome, Django's own answer for
 every error, one count against the rate limit, and everything it does not
 recognise as plain left to Django."""
 
-import io
 import json
 
 import pytest
@@ -13,6 +12,7 @@ from django.db import close_old_connections
 from django.test import RequestFactory, override_settings
 from prometheus_client import REGISTRY
 
+from conftest import wsgi_call
 from gateway.core.ratelimit import usage_count
 from payments.read_route import PaymentReadRoute
 from payments.tests.factories import ApiClientFactory, SucceededPaymentFactory
@@ -47,29 +47,9 @@ def payment(merchant):
 
 
 def _call(app, path, *, key=None, method="GET", **environ):
-    answer = {}
-
-    def start_response(status, headers):
-        answer["status"], answer["headers"] = status, dict(headers)
-
-    base = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-    }
     if key is not None:
-        base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
-    iterable = app({**base, **environ}, start_response)
-    try:
-        body = b"".join(iterable)
-    finally:
-        getattr(iterable, "close", lambda: None)()
-    return answer["status"], answer["headers"], body
+        environ.setdefault("HTTP_AUTHORIZATION", f"Bearer {key}")
+    return wsgi_call(app, path, method=method, **environ)
 
 
 def _django_never_called(environ, start_response):
